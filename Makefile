@@ -1,0 +1,92 @@
+# twinstage: build, test, install, demo.
+#
+#   make           build build/twinstage
+#   make demo      install what is missing, build, rehearse the bundled examples
+#   make check     install what is missing, run the Criterion suite under ASan+UBSan
+#   make install   PREFIX=/usr/local DESTDIR=
+#
+# `make deps` installs the Debian packages twinstage needs when one is
+# missing; every target that builds or runs uses it.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+
+DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
+	libjansson-dev zlib1g-dev libcriterion-dev postgresql postgresql-client
+
+WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I/usr/include/postgresql -Iharness
+LIBS = -lpq -linih -lpg_query -ljansson -lz
+
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+HARNESS_SRC = $(filter-out harness/main.c,$(wildcard harness/*.c))
+TEST_SRC = $(wildcard tests/*.c)
+HEADERS = $(wildcard harness/*.h) $(wildcard tests/*.h)
+
+OBJ = $(HARNESS_SRC:harness/%.c=build/obj/%.o)
+ASAN_OBJ = $(HARNESS_SRC:harness/%.c=build/asan/obj/%.o)
+
+all: build/twinstage
+
+build/obj/%.o: harness/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/twinstage: $(OBJ) build/obj/main.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/obj/%.o: harness/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+build/asan/twinstage: $(ASAN_OBJ) build/asan/obj/main.o
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LIBS)
+
+build/asan/tests: $(TEST_SRC) $(ASAN_OBJ) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) $(SAN) -Itests -o $@ $(TEST_SRC) $(ASAN_OBJ) $(LIBS) -lcriterion
+
+# Installs what is missing, and only then (no root needed when nothing is).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# The suite under AddressSanitizer and UBSan; the end-to-end tests run the
+# sanitized binary, so the whole program is checked, not only the units.
+check: deps build/asan/twinstage build/asan/tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	TWINSTAGE_BIN=$(CURDIR)/build/asan/twinstage TWINSTAGE_SRC=$(CURDIR) \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	./build/asan/tests --jobs 2 $(CRITERION_FLAGS)
+
+check-asan: check
+
+# Each example exists to show one verdict; the demo fails if one does not.
+demo: deps all
+	@set -u; fail=0; \
+	for ex in invoices:0 rename-breaks:1; do \
+		name=$${ex%%:*}; want=$${ex##*:}; \
+		echo "=== twinstage rehearse -c scenarios/$$name/twinstage.ini (expect exit $$want)"; \
+		./build/twinstage rehearse -c scenarios/$$name/twinstage.ini; got=$$?; \
+		if [ $$got -ne $$want ]; then echo "demo: $$name exited $$got, expected $$want"; fail=1; \
+		else echo "=== $$name: exit $$got, as expected"; fi; echo; \
+	done; exit $$fail
+
+install: build/twinstage
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/twinstage/envs
+	install -m 0755 build/twinstage $(DESTDIR)$(PREFIX)/bin/twinstage
+	install -m 0644 envs/*.ini $(DESTDIR)$(PREFIX)/share/twinstage/envs/
+
+clean:
+	rm -rf build
+
+.PHONY: all deps check check-asan demo install clean

@@ -1,0 +1,258 @@
+/*
+ * clone.c: source → production clone, production clone → dev side.
+ *
+ * A seed script runs through psql (it may hold COPY ... FROM stdin and psql
+ * meta-commands, as a pg_dump of production does). A real source is dumped
+ * with pg_dump: its connection options travel as PG* environment variables
+ * of the child, never on a command line where `ps` would show a password.
+ */
+#include "clone.h"
+#include "error.h"
+#include "pg.h"
+#include "run_command.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int create_database(struct ts_env *env, struct ts_side *side)
+{
+	char *ci = ts_env_conninfo(env, side, "postgres");
+	char *what = xstrfmt("the %s side", side->name);
+	PGconn *conn = ts_pg_connect(ci, what);
+	int r = -1;
+
+	if (conn) {
+		char *id = ts_pg_ident(conn, env->cfg->dbname);
+		char *sql = xstrfmt("CREATE DATABASE %s", id);
+
+		r = ts_pg_exec(conn, sql);
+		if (r)
+			ts_error_prefix("could not create database \"%s\" on the %s side",
+					env->cfg->dbname, side->name);
+		free(sql);
+		free(id);
+		PQfinish(conn);
+	}
+	free(what);
+	free(ci);
+	return r;
+}
+
+static char *log_path(struct ts_env *env, const char *name)
+{
+	char *dir = path_join(env->cfg->workdir, "logs");
+	char *p;
+
+	mkdir_p(dir, 0755);
+	p = path_join(dir, name);
+	free(dir);
+	unlink(p);
+	return p;
+}
+
+/* The first line of a log that says ERROR (psql/pg_restore), else its tail. */
+static char *log_error(const char *log)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *r, *e;
+
+	if (strbuf_read_file(&sb, log) || !sb.len) {
+		strbuf_release(&sb);
+		return xstrdup("(no output)");
+	}
+	e = strstr(sb.buf, "ERROR:");
+	if (!e)
+		e = strstr(sb.buf, "error:");
+	if (e) {
+		while (e > sb.buf && e[-1] != '\n')
+			e--;
+		r = xstrndup(e, strcspn(e, "\n"));
+	} else {
+		strbuf_rtrim(&sb);
+		r = xstrdup(sb.buf + (sb.len > 300 ? sb.len - 300 : 0));
+	}
+	strbuf_release(&sb);
+	return r;
+}
+
+static int run_seed(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *log = log_path(env, "seed.log");
+	int r;
+
+	strvec_push(&cp.args, ts_env_tool(env, "psql"));
+	strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", env->cfg->seed, NULL);
+	ts_env_child_env(env, &env->prod, &cp);
+	cp.out_path = log;
+	cp.dir = env->cfg->dir;
+	r = run_command(&cp);
+	if (r > 0) {
+		char *e = log_error(log);
+
+		/* psql names the file and line: "psql:seed.sql:12: ERROR: ..." */
+		ts_error_set(TS_EXIT_USAGE, "seed script failed: %s", e);
+		ts_error_hint("the whole output is in %s", log);
+		free(e);
+		r = -1;
+	}
+	child_process_clear(&cp);
+	free(log);
+	return r;
+}
+
+/* Sets the child's PG* variables from a connection string (password included). */
+static int source_env(const char *dsn, struct child_process *cp)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+
+	if (!opts) {
+		char *shown = conninfo_redact(dsn);
+
+		ts_error_set(TS_EXIT_USAGE, "invalid [source] dsn: %s", err ? err : "cannot parse");
+		free(shown);
+		PQfreemem(err);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (o->val && *o->val && o->envvar)
+			strvec_pushf(&cp->env, "%s=%s", o->envvar, o->val);
+	PQconninfoFree(opts);
+	return 0;
+}
+
+static int restore(struct ts_env *env, struct ts_side *side, const char *dump, const char *logname)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *log = log_path(env, logname);
+	int r;
+
+	strvec_push(&cp.args, ts_env_tool(env, "pg_restore"));
+	strvec_pushl(&cp.args, "--no-owner", "--no-privileges", "--exit-on-error", "-j", "2",
+		     "-d", env->cfg->dbname, dump, NULL);
+	ts_env_child_env(env, side, &cp);
+	cp.out_path = log;
+	r = run_command(&cp);
+	if (r > 0) {
+		char *e = log_error(log);
+
+		ts_error_set(TS_EXIT_ENV, "could not restore into the %s side: %s", side->name, e);
+		ts_error_hint("the whole output is in %s", log);
+		free(e);
+		r = -1;
+	}
+	child_process_clear(&cp);
+	free(log);
+	return r;
+}
+
+static int dump_source(struct ts_env *env, const char *dump)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *log = log_path(env, "source-dump.log");
+	char *shown = conninfo_redact(env->cfg->dsn);
+	PGconn *probe;
+	int r = -1;
+
+	/* a clear message first, before pg_dump's own */
+	{
+		char *what = xstrfmt("the source database (%s)", shown);
+
+		probe = ts_pg_connect(env->cfg->dsn, what);
+		free(what);
+	}
+	if (!probe)
+		goto out;
+	PQfinish(probe);
+	if (source_env(env->cfg->dsn, &cp))
+		goto out;
+	strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
+	strvec_push(&cp.args, ts_env_tool(env, "pg_dump"));
+	strvec_pushl(&cp.args, "-Fc", "-Z", "1", "-f", dump, NULL);
+	cp.out_path = log;
+	r = run_command(&cp);
+	if (r > 0) {
+		char *e = log_error(log);
+
+		ts_error_set(TS_EXIT_ENV, "could not dump the source database (%s): %s", shown, e);
+		free(e);
+		r = -1;
+	}
+out:
+	child_process_clear(&cp);
+	free(shown);
+	free(log);
+	return r;
+}
+
+int ts_clone_source(struct ts_env *env)
+{
+	char *dump;
+	int r;
+
+	if (create_database(env, &env->prod))
+		return -1;
+	if (env->cfg->seed)
+		return run_seed(env);
+	if (!env->cfg->dsn)
+		return 0;	/* an empty production: a project's first migration */
+	dump = path_join(env->cfg->workdir, "source.dump");
+	r = dump_source(env, dump);
+	if (!r)
+		r = restore(env, &env->prod, dump, "source-restore.log");
+	unlink(dump);
+	free(dump);
+	return r;
+}
+
+static int clone_logical(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *dump = path_join(env->cfg->workdir, "prod.dump");
+	char *log = log_path(env, "clone-dump.log");
+	int r;
+
+	if (env->ops->create(env, &env->dev) || env->ops->start(env, &env->dev) ||
+	    create_database(env, &env->dev)) {
+		r = -1;
+		goto out;
+	}
+	strvec_push(&cp.args, ts_env_tool(env, "pg_dump"));
+	strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);
+	ts_env_child_env(env, &env->prod, &cp);
+	cp.out_path = log;
+	r = run_command(&cp);
+	if (r > 0) {
+		char *e = log_error(log);
+
+		ts_error_set(TS_EXIT_ENV, "could not dump the production clone: %s", e);
+		free(e);
+		r = -1;
+	}
+	if (!r)
+		r = restore(env, &env->dev, dump, "clone-restore.log");
+out:
+	unlink(dump);
+	child_process_clear(&cp);
+	free(dump);
+	free(log);
+	return r;
+}
+
+int ts_clone_dev(struct ts_env *env, const char *method, const char **used)
+{
+	if (!strcmp(method, "logical")) {
+		*used = "logical";
+		return clone_logical(env);
+	}
+	/* auto and physical: a file copy of the cleanly stopped cluster */
+	*used = "physical";
+	if (env->ops->snapshot(env, &env->prod, &env->dev))
+		return -1;
+	return env->ops->start(env, &env->dev);
+}

@@ -1,0 +1,181 @@
+/*
+ * cmd_env.c: `twinstage up`, `status` and `down`, for people who iterate by
+ * hand: build the environments once, then migrate and replay at will.
+ */
+#include "cmd.h"
+#include "error.h"
+#include "migrate.h"
+#include "pg.h"
+#include "run.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char up_usage[] =
+"usage: twinstage up [-c twinstage.ini] [--env FILE] [-q]\n"
+"\n"
+"Builds the production clone and the dev side and leaves them running.\n"
+"A second \"up\" reuses running environments.\n";
+
+static const char status_usage[] =
+"usage: twinstage status [-c twinstage.ini]\n"
+"\n"
+"Shows the environments, whether they run, and the migrations applied on\n"
+"the dev side. Exit code 3 when there are none or one is down.\n";
+
+static const char down_usage[] =
+"usage: twinstage down [-c twinstage.ini] [--purge]\n"
+"\n"
+"Stops and removes both environments, whatever state a run left them in\n"
+"(also after a run killed with SIGKILL). --purge also removes the whole\n"
+"workdir: logs and reports.\n";
+
+static void print_sides(struct ts_run *run)
+{
+	struct ts_side *sides[] = { &run->env.prod, &run->env.dev };
+
+	for (int i = 0; i < 2; i++) {
+		int up = run->env.ops->running(&run->env, sides[i]);
+
+		printf("%-5s %-8s postgresql://%s@127.0.0.1:%d/%s\n", sides[i]->name,
+		       up ? "running" : "stopped", TS_DB_USER, sides[i]->port, run->cfg.dbname);
+	}
+}
+
+static int open_or_print(struct ts_run *run, const struct ts_opts *o)
+{
+	if (!ts_run_open(run, o->config, o->env_file))
+		return 0;
+	return -1;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	int done, code;
+
+	code = cmd_parse_options(argc, argv, "up", up_usage, "config env quiet help", &o, &done);
+	if (done)
+		return code;
+	if (open_or_print(&run, &o))
+		goto fail;
+	run.quiet = o.quiet;
+	if (ts_env_load(&run.env) > 0) {
+		if (ts_env_ensure_running(&run.env))
+			goto fail;
+		ts_run_say(&run, "environments already up");
+	} else if (ts_env_load(&run.env) < 0 || ts_run_provision(&run)) {
+		int c = ts_error_print();
+
+		ts_env_down(&run.env);
+		ts_run_close(&run);
+		return c;
+	}
+	print_sides(&run);
+	ts_run_close(&run);
+	return 0;
+fail:
+	code = ts_error_print();
+	ts_run_close(&run);
+	return code;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	int done, code, loaded;
+
+	code = cmd_parse_options(argc, argv, "status", status_usage, "config env help", &o, &done);
+	if (done)
+		return code;
+	if (open_or_print(&run, &o)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	loaded = ts_env_load(&run.env);
+	if (loaded <= 0) {
+		code = loaded < 0 ? ts_error_print() : TS_EXIT_ENV;
+		if (!loaded)
+			printf("no environments in %s; \"twinstage up\" builds them\n", run.cfg.workdir);
+		ts_run_close(&run);
+		return code;
+	}
+	printf("project %s, backend %s, workdir %s\n", run.cfg.name, run.env.ops->name,
+	       run.cfg.workdir);
+	print_sides(&run);
+	code = 0;
+	if (!run.env.ops->running(&run.env, &run.env.prod) ||
+	    !run.env.ops->running(&run.env, &run.env.dev)) {
+		code = TS_EXIT_ENV;
+	} else {
+		char *ci = ts_env_conninfo(&run.env, &run.env.dev, run.cfg.dbname);
+		PGconn *conn = ts_pg_connect(ci, "the dev side");
+
+		free(ci);
+		if (!conn) {
+			code = ts_error_print();
+		} else {
+			PGresult *res = PQexec(conn, "SELECT script, installed_on::timestamp(0), execution_ms"
+						     " FROM public." TS_TRACKING_TABLE " ORDER BY installed_on, key");
+
+			if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+				printf("applied on the dev side: %d migration%s\n", PQntuples(res),
+				       PQntuples(res) == 1 ? "" : "s");
+				for (int i = 0; i < PQntuples(res); i++)
+					printf("  %s  %s  %s ms\n", PQgetvalue(res, i, 1),
+					       PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
+			} else {
+				printf("applied on the dev side: none yet (\"twinstage migrate\" applies them)\n");
+			}
+			PQclear(res);
+			PQfinish(conn);
+		}
+	}
+	ts_run_close(&run);
+	return code;
+}
+
+int cmd_down(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	int done, code;
+
+	code = cmd_parse_options(argc, argv, "down", down_usage, "config env purge quiet help", &o, &done);
+	if (done)
+		return code;
+	if (open_or_print(&run, &o)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	run.quiet = o.quiet;
+	/* a broken state file must not stop the cleanup: the folders are known */
+	if (ts_env_load(&run.env) < 0)
+		ts_error_clear();
+	if (ts_env_down(&run.env)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	if (o.purge) {
+		char *wd = xstrdup(run.cfg.workdir);
+
+		ts_run_close(&run);
+		if (rm_rf(wd)) {
+			free(wd);
+			return ts_error_print();
+		}
+		printf("removed %s\n", wd);
+		free(wd);
+		return 0;
+	}
+	printf("environments removed (reports kept in %s/reports)\n", run.cfg.workdir);
+	ts_run_close(&run);
+	return 0;
+}

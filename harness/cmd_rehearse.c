@@ -1,0 +1,85 @@
+/*
+ * cmd_rehearse.c: `twinstage rehearse`, the whole flow in one command,
+ * with the exit code a CI pipeline gates on.
+ */
+#include "cmd.h"
+#include "error.h"
+#include "run.h"
+#include "util.h"
+
+#include <stdio.h>
+
+static const char usage[] =
+"usage: twinstage rehearse [-c twinstage.ini] [--env FILE] [--keep] [--format FORMAT] [-q]\n"
+"\n"
+"Builds the production clone and the dev side, runs the current version's\n"
+"scenarios on the production clone (the baseline), migrates the dev side,\n"
+"runs each version against each schema, writes the reports and removes\n"
+"the environments.\n"
+"\n"
+"  -c, --config FILE   configuration (default: twinstage.ini)\n"
+"      --env FILE      take [environments] from FILE (e.g. envs/local.ini)\n"
+"      --keep          keep both environments running afterwards\n"
+"  -f, --format F      what to print: text (default), json, junit, markdown;\n"
+"                      every format is written under <workdir>/reports/<run>/\n"
+"  -q, --quiet         no progress lines\n"
+"\n"
+"exit codes: 0 compatible, 1 the gate failed (an incompatibility was found),\n"
+"2 usage or configuration error (also: the scenarios fail before migrating),\n"
+"3 an environment could not be provisioned or reached\n";
+
+int cmd_rehearse(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	enum ts_report_format fmt = TS_FMT_TEXT;
+	int done, code, r;
+
+	code = cmd_parse_options(argc, argv, "rehearse", usage,
+				 "config env format keep quiet help", &o, &done);
+	if (done)
+		return code;
+	if (o.format && ts_report_format_parse(o.format, &fmt))
+		return ts_error_print();
+	if (ts_run_open(&run, o.config, o.env_file)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	run.quiet = o.quiet;
+
+	r = ts_run_provision(&run);
+	if (!r && run.cfg.current) {
+		double t0 = now_ms();
+		struct ts_report_stage *st = ts_run_stage(&run, "baseline",
+			"the current version on the production clone");
+
+		r = ts_run_stage_end(&run, st, t0,
+				     ts_run_check(&run, run.cfg.current, &run.env.prod,
+						  TS_CHECK_BASELINE, 0));
+	}
+	if (!r)
+		r = ts_run_migrate(&run);
+	if (!r)
+		r = ts_run_matrix(&run, 0);
+	if (r) {
+		ts_report_fail(&run.rep);
+		ts_error_print();
+	}
+	code = ts_run_finish(&run, fmt);
+
+	if (o.keep) {
+		ts_run_say(&run, "kept: production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d (user %s, database %s); \"twinstage down\" removes them",
+			   run.env.prod.port, run.env.dev.port, TS_DB_USER, run.cfg.dbname);
+	} else {
+		ts_run_say(&run, "teardown: removing both environments");
+		if (ts_env_down(&run.env)) {
+			int c = ts_error_print();
+
+			if (!code)
+				code = c;
+		}
+	}
+	ts_run_close(&run);
+	return code;
+}

@@ -1,0 +1,142 @@
+/*
+ * cmd_steps.c: `twinstage migrate`, `replay` and `report`: the middle of
+ * the rehearsal, one step at a time, on environments kept by `up`.
+ */
+#include "cmd.h"
+#include "error.h"
+#include "run.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char migrate_usage[] =
+"usage: twinstage migrate [-c twinstage.ini] [-q]\n"
+"\n"
+"Applies the pending migrations on the dev side of environments built by\n"
+"\"twinstage up\". Exit code 1 when a migration fails.\n";
+
+static const char replay_usage[] =
+"usage: twinstage replay [-c twinstage.ini] [--format FORMAT] [-q]\n"
+"\n"
+"Runs the compatibility matrix (each version against each side) on the\n"
+"environments as they are now, and writes a report.\n";
+
+static const char report_usage[] =
+"usage: twinstage report [-c twinstage.ini] [--format FORMAT] [--run ID]\n"
+"\n"
+"Prints the latest report again (or run ID's) in text, json, junit or\n"
+"markdown. The exit code is the one that run had.\n";
+
+/* Opens the run and the kept environments, started. */
+static int open_kept(struct ts_run *run, const struct ts_opts *o)
+{
+	int loaded;
+
+	if (ts_run_open(run, o->config, o->env_file))
+		return -1;
+	run->quiet = o->quiet;
+	loaded = ts_env_load(&run->env);
+	if (loaded < 0)
+		return -1;
+	if (!loaded)
+		return ts_error_set(TS_EXIT_ENV, "no environments in \"%s\"", run->cfg.workdir),
+		       ts_error_hint("\"twinstage up\" builds them");
+	run->rep.prod_port = run->env.prod.port;
+	run->rep.dev_port = run->env.dev.port;
+	return ts_env_ensure_running(&run->env);
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	int done, code;
+	size_t applied = 0;
+
+	code = cmd_parse_options(argc, argv, "migrate", migrate_usage, "config env quiet help", &o, &done);
+	if (done)
+		return code;
+	if (open_kept(&run, &o) || ts_run_migrate(&run)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	ts_report_decide(&run.rep);
+	for (size_t i = 0; i < run.rep.n_migrations; i++)
+		applied += !strcmp(run.rep.migrations[i].status, "applied");
+	if (run.rep.exit_code)
+		fprintf(stderr, "twinstage: error: %s\n", run.rep.reason);
+	else
+		printf("applied %zu migration%s on the dev side\n", applied, applied == 1 ? "" : "s");
+	code = run.rep.exit_code;
+	ts_run_close(&run);
+	return code;
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	enum ts_report_format fmt = TS_FMT_TEXT;
+	int done, code;
+
+	code = cmd_parse_options(argc, argv, "replay", replay_usage, "config env format quiet help",
+				 &o, &done);
+	if (done)
+		return code;
+	if (o.format && ts_report_format_parse(o.format, &fmt))
+		return ts_error_print();
+	if (open_kept(&run, &o)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
+	if (ts_run_matrix(&run, 1)) {
+		ts_report_fail(&run.rep);
+		ts_error_print();
+	}
+	code = ts_run_finish(&run, fmt);
+	ts_run_close(&run);
+	return code;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_config cfg;
+	struct ts_report rep;
+	enum ts_report_format fmt = TS_FMT_TEXT;
+	char *reports, *dir;
+	int done, code;
+
+	code = cmd_parse_options(argc, argv, "report", report_usage, "config env format run help",
+				 &o, &done);
+	if (done)
+		return code;
+	if (o.format && ts_report_format_parse(o.format, &fmt))
+		return ts_error_print();
+	if (ts_config_load(&cfg, o.config ? o.config : "twinstage.ini", o.env_file))
+		return ts_error_print();
+	reports = path_join(cfg.workdir, "reports");
+	dir = path_join(reports, o.run_id ? o.run_id : "latest");
+	if (!is_dir(dir)) {
+		if (o.run_id)
+			ts_error_set(TS_EXIT_USAGE, "no report of run \"%s\" in \"%s\"", o.run_id, reports);
+		else
+			ts_error_set(TS_EXIT_USAGE, "no report yet in \"%s\"", reports);
+		ts_error_hint("\"twinstage rehearse\" or \"twinstage replay\" writes one");
+		code = ts_error_print();
+	} else if (ts_report_load(&rep, dir)) {
+		code = ts_error_print();
+	} else {
+		ts_report_render(&rep, fmt, stdout);
+		code = rep.exit_code;
+		ts_report_free(&rep);
+	}
+	free(dir);
+	free(reports);
+	ts_config_free(&cfg);
+	return code;
+}

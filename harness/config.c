@@ -1,0 +1,540 @@
+/*
+ * config.c: twinstage.ini through inih.
+ *
+ * inih calls a handler per "name = value" and, as built by Debian, does not
+ * pass the line number. We feed it through our own reader (an fgets that
+ * counts lines), so the handler always knows the line it is looking at and
+ * every message can name file:line. Values are checked twice: shape while
+ * reading (a port is a number), meaning after the whole file is read
+ * (`current` names an [app] section, the migrations folder exists).
+ */
+#include "config.h"
+#include "error.h"
+#include "strbuf.h"
+#include "strvec.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const project_keys[] = { "name", "migrations", "workdir", "database", NULL };
+static const char *const source_keys[] = { "seed", "dsn", NULL };
+static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
+					"clone", "pg_bin", "user", NULL };
+static const char *const app_keys[] = { "scenarios", "command", NULL };
+static const char *const rehearsal_keys[] = { "current", "next", NULL };
+static const char *const gate_keys[] = { "forward_compat", NULL };
+
+static const struct section_schema {
+	const char *name;	/* "app" takes a NAME after it */
+	int named;
+	const char *const *keys;
+} sections[] = {
+	{ "project", 0, project_keys },
+	{ "source", 0, source_keys },
+	{ "environments", 0, env_keys },
+	{ "app", 1, app_keys },
+	{ "rehearsal", 0, rehearsal_keys },
+	{ "gate", 0, gate_keys },
+};
+
+struct reader {
+	FILE *fp;
+	int line;
+};
+
+struct parse_ctx {
+	struct ts_config *cfg;
+	const char *file;	/* as shown in messages */
+	char *dir;		/* relative paths in this file start here */
+	struct reader rd;
+	int env_only;		/* an environment file: only [environments] */
+	int depth;		/* include nesting */
+	int failed;
+	struct strvec *origins;	/* "section.key\tfile:line" */
+};
+
+static struct strvec origins = STRVEC_INIT;
+
+static char *ini_fgets(char *str, int num, void *stream)
+{
+	struct reader *rd = stream;
+	char *r = fgets(str, num, rd->fp);
+
+	if (r)
+		rd->line++;
+	return r;
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse_ctx *ctx, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	if (ctx->failed)
+		return 0;	/* keep the first error: it is the one to fix */
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	ts_error_set(TS_EXIT_USAGE, "%s:%d: %s", ctx->file, ctx->rd.line, sb.buf);
+	strbuf_release(&sb);
+	ctx->failed = 1;
+	return 0;
+}
+
+static const char *nearest(const char *word, const char *const *cands)
+{
+	const char *best = NULL;
+	int bestd = INT_MAX;
+
+	for (size_t i = 0; cands[i]; i++) {
+		int d = edit_distance(word, cands[i]);
+
+		if (d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	/* Suggest only what is plausibly a typo. */
+	return bestd <= (int)(strlen(word) / 2) + 1 ? best : NULL;
+}
+
+static const struct section_schema *find_section(const char *section, const char **arg)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		size_t n = strlen(sections[i].name);
+
+		if (strncmp(section, sections[i].name, n))
+			continue;
+		if (!sections[i].named && !section[n]) {
+			*arg = NULL;
+			return &sections[i];
+		}
+		if (sections[i].named && section[n] == ' ') {
+			const char *a = section + n;
+
+			while (*a == ' ')
+				a++;
+			if (!*a)
+				return NULL;
+			*arg = a;
+			return &sections[i];
+		}
+	}
+	return NULL;
+}
+
+static int unknown_section(struct parse_ctx *ctx, const char *section)
+{
+	const char *names[sizeof(sections) / sizeof(sections[0]) + 1];
+	char first[64];
+	const char *s;
+	size_t i;
+
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		names[i] = sections[i].name;
+	names[i] = NULL;
+	snprintf(first, sizeof(first), "%s", section);
+	first[strcspn(first, " ")] = '\0';
+	s = nearest(first, names);
+	if (!strcmp(first, "app"))
+		return fail(ctx, "section [app] needs a version name, as in [app v1]");
+	if (s && !strcmp(s, "app"))
+		return fail(ctx, "unknown section [%s]; did you mean [app%s]?", section,
+			    section + strlen(first));
+	if (s)
+		return fail(ctx, "unknown section [%s]; did you mean [%s]?", section, s);
+	return fail(ctx, "unknown section [%s]", section);
+}
+
+static char *rel_path(struct parse_ctx *ctx, const char *value)
+{
+	return path_join(ctx->dir, value);
+}
+
+static void set_str(char **slot, char *v)
+{
+	free(*slot);
+	*slot = v;
+}
+
+static int parse_port(struct parse_ctx *ctx, const char *key, const char *value, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno || end == value || *end || v < 0 || v > 65535)
+		return fail(ctx, "invalid value for %s: \"%s\" (a port number 1-65535, or 0 to pick a free one)",
+			    key, value);
+	*out = (int)v;
+	return 1;
+}
+
+static struct ts_app *app_get(struct ts_config *cfg, const char *name, const char *origin)
+{
+	for (size_t i = 0; i < cfg->n_apps; i++)
+		if (!strcmp(cfg->apps[i].name, name))
+			return &cfg->apps[i];
+	cfg->apps = xrealloc(cfg->apps, (cfg->n_apps + 1) * sizeof(*cfg->apps));
+	memset(&cfg->apps[cfg->n_apps], 0, sizeof(*cfg->apps));
+	cfg->apps[cfg->n_apps].name = xstrdup(name);
+	cfg->apps[cfg->n_apps].origin = xstrdup(origin);
+	return &cfg->apps[cfg->n_apps++];
+}
+
+static int parse_file(struct ts_config *cfg, const char *path, const char *shown,
+		      int env_only, int depth);
+
+static int handle_environments(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct ts_config *cfg = ctx->cfg;
+
+	if (!strcmp(name, "backend"))
+		set_str(&cfg->backend, xstrdup(value));
+	else if (!strcmp(name, "prod_port"))
+		return parse_port(ctx, name, value, &cfg->prod_port);
+	else if (!strcmp(name, "dev_port"))
+		return parse_port(ctx, name, value, &cfg->dev_port);
+	else if (!strcmp(name, "clone"))
+		set_str(&cfg->clone, xstrdup(value));
+	else if (!strcmp(name, "pg_bin"))
+		set_str(&cfg->pg_bin, rel_path(ctx, value));
+	else if (!strcmp(name, "user"))
+		set_str(&cfg->os_user, xstrdup(value));
+	else if (!strcmp(name, "include")) {
+		char *p = rel_path(ctx, value);
+		char *shown = xstrfmt("%s", value[0] == '/' ? value : p);
+		int r;
+
+		if (ctx->depth > 4) {
+			free(p);
+			free(shown);
+			return fail(ctx, "include nested too deeply at \"%s\"", value);
+		}
+		r = parse_file(cfg, p, shown, 1, ctx->depth + 1);
+		free(p);
+		free(shown);
+		if (r) {
+			ctx->failed = 1;
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct ts_config *cfg = ctx->cfg;
+	const struct section_schema *sec;
+	const char *arg = NULL;
+	const char *near;
+
+	if (ctx->failed)
+		return 0;
+	if (!*section)
+		return fail(ctx, "\"%s\" is outside any section", name);
+	sec = find_section(section, &arg);
+	if (!sec)
+		return unknown_section(ctx, section);
+	if (ctx->env_only && strcmp(sec->name, "environments"))
+		return fail(ctx, "section [%s] does not belong in an environment file (only [environments] does)",
+			    section);
+	{
+		int known = 0;
+
+		for (size_t i = 0; sec->keys[i]; i++)
+			if (!strcmp(sec->keys[i], name))
+				known = 1;
+		if (!known) {
+			near = nearest(name, sec->keys);
+			if (near)
+				return fail(ctx, "unknown key \"%s\" in [%s]; did you mean \"%s\"?",
+					    name, section, near);
+			return fail(ctx, "unknown key \"%s\" in [%s]", name, section);
+		}
+	}
+	strvec_pushf(ctx->origins, "%s.%s\t%s:%d", sec->name, name, ctx->file, ctx->rd.line);
+	if (!*value && strcmp(name, "include"))
+		return 1;	/* "key =" leaves the default */
+
+	if (!strcmp(sec->name, "project")) {
+		if (!strcmp(name, "name"))
+			set_str(&cfg->name, xstrdup(value));
+		else if (!strcmp(name, "migrations"))
+			set_str(&cfg->migrations, rel_path(ctx, value));
+		else if (!strcmp(name, "workdir"))
+			set_str(&cfg->workdir, rel_path(ctx, value));
+		else if (!strcmp(name, "database"))
+			set_str(&cfg->dbname, xstrdup(value));
+	} else if (!strcmp(sec->name, "source")) {
+		if (!strcmp(name, "seed"))
+			set_str(&cfg->seed, rel_path(ctx, value));
+		else
+			set_str(&cfg->dsn, xstrdup(value));
+	} else if (!strcmp(sec->name, "environments")) {
+		if (!cfg->env_origin || ctx->env_only)
+			set_str(&cfg->env_origin, xstrdup(ctx->file));
+		return handle_environments(ctx, name, value);
+	} else if (!strcmp(sec->name, "app")) {
+		char *origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+		struct ts_app *app = app_get(cfg, arg, origin);
+
+		free(origin);
+		if (!strcmp(name, "scenarios"))
+			set_str(&app->scenarios, rel_path(ctx, value));
+		else
+			set_str(&app->command, xstrdup(value));
+	} else if (!strcmp(sec->name, "rehearsal")) {
+		set_str(!strcmp(name, "current") ? &cfg->current : &cfg->next, xstrdup(value));
+	} else if (!strcmp(sec->name, "gate")) {
+		if (!strcmp(value, "fail"))
+			cfg->forward_compat = TS_GATE_FAIL;
+		else if (!strcmp(value, "warn"))
+			cfg->forward_compat = TS_GATE_WARN;
+		else if (!strcmp(value, "off"))
+			cfg->forward_compat = TS_GATE_OFF;
+		else
+			return fail(ctx, "invalid value for %s: \"%s\" (expected fail, warn or off)",
+				    name, value);
+	}
+	return 1;
+}
+
+static int parse_file(struct ts_config *cfg, const char *path, const char *shown,
+		      int env_only, int depth)
+{
+	struct parse_ctx ctx;
+	int r;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.file = shown;
+	ctx.dir = path_dirname(path);
+	ctx.env_only = env_only;
+	ctx.depth = depth;
+	ctx.origins = &origins;
+	ctx.rd.fp = fopen(path, "r");
+	if (!ctx.rd.fp) {
+		int e = errno;
+
+		free(ctx.dir);
+		return ts_error_set(TS_EXIT_USAGE, "could not open configuration file \"%s\": %s",
+				    shown, strerror(e));
+	}
+	r = ini_parse_stream(ini_fgets, &ctx.rd, handler, &ctx);
+	fclose(ctx.rd.fp);
+	free(ctx.dir);
+	if (ctx.failed)
+		return -1;
+	if (r > 0)
+		return ts_error_set(TS_EXIT_USAGE,
+				    "%s:%d: syntax error: expected \"[section]\" or \"name = value\"",
+				    shown, r);
+	if (r < 0)
+		return ts_error_set(TS_EXIT_USAGE, "could not read configuration file \"%s\"", shown);
+	return 0;
+}
+
+/* "file:line" where section.key was set, or the file when it was not. */
+static const char *origin_of(const struct ts_config *cfg, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = origins.nr; i-- > 0;)
+		if (!strncmp(origins.v[i], key, kl) && origins.v[i][kl] == '\t')
+			return origins.v[i] + kl + 1;
+	return cfg->path;
+}
+
+static int check(struct ts_config *cfg)
+{
+	if (!cfg->name)
+		cfg->name = xstrdup("twinstage");
+	if (!cfg->dbname) {
+		struct strbuf sb = STRBUF_INIT;
+
+		for (const char *p = cfg->name; *p; p++)
+			strbuf_addch(&sb, isalnum((unsigned char)*p) ? tolower((unsigned char)*p) : '_');
+		cfg->dbname = strbuf_detach(&sb);
+	}
+	if (!cfg->migrations)
+		cfg->migrations = path_join(cfg->dir, "migrations");
+	if (!cfg->workdir)
+		cfg->workdir = path_join(cfg->dir, ".twinstage");
+	if (!cfg->backend)
+		cfg->backend = xstrdup("instance");
+	if (!cfg->clone)
+		cfg->clone = xstrdup("auto");
+	if (!cfg->os_user)
+		cfg->os_user = xstrdup("postgres");
+
+	if (!is_dir(cfg->migrations))
+		return ts_error_set(TS_EXIT_USAGE, "%s: migrations folder \"%s\" does not exist",
+				    origin_of(cfg, "project.migrations"), cfg->migrations);
+	if (cfg->seed && cfg->dsn)
+		return ts_error_set(TS_EXIT_USAGE, "%s: [source] names both seed and dsn; keep one",
+				    origin_of(cfg, "source.dsn"));
+	if (cfg->seed && !is_file(cfg->seed))
+		return ts_error_set(TS_EXIT_USAGE, "%s: seed file \"%s\" does not exist",
+				    origin_of(cfg, "source.seed"), cfg->seed);
+	if (strcmp(cfg->backend, "instance")) {
+		static const char *const backends[] = { "instance", "vm", "dualboot", NULL };
+		const char *n = nearest(cfg->backend, backends);
+
+		if (n && !strcmp(n, cfg->backend))
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s: backend \"%s\" is not available in this build of twinstage (only \"instance\" is)",
+					    origin_of(cfg, "environments.backend"), cfg->backend);
+		return ts_error_set(TS_EXIT_USAGE, "%s: unknown backend \"%s\"%s%s%s",
+				    origin_of(cfg, "environments.backend"), cfg->backend,
+				    n ? "; did you mean \"" : "", n ? n : "", n ? "\"?" : "");
+	}
+	if (strcmp(cfg->clone, "auto") && strcmp(cfg->clone, "logical") &&
+	    strcmp(cfg->clone, "physical"))
+		return ts_error_set(TS_EXIT_USAGE,
+				    "%s: invalid value for clone: \"%s\" (expected auto, logical or physical)",
+				    origin_of(cfg, "environments.clone"), cfg->clone);
+	if (cfg->prod_port && cfg->prod_port == cfg->dev_port)
+		return ts_error_set(TS_EXIT_USAGE, "%s: prod_port and dev_port are both %d; they must differ",
+				    origin_of(cfg, "environments.dev_port"), cfg->dev_port);
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		struct ts_app *a = &cfg->apps[i];
+
+		if (!a->scenarios && !a->command)
+			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] needs scenarios = FOLDER or command = COMMAND",
+					    a->origin, a->name);
+		if (a->scenarios && a->command)
+			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] names both scenarios and command; keep one",
+					    a->origin, a->name);
+		if (a->scenarios && !is_dir(a->scenarios))
+			return ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] does not exist",
+					    a->origin, a->scenarios, a->name);
+	}
+	if (!cfg->current) {
+		if (cfg->n_apps)
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s: [rehearsal] current is not set: name the version live in production now",
+					    cfg->path);
+	} else if (!ts_config_app(cfg, cfg->current)) {
+		return ts_error_set(TS_EXIT_USAGE, "%s: current = %s, but there is no section [app %s]",
+				    origin_of(cfg, "rehearsal.current"), cfg->current, cfg->current);
+	}
+	if (cfg->next && !ts_config_app(cfg, cfg->next))
+		return ts_error_set(TS_EXIT_USAGE, "%s: next = %s, but there is no section [app %s]",
+				    origin_of(cfg, "rehearsal.next"), cfg->next, cfg->next);
+	return 0;
+}
+
+int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file)
+{
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->forward_compat = TS_GATE_WARN;
+	cfg->path = path_absolute(path);
+	cfg->dir = path_dirname(cfg->path);
+	strvec_clear(&origins);
+
+	/* Debian's inih is built with a 200-byte line buffer; let lines grow. */
+	ini_use_stack = 0;
+	ini_allow_realloc = 1;
+	ini_max_line = 4096;
+	/* Indented lines are not continuations: people indent for reading. */
+	ini_allow_multiline = 0;
+
+	r = parse_file(cfg, cfg->path, path, 0, 0);
+	if (!r && env_file) {
+		char *abs = path_absolute(env_file);
+
+		r = parse_file(cfg, abs, env_file, 1, 1);
+		if (!r)
+			set_str(&cfg->env_origin, xstrdup(env_file));
+		free(abs);
+	}
+	if (!r)
+		r = check(cfg);
+	strvec_clear(&origins);
+	if (r)
+		ts_config_free(cfg);
+	return r;
+}
+
+void ts_config_free(struct ts_config *cfg)
+{
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->name);
+	free(cfg->migrations);
+	free(cfg->workdir);
+	free(cfg->dbname);
+	free(cfg->seed);
+	free(cfg->dsn);
+	free(cfg->backend);
+	free(cfg->clone);
+	free(cfg->pg_bin);
+	free(cfg->os_user);
+	free(cfg->env_origin);
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		free(cfg->apps[i].name);
+		free(cfg->apps[i].scenarios);
+		free(cfg->apps[i].command);
+		free(cfg->apps[i].origin);
+	}
+	free(cfg->apps);
+	free(cfg->current);
+	free(cfg->next);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct ts_app *ts_config_app(const struct ts_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_apps; i++)
+		if (!strcmp(cfg->apps[i].name, name))
+			return &cfg->apps[i];
+	return NULL;
+}
+
+const char ts_config_template[] =
+"; twinstage.ini: what to rehearse, and where.\n"
+"; Paths are relative to this file. Run `twinstage rehearse` next to it.\n"
+"\n"
+"[project]\n"
+"name = myapp                   ; also the database name on both sides\n"
+"migrations = migrations        ; Flyway, golang-migrate, dbmate or numbered files\n"
+"workdir = .twinstage           ; state, logs, reports\n"
+"\n"
+"[source]\n"
+"seed = seed.sql                ; SQL that builds a stand-in for production, or\n"
+"; dsn = postgresql://user@host:5432/db   ; a real database, only ever read\n"
+"\n"
+"[environments]\n"
+"backend = instance             ; two local PostgreSQL clusters\n"
+"prod_port = 0                  ; 0 = pick a free port\n"
+"dev_port = 0\n"
+"; include = envs/local.ini      ; or take this section from a file\n"
+"\n"
+"[app v1]\n"
+"scenarios = apps/v1            ; folder of annotated .sql files, or\n"
+"; command = ./run-old-tests.sh ; the application's own tests, run with PGHOST, PGPORT,\n"
+";                              ; PGDATABASE, PGUSER and DATABASE_URL set to the side under test\n"
+"\n"
+"[app v2]\n"
+"scenarios = apps/v2\n"
+"\n"
+"[rehearsal]\n"
+"current = v1                   ; the version live in production now\n"
+"next = v2                      ; the version this release ships\n"
+"\n"
+"[gate]\n"
+"forward_compat = warn          ; fail | warn | off: next version against the old schema\n";

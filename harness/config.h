@@ -1,0 +1,61 @@
+/*
+ * config: twinstage.ini, read with inih.
+ *
+ * The file names the project, the source of production, the environment
+ * backend, the application versions and the gate. Every error names
+ * file:line; an unknown section or key suggests the nearest known name.
+ * Paths in a file are relative to that file. The [environments] section
+ * may come from another file (`include = envs/local.ini`, or `--env`).
+ */
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
+
+#include <stddef.h>
+
+enum ts_gate_level { TS_GATE_OFF, TS_GATE_WARN, TS_GATE_FAIL };
+
+struct ts_app {
+	char *name;
+	char *scenarios;	/* absolute folder, or NULL */
+	char *command;		/* command line (split into words, no shell), or NULL */
+	char *origin;		/* "file:line" of the section */
+};
+
+struct ts_config {
+	char *path;		/* absolute path of the main file */
+	char *dir;		/* its folder: relative paths start here */
+
+	char *name;		/* [project] name */
+	char *migrations;	/* absolute folder */
+	char *workdir;		/* absolute folder */
+	char *dbname;		/* database name on both sides */
+
+	char *seed;		/* [source] seed: absolute path, or NULL */
+	char *dsn;		/* [source] dsn, or NULL: never printed as is */
+
+	char *backend;		/* [environments] backend */
+	int prod_port, dev_port;	/* 0 = pick a free port */
+	char *clone;		/* auto | logical | physical */
+	char *pg_bin;		/* folder of initdb/pg_ctl, or NULL to find */
+	char *os_user;		/* user that runs the servers when we are root */
+	char *env_origin;	/* where [environments] came from, for messages */
+
+	struct ts_app *apps;
+	size_t n_apps;
+
+	char *current, *next;	/* [rehearsal] */
+	enum ts_gate_level forward_compat;	/* [gate] */
+};
+
+/*
+ * Reads path (and env_file over it when not NULL) into cfg. Returns 0, or
+ * -1 with a TS_EXIT_USAGE error of the form "FILE:LINE: message".
+ */
+int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file);
+void ts_config_free(struct ts_config *cfg);
+const struct ts_app *ts_config_app(const struct ts_config *cfg, const char *name);
+
+/* The commented twinstage.ini that `twinstage init` writes. */
+extern const char ts_config_template[];
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * env.c: what every backend shares: choosing ports, the workdir lock, the
+ * state file, and tearing down whatever a run left, even half made.
+ *
+ * The state file is written before a side is created, not after, so that a
+ * run killed in the middle of initdb still leaves enough for `down`; and
+ * `down` also looks for side folders that no state file mentions.
+ */
+#include "env.h"
+#include "error.h"
+#include "run_command.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
+{
+	memset(env, 0, sizeof(*env));
+	env->cfg = cfg;
+	env->lock_fd = -1;
+	env->prod.name = "prod";
+	env->dev.name = "dev";
+	env->prod.dir = path_join(cfg->workdir, "prod");
+	env->dev.dir = path_join(cfg->workdir, "dev");
+	env->state_path = path_join(cfg->workdir, "env.json");
+	if (!strcmp(cfg->backend, "instance"))
+		env->ops = &ts_env_instance_ops;
+	else
+		return ts_error_set(TS_EXIT_USAGE, "backend \"%s\" is not available", cfg->backend);
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->os_user);
+
+		if (!pw)
+			return ts_error_set(TS_EXIT_ENV,
+					    "running as root, and user \"%s\" to run PostgreSQL as does not exist",
+					    cfg->os_user),
+			       ts_error_hint("PostgreSQL refuses to run as root; install postgresql (it creates the user \"postgres\") or set [environments] user");
+		env->as_user = 1;
+		env->uid = pw->pw_uid;
+		env->gid = pw->pw_gid;
+	}
+	return 0;
+}
+
+void ts_env_release(struct ts_env *env)
+{
+	free(env->prod.dir);
+	free(env->dev.dir);
+	free(env->pg_bin);
+	free(env->state_path);
+	if (env->lock_fd >= 0)
+		close(env->lock_fd);
+	memset(env, 0, sizeof(*env));
+	env->lock_fd = -1;
+}
+
+int ts_env_lock(struct ts_env *env)
+{
+	char *path, pid[32], other[32] = "";
+	ssize_t n;
+
+	if (env->lock_fd >= 0)
+		return 0;
+	if (mkdir_p(env->cfg->workdir, 0755))
+		return -1;
+	path = path_join(env->cfg->workdir, "lock");
+	env->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (env->lock_fd < 0) {
+		ts_error_set(TS_EXIT_ENV, "could not open lock file \"%s\": %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(env->lock_fd, LOCK_EX | LOCK_NB)) {
+		n = pread(env->lock_fd, other, sizeof(other) - 1, 0);
+		other[n > 0 ? n : 0] = '\0';
+		other[strcspn(other, "\n")] = '\0';
+		close(env->lock_fd);
+		env->lock_fd = -1;
+		ts_error_set(TS_EXIT_USAGE, "workdir \"%s\" is in use by another twinstage run (pid %s)",
+			     env->cfg->workdir, *other ? other : "unknown");
+		ts_error_hint("wait for it to finish, or set [project] workdir to another folder");
+		free(path);
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(env->lock_fd, 0) || pwrite(env->lock_fd, pid, (size_t)n, 0) != n) {
+		/* the lock itself holds; the pid is only for the message */
+	}
+	free(path);
+	return 0;
+}
+
+int ts_env_save(struct ts_env *env)
+{
+	json_t *o = json_pack("{s:s, s:s?, s:s, s:{s:i}, s:{s:i}}",
+			      "backend", env->ops->name,
+			      "pg_bin", env->pg_bin,
+			      "database", env->cfg->dbname,
+			      "prod", "port", env->prod.port,
+			      "dev", "port", env->dev.port);
+	char *text = json_dumps(o, JSON_INDENT(2));
+	int r = write_file(env->state_path, text, strlen(text));
+
+	free(text);
+	json_decref(o);
+	return r;
+}
+
+int ts_env_load(struct ts_env *env)
+{
+	json_error_t jerr;
+	json_t *o, *v;
+
+	if (!is_file(env->state_path))
+		return 0;
+	o = json_load_file(env->state_path, 0, &jerr);
+	if (!o)
+		return ts_error_set(TS_EXIT_ENV, "could not read environment state \"%s\": %s",
+				    env->state_path, jerr.text),
+		       ts_error_hint("run \"twinstage down\" to remove what is left");
+	if ((v = json_object_get(o, "pg_bin")) && json_is_string(v)) {
+		free(env->pg_bin);
+		env->pg_bin = xstrdup(json_string_value(v));
+	}
+	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
+	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
+	json_decref(o);
+	return 1;
+}
+
+static int choose_port(struct ts_side *side, int wanted, int avoid, const char *key)
+{
+	if (wanted) {
+		if (port_in_use(wanted))
+			return ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use",
+					    wanted, side->name),
+			       ts_error_hint("set [environments] %s to a free port, or to 0 to pick one", key);
+		side->port = wanted;
+		return 0;
+	}
+	for (int i = 0; i < 20; i++) {
+		int p = port_pick_free();
+
+		if (p && p != avoid) {
+			side->port = p;
+			return 0;
+		}
+	}
+	return ts_error_set(TS_EXIT_ENV, "could not find a free port for the %s side", side->name);
+}
+
+int ts_env_up(struct ts_env *env)
+{
+	const struct ts_config *cfg = env->cfg;
+
+	if (choose_port(&env->prod, cfg->prod_port, cfg->dev_port, "prod_port") ||
+	    choose_port(&env->dev, cfg->dev_port, env->prod.port, "dev_port"))
+		return -1;
+	if (ts_env_save(env))
+		return -1;
+	if (env->ops->create(env, &env->prod) || env->ops->start(env, &env->prod))
+		return -1;
+	return 0;
+}
+
+int ts_env_ensure_running(struct ts_env *env)
+{
+	struct ts_side *sides[] = { &env->prod, &env->dev };
+
+	for (size_t i = 0; i < 2; i++)
+		if (!env->ops->running(env, sides[i]) && env->ops->start(env, sides[i]))
+			return -1;
+	return 0;
+}
+
+int ts_env_down(struct ts_env *env)
+{
+	int r = 0;
+
+	if (env->ops->destroy(env, &env->dev))
+		r = -1;
+	if (env->ops->destroy(env, &env->prod))
+		r = -1;
+	if (!r && unlink(env->state_path) && errno != ENOENT)
+		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", env->state_path,
+				 strerror(errno));
+	return r;
+}
+
+char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname)
+{
+	(void)env;
+	return xstrfmt("host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=10 application_name=twinstage",
+		       side->port, dbname, TS_DB_USER);
+}
+
+void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
+		      struct child_process *cp)
+{
+	strvec_push(&cp->env, "PGHOST=127.0.0.1");
+	strvec_pushf(&cp->env, "PGPORT=%d", side->port);
+	strvec_pushf(&cp->env, "PGDATABASE=%s", env->cfg->dbname);
+	strvec_pushf(&cp->env, "PGUSER=%s", TS_DB_USER);
+	strvec_pushf(&cp->env, "DATABASE_URL=postgresql://%s@127.0.0.1:%d/%s", TS_DB_USER,
+		     side->port, env->cfg->dbname);
+	strvec_push(&cp->env, "PGPASSWORD");
+	strvec_push(&cp->env, "PGSERVICE");
+	strvec_push(&cp->env, "PGOPTIONS");
+}
+
+char *ts_env_tool(const struct ts_env *env, const char *tool)
+{
+	char *p = env->pg_bin ? path_join(env->pg_bin, tool) : NULL;
+
+	if (p && access(p, X_OK) == 0)
+		return p;
+	free(p);
+	return xstrdup(tool);	/* fall back to PATH */
+}

@@ -1,0 +1,466 @@
+/*
+ * env_instance.c: the embedded default backend. Each side is a PostgreSQL
+ * cluster made with initdb and run with pg_ctl on its own port of
+ * 127.0.0.1, with no Unix socket (paths under a deep workdir overflow the
+ * 107-byte socket limit, and TCP is what the applications use anyway).
+ *
+ * Settings live in <data>/twinstage.conf, rewritten at every start, so a
+ * cluster copied from the other side takes its own port. The servers run
+ * with fsync off: a rehearsal never needs to survive a power cut, and it
+ * makes seeding and restoring several times faster.
+ *
+ * As root, the servers run as [environments] user (postgres). When that
+ * user cannot reach the workdir (a project under /root, mode 0700), the data
+ * folder lives under /var/tmp and <workdir>/<side>/data links to it.
+ */
+#include "env.h"
+#include "error.h"
+#include "run_command.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *data_dir(const struct ts_side *side)
+{
+	return path_join(side->dir, "data");
+}
+
+static void run_as(struct ts_env *env, struct child_process *cp)
+{
+	if (env->as_user) {
+		cp->run_as_user = 1;
+		cp->uid = env->uid;
+		cp->gid = env->gid;
+	}
+	cp->no_stdin = 1;
+	strvec_push(&cp->env, "LC_ALL=C.UTF-8");
+}
+
+static int version_cmp(const char *a, const char *b)
+{
+	return atoi(a) - atoi(b);
+}
+
+/* pg_config --bindir, else the newest /usr/lib/postgresql/N/bin, else PATH. */
+static int find_pg_bin(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	char *candidate = NULL, *initdb;
+	DIR *d;
+	struct dirent *de;
+	char best[300] = "";
+
+	if (env->pg_bin)
+		return 0;
+	if (env->cfg->pg_bin) {
+		initdb = path_join(env->cfg->pg_bin, "initdb");
+		if (access(initdb, X_OK)) {
+			free(initdb);
+			return ts_error_set(TS_EXIT_ENV, "no initdb in pg_bin folder \"%s\"",
+					    env->cfg->pg_bin);
+		}
+		free(initdb);
+		env->pg_bin = xstrdup(env->cfg->pg_bin);
+		return 0;
+	}
+	if ((d = opendir("/usr/lib/postgresql"))) {
+		while ((de = readdir(d))) {
+			char *p;
+
+			if (de->d_name[0] == '.')
+				continue;
+			p = xstrfmt("/usr/lib/postgresql/%s/bin/initdb", de->d_name);
+			if (!access(p, X_OK) && (!*best || version_cmp(de->d_name, best) > 0))
+				snprintf(best, sizeof(best), "%s", de->d_name);
+			free(p);
+		}
+		closedir(d);
+	}
+	if (*best) {
+		env->pg_bin = xstrfmt("/usr/lib/postgresql/%s/bin", best);
+		return 0;
+	}
+	strvec_pushl(&cp.args, "pg_config", "--bindir", NULL);
+	cp.capture = &out;
+	cp.no_stdin = 1;
+	if (run_command(&cp) == 0) {
+		strbuf_rtrim(&out);
+		candidate = path_join(out.buf, "initdb");
+		if (!access(candidate, X_OK))
+			env->pg_bin = xstrdup(out.buf);
+		free(candidate);
+	}
+	ts_error_clear();
+	child_process_clear(&cp);
+	strbuf_release(&out);
+	if (!env->pg_bin)
+		return ts_error_set(TS_EXIT_ENV, "could not find the PostgreSQL server programs (initdb, pg_ctl)"),
+		       ts_error_hint("install them (apt-get install postgresql) or set [environments] pg_bin");
+	return 0;
+}
+
+/* Can the server user walk down to path? (Root can; postgres may not.) */
+static int reachable(struct ts_env *env, const char *path)
+{
+	char *p = xstrdup(path);
+	int ok = 1;
+
+	if (!env->as_user) {
+		free(p);
+		return 1;
+	}
+	for (char *s = p; s && ok; s = strchr(s + 1, '/')) {
+		struct stat st;
+		char c = s[1];
+
+		s[1] = '\0';
+		if (!stat(p, &st)) {
+			mode_t m = st.st_mode;
+
+			ok = (m & S_IXOTH) || (st.st_gid == env->gid && (m & S_IXGRP)) ||
+			     (st.st_uid == env->uid && (m & S_IXUSR));
+		}
+		s[1] = c;
+	}
+	free(p);
+	return ok;
+}
+
+static int give_to_server_user(struct ts_env *env, const char *path)
+{
+	if (env->as_user && chown(path, env->uid, env->gid))
+		return ts_error_set(TS_EXIT_ENV, "could not change owner of \"%s\": %s",
+				    path, strerror(errno));
+	return 0;
+}
+
+/*
+ * Makes <side>/data ready to receive a cluster: a folder owned by the
+ * server user, or a link to one under /var/tmp when the workdir is out of
+ * that user's reach.
+ */
+static int prepare_data_dir(struct ts_env *env, struct ts_side *side, char **out)
+{
+	char *data = data_dir(side);
+
+	if (mkdir_p(side->dir, 0755))
+		goto fail;
+	if (!reachable(env, side->dir)) {
+		char crc[9];
+		char *elsewhere;
+
+		crc32_hex(side->dir, strlen(side->dir), crc);
+		elsewhere = xstrfmt("/var/tmp/twinstage-%s/%s", crc, side->name);
+		if (mkdir_p(elsewhere, 0700) || give_to_server_user(env, elsewhere) ||
+		    (symlink(elsewhere, data) && errno != EEXIST)) {
+			if (!ts_error_message()[0])
+				ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", data, strerror(errno));
+			free(elsewhere);
+			goto fail;
+		}
+		free(elsewhere);
+	} else {
+		if (mkdir_p(data, 0700) || give_to_server_user(env, data))
+			goto fail;
+	}
+	*out = data;
+	return 0;
+fail:
+	free(data);
+	return -1;
+}
+
+/* Where the data really is (the link's target when it is a link). */
+static char *real_data_dir(const struct ts_side *side)
+{
+	char *data = data_dir(side);
+	char buf[4096];
+	ssize_t n = readlink(data, buf, sizeof(buf) - 1);
+
+	if (n > 0) {
+		free(data);
+		return xstrndup(buf, (size_t)n);
+	}
+	return data;
+}
+
+static int fail_with_log(const char *what, const char *log)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *tail;
+
+	ts_error_set(TS_EXIT_ENV, "%s", what);
+	if (log && !strbuf_read_file(&sb, log) && sb.len) {
+		strbuf_rtrim(&sb);
+		tail = sb.buf + (sb.len > 600 ? sb.len - 600 : 0);
+		ts_error_hint("last lines of %s:\n%s", log, tail);
+	}
+	strbuf_release(&sb);
+	return -1;
+}
+
+static int instance_create(struct ts_env *env, struct ts_side *side)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *data = NULL, *log, *conf;
+	struct strbuf sb = STRBUF_INIT;
+	int r;
+
+	if (find_pg_bin(env) || prepare_data_dir(env, side, &data))
+		return -1;
+	log = path_join(side->dir, "initdb.log");
+	unlink(log);
+	strvec_push(&cp.args, ts_env_tool(env, "initdb"));
+	strvec_pushl(&cp.args, "-D", data, "-U", TS_DB_USER, "--auth=trust",
+		     "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", NULL);
+	run_as(env, &cp);
+	cp.out_path = log;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	if (r) {
+		char *what = xstrfmt("could not create the %s cluster in \"%s\" (initdb exited with %d)",
+				     side->name, data, r);
+
+		if (r > 0)
+			fail_with_log(what, log);
+		free(what);
+		free(log);
+		free(data);
+		return -1;
+	}
+	conf = path_join(data, "postgresql.conf");
+	strbuf_addstr(&sb, "\n# added by twinstage: per-side settings, rewritten at each start\n"
+			   "include_if_exists = 'twinstage.conf'\n");
+	{
+		FILE *fp = fopen(conf, "a");
+
+		r = !fp || fputs(sb.buf, fp) < 0;
+		if (fp && fclose(fp))
+			r = 1;
+	}
+	if (r)
+		ts_error_set(TS_EXIT_ENV, "could not write \"%s\": %s", conf, strerror(errno));
+	strbuf_release(&sb);
+	free(conf);
+	free(log);
+	free(data);
+	return r ? -1 : 0;
+}
+
+static int write_side_conf(struct ts_env *env, struct ts_side *side, const char *data)
+{
+	char *path = path_join(data, "twinstage.conf");
+	char *text = xstrfmt("port = %d\n"
+			     "listen_addresses = '127.0.0.1'\n"
+			     "unix_socket_directories = ''\n"
+			     "fsync = off\n"
+			     "synchronous_commit = off\n"
+			     "full_page_writes = off\n"
+			     "max_connections = 100\n"
+			     "logging_collector = off\n"
+			     "log_line_prefix = '%%m [%%p] %%q%%a '\n"
+			     "cluster_name = 'twinstage-%s'\n",
+			     side->port, side->name);
+	int r = write_file(path, text, strlen(text));
+
+	if (!r)
+		r = give_to_server_user(env, path);
+	free(text);
+	free(path);
+	return r;
+}
+
+static pid_t postmaster_pid(const struct ts_side *side)
+{
+	char *data = data_dir(side);
+	char *pidf = path_join(data, "postmaster.pid");
+	struct strbuf sb = STRBUF_INIT;
+	pid_t pid = 0;
+
+	if (!strbuf_read_file(&sb, pidf))
+		pid = (pid_t)atoi(sb.buf);
+	strbuf_release(&sb);
+	free(pidf);
+	free(data);
+	return pid;
+}
+
+static int instance_running(struct ts_env *env, struct ts_side *side)
+{
+	pid_t pid = postmaster_pid(side);
+
+	(void)env;
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int instance_start(struct ts_env *env, struct ts_side *side)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *data = data_dir(side), *log = path_join(side->dir, "server.log");
+	int r = -1;
+
+	if (find_pg_bin(env))
+		goto out;
+	if (instance_running(env, side)) {
+		r = 0;
+		goto out;
+	}
+	if (port_in_use(side->port)) {
+		ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use", side->port,
+			     side->name);
+		ts_error_hint("another server took it; run \"twinstage down\" and start again, or set [environments] %s_port",
+			      side->name);
+		goto out;
+	}
+	if (write_side_conf(env, side, data))
+		goto out;
+	/* the log may have been made by root in an earlier life of this side */
+	if (!is_file(log)) {
+		FILE *fp = fopen(log, "a");
+
+		if (fp)
+			fclose(fp);
+	}
+	give_to_server_user(env, log);
+	strvec_push(&cp.args, ts_env_tool(env, "pg_ctl"));
+	strvec_pushl(&cp.args, "-D", data, "-l", log, "-w", "-t", "120", "start", NULL);
+	run_as(env, &cp);
+	cp.quiet = 1;
+	r = run_command(&cp);
+	if (r > 0) {
+		char *what = xstrfmt("could not start the %s server on port %d", side->name, side->port);
+
+		fail_with_log(what, log);
+		free(what);
+		r = -1;
+	}
+out:
+	child_process_clear(&cp);
+	free(data);
+	free(log);
+	return r;
+}
+
+static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mode)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *data = data_dir(side);
+	int r;
+
+	strvec_push(&cp.args, ts_env_tool(env, "pg_ctl"));
+	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL);
+	run_as(env, &cp);
+	cp.quiet = 1;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	free(data);
+	return r;
+}
+
+static int instance_stop(struct ts_env *env, struct ts_side *side)
+{
+	if (!instance_running(env, side))
+		return 0;
+	if (find_pg_bin(env))
+		return -1;
+	if (pg_ctl_stop(env, side, "fast"))
+		return ts_error_set(TS_EXIT_ENV, "could not stop the %s server", side->name);
+	return 0;
+}
+
+static int instance_destroy(struct ts_env *env, struct ts_side *side)
+{
+	char *real;
+	int r;
+
+	if (instance_running(env, side)) {
+		pid_t pid = postmaster_pid(side);
+
+		if (find_pg_bin(env) || pg_ctl_stop(env, side, "immediate")) {
+			/* pg_ctl is gone or failed: the postmaster still has to go */
+			ts_error_clear();
+			kill(pid, SIGKILL);
+			for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+				usleep(50000);
+		}
+	}
+	real = real_data_dir(side);
+	r = rm_rf(real);
+	if (!r && strcmp(real, side->dir)) {
+		char *parent = path_dirname(real);
+
+		if (strstr(parent, "/var/tmp/twinstage-") == parent)
+			rmdir(parent);	/* only once both sides are gone */
+		free(parent);
+	}
+	if (!r)
+		r = rm_rf(side->dir);
+	free(real);
+	return r;
+}
+
+static int copy_tree(const char *from, const char *to)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	int r;
+
+	/* reflink=auto: O(1) on XFS/btrfs, a plain copy elsewhere */
+	strvec_pushl(&cp.args, "cp", "-a", "--reflink=auto", from, to, NULL);
+	cp.capture = &out;
+	r = run_command(&cp);
+	if (r > 0) {
+		strbuf_rtrim(&out);
+		ts_error_set(TS_EXIT_ENV, "could not copy \"%s\" to \"%s\": %s", from, to, out.buf);
+		r = -1;
+	}
+	child_process_clear(&cp);
+	strbuf_release(&out);
+	return r;
+}
+
+static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to)
+{
+	char *src = NULL, *dst = NULL;
+	int r = -1, was_running = instance_running(env, from);
+
+	if (instance_stop(env, from))
+		return -1;
+	if (instance_destroy(env, to) || prepare_data_dir(env, to, &dst))
+		goto out;
+	src = real_data_dir(from);
+	{
+		/* copy the contents, keeping to's folder (or link target) */
+		char *real_dst = real_data_dir(to);
+		char *src_dot = path_join(src, ".");
+
+		r = copy_tree(src_dot, real_dst);
+		free(src_dot);
+		free(real_dst);
+	}
+out:
+	if (was_running && instance_start(env, from))
+		r = -1;
+	free(src);
+	free(dst);
+	return r;
+}
+
+const struct ts_env_ops ts_env_instance_ops = {
+	.name = "instance",
+	.create = instance_create,
+	.start = instance_start,
+	.stop = instance_stop,
+	.destroy = instance_destroy,
+	.running = instance_running,
+	.snapshot = instance_snapshot,
+};

@@ -1,0 +1,734 @@
+/*
+ * migrate.c: discovery, splitting, and applying.
+ *
+ * Statements are split and parsed by libpg_query, the parser of PostgreSQL
+ * itself, so comments, string literals and dollar-quoted bodies are never
+ * mistaken for statement boundaries, and whether a statement can run in a
+ * transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...) is read from
+ * its parse tree rather than guessed from its text.
+ *
+ * Each migration runs in one transaction when it can, statement by
+ * statement so each one's duration and line are known; the tracking row is
+ * written in the same transaction, so a migration is recorded if and only
+ * if it applied.
+ */
+#include "migrate.h"
+#include "error.h"
+#include "pg.h"
+#include "report.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pg_query.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ts_mig_format_name(enum ts_mig_format f)
+{
+	switch (f) {
+	case TS_FMT_FLYWAY: return "flyway";
+	case TS_FMT_GOLANG: return "golang-migrate";
+	case TS_FMT_DBMATE: return "dbmate";
+	case TS_FMT_PLAIN: return "numbered files";
+	default: return "none";
+	}
+}
+
+int ts_line_at(const char *text, size_t offset, int first_line)
+{
+	int line = first_line;
+
+	for (size_t i = 0; i < offset && text[i]; i++)
+		if (text[i] == '\n')
+			line++;
+	return line;
+}
+
+/* Compares dotted/underscored numeric versions segment by segment. */
+static int version_cmp(const char *a, const char *b)
+{
+	while (*a || *b) {
+		while (*a == '0')
+			a++;
+		while (*b == '0')
+			b++;
+		/* longer digit runs are bigger numbers, without overflow */
+		size_t la = strspn(a, "0123456789"), lb = strspn(b, "0123456789");
+
+		if (la != lb)
+			return la < lb ? -1 : 1;
+		int c = strncmp(a, b, la);
+
+		if (c)
+			return c < 0 ? -1 : 1;
+		a += la;
+		b += lb;
+		if (*a == '.' || *a == '_')
+			a++;
+		if (*b == '.' || *b == '_')
+			b++;
+		if (!*a != !*b)
+			return *a ? 1 : -1;
+	}
+	return 0;
+}
+
+static int migration_cmp(const void *pa, const void *pb)
+{
+	const struct ts_migration *a = pa, *b = pb;
+
+	if (a->repeatable != b->repeatable)
+		return a->repeatable ? 1 : -1;
+	if (a->repeatable)
+		return strcmp(a->description, b->description);
+	return version_cmp(a->version, b->version);
+}
+
+static char *describe(const char *s, size_t n)
+{
+	char *d = xstrndup(s, n);
+
+	for (char *p = d; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	return d;
+}
+
+static char *sub(const char *s, const regmatch_t *m)
+{
+	if (m->rm_so < 0)
+		return NULL;
+	return xstrndup(s + m->rm_so, (size_t)(m->rm_eo - m->rm_so));
+}
+
+/* Finds "-- migrate:up" / "-- migrate:down" marker lines (dbmate's own rule). */
+static int dbmate_split(struct ts_migration *m, const char *text)
+{
+	regex_t re;
+	regmatch_t g[3];
+	const char *up = NULL, *down = NULL, *p = text;
+	int line = 1, up_line = 0, down_line = 0;
+
+	regcomp(&re, "^--[[:space:]]*migrate:(up|down)(.*)$", REG_EXTENDED | REG_NEWLINE);
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char *l = xstrndup(p, len);
+
+		if (!regexec(&re, l, 3, g, 0)) {
+			const char *next = eol ? eol + 1 : p + len;
+
+			if (l[g[1].rm_so] == 'u') {
+				up = next;
+				up_line = line + 1;
+				if (strstr(l + g[2].rm_so, "transaction:false"))
+					m->no_transaction = 1;
+			} else {
+				down = next;
+				down_line = line + 1;
+			}
+		}
+		free(l);
+		line++;
+		p = eol ? eol + 1 : p + len;
+	}
+	regfree(&re);
+	if (!up)
+		return ts_error_set(TS_EXIT_USAGE, "migration \"%s\" has no \"-- migrate:up\" line",
+				    m->file);
+	/* the up part ends where the down part's marker line begins */
+	if (down && down > up) {
+		const char *end = down - 1;
+
+		while (end > up && end[-1] != '\n')
+			end--;
+		m->up = xstrndup(up, (size_t)(end - up));
+	} else {
+		m->up = xstrdup(up);
+	}
+	m->up_line = up_line;
+	if (down) {
+		const char *end = up > down ? up : NULL;
+
+		if (end)
+			while (end > down && end[-1] != '\n')
+				end--;
+		m->down = end ? xstrndup(down, (size_t)(end - down)) : xstrdup(down);
+		m->down_file = xstrdup(m->file);
+		m->down_line = down_line;
+	}
+	return 0;
+}
+
+struct patterns {
+	regex_t flyway, repeatable, golang, numbered;
+};
+
+static void patterns_init(struct patterns *p)
+{
+	regcomp(&p->flyway, "^([VU])([0-9]+([._][0-9]+)*)__(.+)\\.sql$", REG_EXTENDED);
+	regcomp(&p->repeatable, "^R__(.+)\\.sql$", REG_EXTENDED);
+	regcomp(&p->golang, "^([0-9]+)_(.+)\\.(up|down)\\.sql$", REG_EXTENDED);
+	regcomp(&p->numbered, "^([0-9]+)([_.-](.*))?\\.sql$", REG_EXTENDED);
+}
+
+static void patterns_free(struct patterns *p)
+{
+	regfree(&p->flyway);
+	regfree(&p->repeatable);
+	regfree(&p->golang);
+	regfree(&p->numbered);
+}
+
+static struct ts_migration *find_version(struct ts_migrations *set, const char *version)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].version && !version_cmp(set->v[i].version, version))
+			return &set->v[i];
+	return NULL;
+}
+
+static struct ts_migration *add(struct ts_migrations *set)
+{
+	set->v = xrealloc(set->v, (set->n + 1) * sizeof(*set->v));
+	memset(&set->v[set->n], 0, sizeof(*set->v));
+	return &set->v[set->n++];
+}
+
+static int set_format(struct ts_migrations *set, enum ts_mig_format f, const char *file,
+		      const char **first_file)
+{
+	if (set->format == TS_FMT_NONE || set->format == f) {
+		if (set->format == TS_FMT_NONE)
+			*first_file = file;
+		set->format = f;
+		return 0;
+	}
+	return ts_error_set(TS_EXIT_USAGE,
+			    "migrations folder mixes formats: \"%s\" is %s, \"%s\" is %s",
+			    *first_file, ts_mig_format_name(set->format), file,
+			    ts_mig_format_name(f));
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Adds the up or down part of a versioned migration; `m` gets its version
+ * and description on first sight. Used by all formats but dbmate, whose
+ * parts share one file.
+ */
+static int add_part(struct ts_migrations *set, const char *file, const char *path,
+		    char *version, char *desc, int down, struct strbuf *text)
+{
+	struct ts_migration *m = find_version(set, version);
+
+	if (m && (down ? m->down != NULL : m->up != NULL)) {
+		ts_error_set(TS_EXIT_USAGE, "two migrations have version %s: \"%s\" and \"%s\"",
+			     version, down ? m->down_file : m->file, file);
+		free(version);
+		free(desc);
+		return -1;
+	}
+	if (!m) {
+		m = add(set);
+		m->version = version;
+		m->description = desc;
+	} else {
+		free(version);
+		if (!down) {
+			free(m->description);
+			m->description = desc;
+		} else {
+			free(desc);
+		}
+	}
+	if (down) {
+		m->down = xstrdup(text->buf);
+		m->down_file = xstrdup(file);
+		m->down_line = 1;
+	} else {
+		m->up = xstrdup(text->buf);
+		m->up_line = 1;
+		m->file = xstrdup(file);
+		m->path = xstrdup(path);
+	}
+	return 0;
+}
+
+static int classify(struct ts_migrations *set, struct patterns *pt, const char *dir,
+		    const char *file, const char **first_file)
+{
+	regmatch_t g[5];
+	char *path = path_join(dir, file);
+	struct strbuf text = STRBUF_INIT;
+	int r = -1;
+
+	if (strbuf_read_file(&text, path)) {
+		ts_error_set(TS_EXIT_USAGE, "could not read migration file \"%s\": %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	if (!regexec(&pt->flyway, file, 5, g, 0)) {
+		if (set_format(set, TS_FMT_FLYWAY, file, first_file))
+			goto out;
+		r = add_part(set, file, path, sub(file, &g[2]),
+			     describe(file + g[4].rm_so, (size_t)(g[4].rm_eo - g[4].rm_so)),
+			     file[0] == 'U', &text);
+	} else if (!regexec(&pt->repeatable, file, 2, g, 0)) {
+		struct ts_migration *m;
+
+		if (set_format(set, TS_FMT_FLYWAY, file, first_file))
+			goto out;
+		m = add(set);
+		m->repeatable = 1;
+		m->description = describe(file + g[1].rm_so, (size_t)(g[1].rm_eo - g[1].rm_so));
+		m->file = xstrdup(file);
+		m->path = xstrdup(path);
+		m->up = strbuf_detach(&text);
+		m->up_line = 1;
+		r = 0;
+	} else if (!regexec(&pt->golang, file, 4, g, 0)) {
+		if (set_format(set, TS_FMT_GOLANG, file, first_file))
+			goto out;
+		r = add_part(set, file, path, sub(file, &g[1]),
+			     describe(file + g[2].rm_so, (size_t)(g[2].rm_eo - g[2].rm_so)),
+			     file[g[3].rm_so] == 'd', &text);
+	} else if (!regexec(&pt->numbered, file, 4, g, 0)) {
+		regex_t marker;
+		int dbmate;
+
+		regcomp(&marker, "^--[[:space:]]*migrate:up", REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
+		dbmate = !regexec(&marker, text.buf, 0, NULL, 0);
+		regfree(&marker);
+		if (set_format(set, dbmate ? TS_FMT_DBMATE : TS_FMT_PLAIN, file, first_file))
+			goto out;
+		if (dbmate) {
+			struct ts_migration *m;
+			char *version = sub(file, &g[1]);
+
+			if ((m = find_version(set, version))) {
+				ts_error_set(TS_EXIT_USAGE, "two migrations have version %s: \"%s\" and \"%s\"",
+					     version, m->file, file);
+				free(version);
+				goto out;
+			}
+			m = add(set);
+			m->version = version;
+			m->description = g[3].rm_so >= 0 ?
+				describe(file + g[3].rm_so, (size_t)(g[3].rm_eo - g[3].rm_so)) : xstrdup("");
+			m->file = xstrdup(file);
+			m->path = xstrdup(path);
+			r = dbmate_split(m, text.buf);
+		} else {
+			r = add_part(set, file, path, sub(file, &g[1]),
+				     g[3].rm_so >= 0 ? describe(file + g[3].rm_so,
+								(size_t)(g[3].rm_eo - g[3].rm_so))
+						     : xstrdup(""),
+				     0, &text);
+		}
+	} else {
+		ts_error_set(TS_EXIT_USAGE, "cannot tell the version of migration file \"%s\"", path);
+		ts_error_hint("name it like V3__add_x.sql (Flyway), 3_add_x.up.sql (golang-migrate), 20240101120000_add_x.sql (dbmate) or 3_add_x.sql");
+	}
+out:
+	strbuf_release(&text);
+	free(path);
+	return r;
+}
+
+int ts_migrations_discover(const char *dir, struct ts_migrations *out)
+{
+	struct patterns pt;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	const char *first_file = NULL;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!d)
+		return ts_error_set(TS_EXIT_USAGE, "could not open migrations folder \"%s\": %s", dir,
+				    strerror(errno));
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".sql"))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	patterns_init(&pt);
+	for (size_t i = 0; i < n && !r; i++)
+		r = classify(out, &pt, dir, names[i], &first_file);
+	patterns_free(&pt);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	for (size_t i = 0; i < out->n && !r; i++) {
+		struct ts_migration *m = &out->v[i];
+
+		if (!m->up) {
+			r = ts_error_set(TS_EXIT_USAGE, "migration %s has a down part \"%s\" but no up part",
+					 m->version, m->down_file);
+			break;
+		}
+		crc32_hex(m->up, strlen(m->up), m->checksum);
+	}
+	if (r) {
+		ts_migrations_free(out);
+		return -1;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), migration_cmp);
+	return 0;
+}
+
+void ts_migrations_free(struct ts_migrations *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		struct ts_migration *m = &set->v[i];
+
+		free(m->version);
+		free(m->description);
+		free(m->file);
+		free(m->path);
+		free(m->up);
+		free(m->down);
+		free(m->down_file);
+	}
+	free(set->v);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Offset of the first byte that is not whitespace or a comment. */
+static size_t skip_leading_comments(const char *s)
+{
+	size_t i = 0;
+
+	for (;;) {
+		while (s[i] && isspace((unsigned char)s[i]))
+			i++;
+		if (s[i] == '-' && s[i + 1] == '-') {
+			while (s[i] && s[i] != '\n')
+				i++;
+		} else if (s[i] == '/' && s[i + 1] == '*') {
+			int depth = 0;
+
+			do {
+				if (s[i] == '/' && s[i + 1] == '*') {
+					depth++;
+					i += 2;
+				} else if (s[i] == '*' && s[i + 1] == '/') {
+					depth--;
+					i += 2;
+				} else {
+					i++;
+				}
+			} while (s[i] && depth > 0);
+		} else {
+			return i;
+		}
+	}
+}
+
+static int is_true(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+static void classify_stmt(struct ts_stmt *st, json_t *stmt)
+{
+	const char *kind;
+	json_t *node;
+
+	json_object_foreach(stmt, kind, node) {
+		st->kind = xstrdup(kind);
+		if (!strcmp(kind, "TransactionStmt"))
+			st->transaction_control = 1;
+		else if (!strcmp(kind, "IndexStmt") || !strcmp(kind, "DropStmt"))
+			st->no_transaction = is_true(node, "concurrent");
+		else if (!strcmp(kind, "ReindexStmt")) {
+			size_t i;
+			json_t *p;
+
+			json_array_foreach(json_object_get(node, "params"), i, p) {
+				const char *n = json_string_value(json_object_get(
+					json_object_get(p, "DefElem"), "defname"));
+
+				if (n && !strcmp(n, "concurrently"))
+					st->no_transaction = 1;
+			}
+		} else if (!strcmp(kind, "VacuumStmt") || !strcmp(kind, "CreatedbStmt") ||
+			   !strcmp(kind, "DropdbStmt") || !strcmp(kind, "AlterSystemStmt") ||
+			   !strcmp(kind, "CreateTableSpaceStmt") || !strcmp(kind, "DropTableSpaceStmt"))
+			st->no_transaction = 1;
+		break;
+	}
+}
+
+int ts_stmts_parse(const char *file, const char *sql, int first_line,
+		   struct ts_stmt **out, size_t *n)
+{
+	PgQueryParseResult pr = pg_query_parse(sql);
+	json_error_t jerr;
+	json_t *tree, *stmts, *item;
+	size_t i, len = strlen(sql);
+
+	*out = NULL;
+	*n = 0;
+	if (pr.error) {
+		int pos = pr.error->cursorpos > 0 ? pr.error->cursorpos - 1 : 0;
+
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", file,
+			     ts_line_at(sql, (size_t)pos, first_line), pr.error->message);
+		pg_query_free_parse_result(pr);
+		return -1;
+	}
+	tree = json_loads(pr.parse_tree, 0, &jerr);
+	pg_query_free_parse_result(pr);
+	if (!tree)
+		return ts_error_set(TS_EXIT_GATE, "%s: could not read the parse tree: %s", file,
+				    jerr.text);
+	stmts = json_object_get(tree, "stmts");
+	*out = xcalloc(json_array_size(stmts) + 1, sizeof(**out));
+	json_array_foreach(stmts, i, item) {
+		struct ts_stmt *st = &(*out)[*n];
+		size_t loc = (size_t)json_integer_value(json_object_get(item, "stmt_location"));
+		size_t slen = (size_t)json_integer_value(json_object_get(item, "stmt_len"));
+
+		if (loc > len)
+			loc = len;
+		if (!slen || loc + slen > len)
+			slen = len - loc;
+		st->sql = xstrndup(sql + loc, slen);
+		st->text_line = ts_line_at(sql, loc, first_line);
+		st->line = ts_line_at(st->sql, skip_leading_comments(st->sql), st->text_line);
+		classify_stmt(st, json_object_get(item, "stmt"));
+		(*n)++;
+	}
+	json_decref(tree);
+	return 0;
+}
+
+void ts_stmts_free(struct ts_stmt *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].sql);
+		free(v[i].kind);
+	}
+	free(v);
+}
+
+static const char tracking_ddl[] =
+	"CREATE TABLE IF NOT EXISTS public." TS_TRACKING_TABLE " ("
+	" key text PRIMARY KEY,"		/* version, or R__ + description */
+	" version text,"
+	" description text NOT NULL,"
+	" script text NOT NULL,"
+	" checksum text NOT NULL,"
+	" installed_on timestamptz NOT NULL DEFAULT now(),"
+	" execution_ms integer NOT NULL,"
+	" success boolean NOT NULL)";
+
+static char *key_of(const struct ts_migration *m)
+{
+	return m->repeatable ? xstrfmt("R__%s", m->description) : xstrdup(m->version);
+}
+
+/* The tracking row of m: 0 none, 1 applied with *checksum, -1 failed earlier. */
+static int applied_state(PGconn *conn, const struct ts_migration *m, char **checksum)
+{
+	char *key = key_of(m);
+	const char *params[1] = { key };
+	PGresult *res = PQexecParams(conn,
+				     "SELECT checksum, success FROM public." TS_TRACKING_TABLE
+				     " WHERE key = $1", 1, NULL, params, NULL, NULL, 0);
+	int state = 0;
+
+	*checksum = NULL;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		*checksum = xstrdup(PQgetvalue(res, 0, 0));
+		state = PQgetvalue(res, 0, 1)[0] == 't' ? 1 : -1;
+	}
+	PQclear(res);
+	free(key);
+	return state;
+}
+
+static int record(PGconn *conn, const struct ts_migration *m, double ms, int success)
+{
+	char *key = key_of(m), msbuf[32];
+	const char *params[7] = { key, m->version, m->description, m->file, m->checksum, msbuf,
+				  success ? "t" : "f" };
+	PGresult *res;
+	int ok;
+
+	snprintf(msbuf, sizeof(msbuf), "%d", (int)(ms + 0.5));
+	res = PQexecParams(conn,
+			   "INSERT INTO public." TS_TRACKING_TABLE
+			   " (key, version, description, script, checksum, execution_ms, success)"
+			   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+			   " ON CONFLICT (key) DO UPDATE SET checksum = EXCLUDED.checksum,"
+			   " script = EXCLUDED.script, installed_on = now(),"
+			   " execution_ms = EXCLUDED.execution_ms, success = EXCLUDED.success",
+			   7, NULL, params, NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not record migration \"%s\": %s", m->file, e);
+		free(e);
+	}
+	PQclear(res);
+	free(key);
+	return ok ? 0 : -1;
+}
+
+static char *first_line_of(const char *sql)
+{
+	const char *s = sql + skip_leading_comments(sql);
+	size_t n = strcspn(s, "\n");
+
+	if (n > 100)
+		return xstrfmt("%.97s...", s);
+	return xstrndup(s, n);
+}
+
+/* Runs one statement; on failure sets a TS_EXIT_GATE error "file:line: ...". */
+static int run_stmt(PGconn *conn, const struct ts_migration *m, const struct ts_stmt *st,
+		    struct ts_report_migration *rm)
+{
+	double t0 = now_ms();
+	PGresult *res = PQexec(conn, st->sql);
+	ExecStatusType s = PQresultStatus(res);
+	char *excerpt = first_line_of(st->sql);
+
+	ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
+	free(excerpt);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY) {
+		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+		int line = pos ? ts_line_at(st->sql, (size_t)(atoi(pos) - 1), st->text_line) : st->line;
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", m->file, line, e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int apply_one(PGconn *conn, const struct ts_migration *m, struct ts_report_migration *rm)
+{
+	struct ts_stmt *stmts;
+	size_t n;
+	int tx = !m->no_transaction, r = 0;
+	double t0 = now_ms();
+
+	if (ts_stmts_parse(m->file, m->up, m->up_line, &stmts, &n))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (stmts[i].no_transaction || stmts[i].transaction_control)
+			tx = 0;
+	rm->transactional = tx;
+	if (tx && ts_pg_exec(conn, "BEGIN")) {
+		ts_stmts_free(stmts, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n && !r; i++) {
+		if (ts_interrupted)
+			r = ts_error_set(TS_EXIT_ENV, "interrupted");
+		else
+			r = run_stmt(conn, m, &stmts[i], rm);
+	}
+	rm->ms = now_ms() - t0;
+	if (r) {
+		char *saved = xstrdup(ts_error_message());
+		enum ts_exit cls = ts_error_class();
+
+		if (tx)
+			PQclear(PQexec(conn, "ROLLBACK"));
+		else
+			record(conn, m, rm->ms, 0);	/* partly applied: say so */
+		ts_error_set(cls, "%s", saved);
+		free(saved);
+	} else {
+		r = record(conn, m, rm->ms, 1);
+		if (tx)
+			r = r ? (PQclear(PQexec(conn, "ROLLBACK")), -1) : ts_pg_exec(conn, "COMMIT");
+	}
+	ts_stmts_free(stmts, n);
+	return r;
+}
+
+int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts_report *rep,
+			int verbose)
+{
+	int applied = 0;
+
+	if (ts_pg_exec(conn, tracking_ddl))
+		return ts_error_prefix("could not create the tracking table");
+	for (size_t i = 0; i < set->n; i++) {
+		const struct ts_migration *m = &set->v[i];
+		struct ts_report_migration *rm;
+		char *sum;
+		int state = applied_state(conn, m, &sum);
+
+		if (state == -1) {
+			free(sum);
+			return ts_error_set(TS_EXIT_USAGE,
+					    "migration \"%s\" failed earlier and left the dev side partly migrated",
+					    m->file),
+			       ts_error_hint("run \"twinstage down\" and \"twinstage up\" to start from a fresh clone");
+		}
+		if (state == 1 && !m->repeatable && strcmp(sum, m->checksum)) {
+			ts_error_set(TS_EXIT_USAGE,
+				     "migration \"%s\" was changed after it was applied (checksum %s recorded, %s now)",
+				     m->file, sum, m->checksum);
+			ts_error_hint("restore the file, or start from a fresh clone with \"twinstage down\" and \"twinstage up\"");
+			free(sum);
+			return -1;
+		}
+		if (state == 1 && (!m->repeatable || !strcmp(sum, m->checksum))) {
+			free(sum);
+			continue;
+		}
+		free(sum);
+		rm = ts_report_migration_add(rep, m->file);
+		rm->version = m->version ? xstrdup(m->version) : NULL;
+		rm->description = xstrdup(m->description);
+		if (verbose) {
+			fprintf(stderr, "    %s ...", m->file);
+			fflush(stderr);
+		}
+		if (apply_one(conn, m, rm)) {
+			rm->status = xstrdup("failed");
+			rm->error = xstrdup(ts_error_message());
+			if (verbose)
+				fprintf(stderr, " failed\n");
+			for (size_t j = i + 1; j < set->n; j++) {
+				struct ts_report_migration *nr = ts_report_migration_add(rep, set->v[j].file);
+
+				nr->status = xstrdup("not run");
+			}
+			return -1;
+		}
+		rm->status = xstrdup("applied");
+		if (verbose)
+			fprintf(stderr, " %.0f ms\n", rm->ms);
+		applied++;
+	}
+	return applied;
+}

@@ -1,0 +1,85 @@
+/*
+ * migrate: discovering migrations in the formats users already have, and
+ * applying the pending ones to the dev side, statement by statement.
+ *
+ * Formats: Flyway (V3__x.sql, R__x.sql; U3__x.sql undo), golang-migrate
+ * (3_x.up.sql / 3_x.down.sql), dbmate (20240101120000_x.sql with
+ * "-- migrate:up" / "-- migrate:down"), and plain numbered files
+ * (3_x.sql, 003-x.sql). Versions order numerically, segment by segment
+ * (10 after 9, 1.10 after 1.9); Flyway repeatables run after all versioned
+ * migrations, ordered by description.
+ */
+#ifndef TS_MIGRATE_H
+#define TS_MIGRATE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct ts_report;
+
+enum ts_mig_format { TS_FMT_NONE, TS_FMT_FLYWAY, TS_FMT_GOLANG, TS_FMT_DBMATE, TS_FMT_PLAIN };
+
+struct ts_migration {
+	char *version;		/* NULL for a repeatable */
+	char *description;
+	char *file;		/* basename of the up file */
+	char *path;
+	int repeatable;
+	char *up;		/* SQL of the up part */
+	int up_line;		/* line of the file where `up` starts */
+	char *down;		/* SQL of the down part, or NULL */
+	char *down_file;
+	int down_line;
+	int no_transaction;	/* dbmate "transaction:false" */
+	char checksum[9];	/* CRC-32 of the up part */
+};
+
+struct ts_migrations {
+	enum ts_mig_format format;
+	struct ts_migration *v;
+	size_t n;
+};
+
+/* One statement of a migration, as libpg_query split and parsed it. */
+struct ts_stmt {
+	char *sql;
+	int line;		/* line in the file of its first non-comment line */
+	int text_line;		/* line in the file where sql (with its leading comments) starts */
+	char *kind;		/* parse node name: "IndexStmt", "AlterTableStmt", ... */
+	int no_transaction;	/* cannot run inside a transaction block */
+	int transaction_control;	/* BEGIN / COMMIT / ... */
+};
+
+const char *ts_mig_format_name(enum ts_mig_format f);
+
+/*
+ * Reads the folder: every *.sql file must be a migration of one format.
+ * Errors (TS_EXIT_USAGE) name the file.
+ */
+int ts_migrations_discover(const char *dir, struct ts_migrations *out);
+void ts_migrations_free(struct ts_migrations *set);
+
+/*
+ * Splits and parses sql (which starts at first_line of file) with
+ * libpg_query. A syntax error is a TS_EXIT_GATE error "file:line: message".
+ */
+int ts_stmts_parse(const char *file, const char *sql, int first_line,
+		   struct ts_stmt **out, size_t *n);
+void ts_stmts_free(struct ts_stmt *v, size_t n);
+
+/* Number of the line that byte `offset` of text is on, counting from first_line. */
+int ts_line_at(const char *text, size_t offset, int first_line);
+
+/*
+ * Applies, on conn, every migration of set that the tracking table does
+ * not list as applied, in order, and records each in rep. A migration that
+ * fails stops the run (TS_EXIT_GATE); an applied file whose checksum
+ * changed is a TS_EXIT_USAGE error. Returns the number applied, or -1.
+ */
+int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts_report *rep,
+			int verbose);
+
+/* Name of twinstage's own tracking table (in schema public). */
+#define TS_TRACKING_TABLE "twinstage_schema_history"
+
+#endif

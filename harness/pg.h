@@ -1,0 +1,19 @@
+/*
+ * pg: the few libpq helpers every stage needs, with errors that go to the
+ * error slot and never carry a password.
+ */
+#ifndef TS_PG_H
+#define TS_PG_H
+
+#include <libpq-fe.h>
+
+/* Connects; on failure sets a TS_EXIT_ENV error naming `what` and returns NULL. */
+PGconn *ts_pg_connect(const char *conninfo, const char *what);
+/* Runs sql (no result rows wanted); -1 and an error on failure. */
+int ts_pg_exec(PGconn *conn, const char *sql);
+/* "SQLSTATE: message" of a failed result, as a new string. */
+char *ts_pg_result_error(const PGresult *res);
+/* Quotes an identifier for SQL text (new string). */
+char *ts_pg_ident(PGconn *conn, const char *name);
+
+#endif

@@ -1,0 +1,827 @@
+/*
+ * report.c: the report model, the verdict, and the renderers.
+ *
+ * report.json is the model written out; `twinstage report` loads it and
+ * renders again, so text, Markdown and JUnit always agree with it.
+ */
+#include "report.h"
+#include "error.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GROW(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), \
+		      memset(&(arr)[(n)], 0, sizeof(*(arr))), &(arr)[(n)++])
+
+void ts_report_init(struct ts_report *r, const char *project)
+{
+	char ts[32], id[64];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	memset(r, 0, sizeof(*r));
+	r->project = xstrdup(project);
+	iso_time(ts, sizeof(ts));
+	r->started = xstrdup(ts);
+	gmtime_r(&t, &tm);
+	strftime(id, sizeof(id), "%Y%m%d-%H%M%S", &tm);
+	r->run_id = xstrfmt("%s-%d", id, (int)getpid());
+}
+
+void ts_report_free(struct ts_report *r)
+{
+	for (size_t i = 0; i < r->n_stages; i++) {
+		free(r->stages[i].name);
+		free(r->stages[i].status);
+		free(r->stages[i].detail);
+	}
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		struct ts_report_migration *m = &r->migrations[i];
+
+		for (size_t j = 0; j < m->n_stmts; j++)
+			free(m->stmts[j].sql);
+		free(m->stmts);
+		free(m->file);
+		free(m->version);
+		free(m->description);
+		free(m->status);
+		free(m->error);
+	}
+	for (size_t i = 0; i < r->n_checks; i++) {
+		struct ts_report_check *c = &r->checks[i];
+
+		for (size_t j = 0; j < c->n_cases; j++) {
+			struct ts_report_case *k = &c->cases[j];
+
+			free(k->file);
+			free(k->name);
+			free(k->sql);
+			free(k->expected);
+			free(k->got);
+		}
+		free(c->cases);
+		free(c->app);
+		free(c->side);
+		free(c->skip);
+		free(c->output);
+	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		free(r->notes[i]);
+	free(r->notes);
+	free(r->stages);
+	free(r->migrations);
+	free(r->checks);
+	free(r->run_id);
+	free(r->project);
+	free(r->started);
+	free(r->backend);
+	free(r->clone);
+	free(r->current);
+	free(r->next);
+	free(r->error);
+	free(r->verdict);
+	free(r->reason);
+	memset(r, 0, sizeof(*r));
+}
+
+struct ts_report_stage *ts_report_stage_add(struct ts_report *r, const char *name)
+{
+	struct ts_report_stage *s = GROW(r->stages, r->n_stages);
+
+	s->name = xstrdup(name);
+	return s;
+}
+
+struct ts_report_migration *ts_report_migration_add(struct ts_report *r, const char *file)
+{
+	struct ts_report_migration *m = GROW(r->migrations, r->n_migrations);
+
+	m->file = xstrdup(file);
+	return m;
+}
+
+void ts_report_stmt_add(struct ts_report_migration *m, int line, double ms, const char *sql)
+{
+	struct ts_report_stmt *s = GROW(m->stmts, m->n_stmts);
+
+	s->line = line;
+	s->ms = ms;
+	s->sql = xstrdup(sql);
+}
+
+struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
+					    const char *side, enum ts_check_role role, int gating)
+{
+	struct ts_report_check *c = GROW(r->checks, r->n_checks);
+
+	c->app = xstrdup(app);
+	c->side = xstrdup(side);
+	c->role = role;
+	c->gating = gating;
+	return c;
+}
+
+struct ts_report_case *ts_report_case_add(struct ts_report_check *c)
+{
+	return GROW(c->cases, c->n_cases);
+}
+
+void ts_report_note(struct ts_report *r, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	char **slot;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	slot = GROW(r->notes, r->n_notes);
+	*slot = strbuf_detach(&sb);
+}
+
+void ts_report_fail(struct ts_report *r)
+{
+	free(r->error);
+	if (ts_error_hint_text())
+		r->error = xstrfmt("%s\n%s", ts_error_message(), ts_error_hint_text());
+	else
+		r->error = xstrdup(ts_error_message());
+	r->error_class = (int)ts_error_class();
+}
+
+const char *ts_check_role_name(enum ts_check_role role)
+{
+	switch (role) {
+	case TS_CHECK_BASELINE: return "baseline";
+	case TS_CHECK_BACKWARD: return "backward";
+	case TS_CHECK_NEXT: return "next";
+	case TS_CHECK_FORWARD: return "forward";
+	}
+	return "?";
+}
+
+static const struct ts_report_case *first_failure(const struct ts_report_check *c)
+{
+	for (size_t i = 0; i < c->n_cases; i++)
+		if (!c->cases[i].pass)
+			return &c->cases[i];
+	return NULL;
+}
+
+static void set_verdict(struct ts_report *r, const char *verdict, int code, char *reason)
+{
+	free(r->verdict);
+	free(r->reason);
+	r->verdict = xstrdup(verdict);
+	r->exit_code = code;
+	r->reason = reason;
+}
+
+static char *case_reason(const struct ts_report_check *c, const char *where)
+{
+	const struct ts_report_case *k = first_failure(c);
+
+	return xstrfmt("%s fails %s: %s:%d \"%s\" expected %s, got %s", c->app, where,
+		       k->file, k->line, k->name, k->expected, k->got);
+}
+
+void ts_report_decide(struct ts_report *r)
+{
+	if (r->error) {
+		set_verdict(r, "error", r->error_class ? r->error_class : TS_EXIT_ENV,
+			    xstrdup(r->error));
+		return;
+	}
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		if (c->role == TS_CHECK_BASELINE && c->failed) {
+			char *why = case_reason(c, "on the production clone, before any migration");
+
+			set_verdict(r, "scenarios-wrong", TS_EXIT_USAGE,
+				    xstrfmt("%s; the scenarios are wrong, not the migration", why));
+			free(why);
+			return;
+		}
+	}
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		if (m->status && !strcmp(m->status, "failed")) {
+			set_verdict(r, "incompatible", TS_EXIT_GATE,
+				    xstrfmt("migration %s failed on the dev side: %s", m->file,
+					    m->error ? m->error : "unknown error"));
+			return;
+		}
+	}
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		if (c->gating && c->failed) {
+			const char *where = c->role == TS_CHECK_FORWARD ?
+				"on the production clone (forward compatibility)" :
+				"on the migrated dev side";
+
+			set_verdict(r, "incompatible", TS_EXIT_GATE, case_reason(c, where));
+			return;
+		}
+	}
+	set_verdict(r, "compatible", TS_EXIT_OK,
+		    xstrdup(r->current ? "every gating check passed" : "the migrations applied"));
+}
+
+int ts_report_format_parse(const char *s, enum ts_report_format *out)
+{
+	if (!strcmp(s, "text"))
+		*out = TS_FMT_TEXT;
+	else if (!strcmp(s, "json"))
+		*out = TS_FMT_JSON;
+	else if (!strcmp(s, "junit"))
+		*out = TS_FMT_JUNIT;
+	else if (!strcmp(s, "markdown") || !strcmp(s, "md"))
+		*out = TS_FMT_MARKDOWN;
+	else
+		return ts_error_set(TS_EXIT_USAGE,
+				    "unknown report format \"%s\" (expected text, json, junit or markdown)", s);
+	return 0;
+}
+
+/* ---- JSON: the model written out, and read back ---- */
+
+static json_t *jstr(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *to_json(const struct ts_report *r)
+{
+	json_t *o = json_object(), *a;
+
+	json_object_set_new(o, "run_id", jstr(r->run_id));
+	json_object_set_new(o, "project", jstr(r->project));
+	json_object_set_new(o, "started", jstr(r->started));
+	json_object_set_new(o, "backend", jstr(r->backend));
+	json_object_set_new(o, "clone", jstr(r->clone));
+	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
+	json_object_set_new(o, "current", jstr(r->current));
+	json_object_set_new(o, "next", jstr(r->next));
+	json_object_set_new(o, "verdict", jstr(r->verdict));
+	json_object_set_new(o, "reason", jstr(r->reason));
+	json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	json_object_set_new(o, "error", jstr(r->error));
+	json_object_set_new(o, "error_class", json_integer(r->error_class));
+
+	a = json_array();
+	for (size_t i = 0; i < r->n_stages; i++) {
+		const struct ts_report_stage *s = &r->stages[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:f, s:s?, s:s?}", "name", s->name,
+						   "ms", s->ms, "status", s->status, "detail", s->detail));
+	}
+	json_object_set_new(o, "stages", a);
+
+	a = json_array();
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+		json_t *st = json_array();
+
+		for (size_t j = 0; j < m->n_stmts; j++)
+			json_array_append_new(st, json_pack("{s:i, s:f, s:s}", "line", m->stmts[j].line,
+							    "ms", m->stmts[j].ms, "sql", m->stmts[j].sql));
+		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o}",
+						   "file", m->file, "version", jstr(m->version),
+						   "description", jstr(m->description),
+						   "status", m->status, "transactional", m->transactional,
+						   "ms", m->ms, "error", jstr(m->error), "statements", st));
+	}
+	json_object_set_new(o, "migrations", a);
+
+	a = json_array();
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+		json_t *cases = json_array();
+
+		for (size_t j = 0; j < c->n_cases; j++) {
+			const struct ts_report_case *k = &c->cases[j];
+
+			json_array_append_new(cases, json_pack("{s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:b}",
+							       "file", k->file, "name", k->name,
+							       "line", k->line, "sql", k->sql,
+							       "expected", k->expected, "got", k->got,
+							       "pass", k->pass));
+		}
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:f, s:i, s:o, s:o}",
+						   "app", c->app, "side", c->side,
+						   "role", ts_check_role_name(c->role),
+						   "gating", c->gating, "ran", c->ran,
+						   "skip", jstr(c->skip), "ms", c->ms,
+						   "failed", (int)c->failed, "output", jstr(c->output),
+						   "cases", cases));
+	}
+	json_object_set_new(o, "checks", a);
+
+	a = json_array();
+	for (size_t i = 0; i < r->n_notes; i++)
+		json_array_append_new(a, json_string(r->notes[i]));
+	json_object_set_new(o, "notes", a);
+	return o;
+}
+
+static char *jget(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+static double jnum(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+static int jint(json_t *o, const char *key)
+{
+	return (int)json_integer_value(json_object_get(o, key));
+}
+
+static void from_json(struct ts_report *r, json_t *o)
+{
+	json_t *v, *w;
+	size_t i, j;
+
+	memset(r, 0, sizeof(*r));
+	r->run_id = jget(o, "run_id");
+	r->project = jget(o, "project");
+	r->started = jget(o, "started");
+	r->backend = jget(o, "backend");
+	r->clone = jget(o, "clone");
+	r->prod_port = jint(json_object_get(o, "ports"), "prod");
+	r->dev_port = jint(json_object_get(o, "ports"), "dev");
+	r->current = jget(o, "current");
+	r->next = jget(o, "next");
+	r->verdict = jget(o, "verdict");
+	r->reason = jget(o, "reason");
+	r->exit_code = jint(o, "exit_code");
+	r->error = jget(o, "error");
+	r->error_class = jint(o, "error_class");
+	json_array_foreach(json_object_get(o, "stages"), i, v) {
+		struct ts_report_stage *s = GROW(r->stages, r->n_stages);
+
+		s->name = jget(v, "name");
+		s->ms = jnum(v, "ms");
+		s->status = jget(v, "status");
+		s->detail = jget(v, "detail");
+	}
+	json_array_foreach(json_object_get(o, "migrations"), i, v) {
+		struct ts_report_migration *m = GROW(r->migrations, r->n_migrations);
+
+		m->file = jget(v, "file");
+		m->version = jget(v, "version");
+		m->description = jget(v, "description");
+		m->status = jget(v, "status");
+		m->transactional = json_is_true(json_object_get(v, "transactional"));
+		m->ms = jnum(v, "ms");
+		m->error = jget(v, "error");
+		json_array_foreach(json_object_get(v, "statements"), j, w) {
+			char *sql = jget(w, "sql");
+
+			ts_report_stmt_add(m, jint(w, "line"), jnum(w, "ms"), sql ? sql : "");
+			free(sql);
+		}
+	}
+	json_array_foreach(json_object_get(o, "checks"), i, v) {
+		struct ts_report_check *c = GROW(r->checks, r->n_checks);
+		const char *role = json_string_value(json_object_get(v, "role"));
+
+		c->app = jget(v, "app");
+		c->side = jget(v, "side");
+		c->role = TS_CHECK_BASELINE;
+		for (int k = TS_CHECK_BASELINE; k <= TS_CHECK_FORWARD; k++)
+			if (role && !strcmp(role, ts_check_role_name((enum ts_check_role)k)))
+				c->role = (enum ts_check_role)k;
+		c->gating = json_is_true(json_object_get(v, "gating"));
+		c->ran = json_is_true(json_object_get(v, "ran"));
+		c->skip = jget(v, "skip");
+		c->ms = jnum(v, "ms");
+		c->output = jget(v, "output");
+		json_array_foreach(json_object_get(v, "cases"), j, w) {
+			struct ts_report_case *k = ts_report_case_add(c);
+
+			k->file = jget(w, "file");
+			k->name = jget(w, "name");
+			k->line = jint(w, "line");
+			k->sql = jget(w, "sql");
+			k->expected = jget(w, "expected");
+			k->got = jget(w, "got");
+			k->pass = json_is_true(json_object_get(w, "pass"));
+			if (!k->pass)
+				c->failed++;
+		}
+	}
+	json_array_foreach(json_object_get(o, "notes"), i, v) {
+		char **slot = GROW(r->notes, r->n_notes);
+
+		*slot = xstrdup(json_string_value(v) ? json_string_value(v) : "");
+	}
+}
+
+/* ---- text, Markdown, JUnit ---- */
+
+static const struct ts_report_check *find_check(const struct ts_report *r, const char *app,
+						const char *side)
+{
+	for (size_t i = 0; i < r->n_checks; i++)
+		if (!strcmp(r->checks[i].app, app) && !strcmp(r->checks[i].side, side))
+			return &r->checks[i];
+	return NULL;
+}
+
+static char *cell(const struct ts_report_check *c, int markdown)
+{
+	const char *why;
+
+	if (!c)
+		return xstrdup("-");
+	if (!c->ran)
+		return xstrfmt("not run%s%s%s", c->skip ? " (" : "", c->skip ? c->skip : "",
+			       c->skip ? ")" : "");
+	why = c->role == TS_CHECK_BASELINE ? "baseline" :
+	      c->role == TS_CHECK_FORWARD ? (c->gating ? "forward, gate" : "forward, warn only") :
+	      "gate";
+	if (c->failed)
+		return xstrfmt("%s %zu/%zu (%s)", markdown ? "**FAIL**" : "FAIL",
+			       c->n_cases - c->failed, c->n_cases, why);
+	return xstrfmt("pass %zu/%zu (%s)", c->n_cases, c->n_cases, why);
+}
+
+/* The apps of the matrix, in order: current, then next, then any other. */
+static size_t matrix_apps(const struct ts_report *r, const char **apps, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_checks && n < max; i++) {
+		int seen = 0;
+
+		for (size_t j = 0; j < n; j++)
+			seen |= !strcmp(apps[j], r->checks[i].app);
+		if (!seen)
+			apps[n++] = r->checks[i].app;
+	}
+	return n;
+}
+
+static const char *app_label(const struct ts_report *r, const char *app)
+{
+	if (r->current && !strcmp(app, r->current))
+		return "current";
+	if (r->next && !strcmp(app, r->next))
+		return "next";
+	return "";
+}
+
+static void render_text(const struct ts_report *r, FILE *out)
+{
+	const char *apps[64];
+	size_t n_apps = matrix_apps(r, apps, 64);
+	int failures = 0;
+
+	fprintf(out, "twinstage rehearsal of %s (run %s)\n", r->project, r->run_id);
+	if (r->backend)
+		fprintf(out, "backend %s, clone %s, production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d\n",
+			r->backend, r->clone ? r->clone : "-", r->prod_port, r->dev_port);
+	fprintf(out, "\nstages\n");
+	for (size_t i = 0; i < r->n_stages; i++) {
+		const struct ts_report_stage *s = &r->stages[i];
+
+		fprintf(out, "  %-10s %8.2f s  %s%s%s%s\n", s->name, s->ms / 1000.0,
+			s->status ? s->status : "?", s->detail ? " (" : "", s->detail ? s->detail : "",
+			s->detail ? ")" : "");
+	}
+	fprintf(out, "\nmigrations on the dev side\n");
+	if (!r->n_migrations)
+		fprintf(out, "  none pending\n");
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		fprintf(out, "  %-8s %s", m->status ? m->status : "?", m->file);
+		if (m->status && strcmp(m->status, "not run"))
+			fprintf(out, "  (%zu statement%s, %.0f ms%s)", m->n_stmts, m->n_stmts == 1 ? "" : "s",
+				m->ms, m->transactional ? "" : ", no transaction");
+		fputc('\n', out);
+		if (m->error)
+			fprintf(out, "           %s\n", m->error);
+	}
+	if (n_apps) {
+		fprintf(out, "\ncompatibility matrix\n  %-18s %-34s %s\n", "version",
+			"production clone (old schema)", "dev side (migrated)");
+		for (size_t i = 0; i < n_apps; i++) {
+			char *p = cell(find_check(r, apps[i], "prod"), 0);
+			char *d = cell(find_check(r, apps[i], "dev"), 0);
+			char *label = xstrfmt("%s %s%s%s", apps[i], *app_label(r, apps[i]) ? "(" : "",
+					      app_label(r, apps[i]), *app_label(r, apps[i]) ? ")" : "");
+
+			fprintf(out, "  %-18s %-34s %s\n", label, p, d);
+			free(label);
+			free(p);
+			free(d);
+		}
+	}
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		for (size_t j = 0; j < c->n_cases; j++) {
+			const struct ts_report_case *k = &c->cases[j];
+
+			if (k->pass)
+				continue;
+			if (!failures++)
+				fprintf(out, "\nfailures\n");
+			fprintf(out, "  %s on %s%s: %s:%d \"%s\"\n    %s\n    expected %s, got %s\n",
+				c->app, c->side, c->gating ? "" : " (warning)", k->file, k->line,
+				k->name, k->sql ? k->sql : "", k->expected, k->got);
+		}
+		if (c->failed && c->output)
+			fprintf(out, "    output (last lines):\n%s\n", c->output);
+	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		fprintf(out, "%snote: %s\n", i ? "" : "\n", r->notes[i]);
+	fprintf(out, "\nverdict: %s", r->verdict ? r->verdict : "?");
+	if (r->reason)
+		fprintf(out, " - %s", r->reason);
+	fprintf(out, "\nexit code %d\n", r->exit_code);
+}
+
+static void md_escape(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|' || *s == '`' || *s == '*' || *s == '_' || *s == '<' || *s == '>')
+			fputc('\\', out);
+		fputc(*s == '\n' ? ' ' : *s, out);
+	}
+}
+
+static void render_markdown(const struct ts_report *r, FILE *out)
+{
+	const char *apps[64];
+	size_t n_apps = matrix_apps(r, apps, 64);
+	int failures = 0;
+	const char *icon = r->exit_code == 0 ? "PASS" : "FAIL";
+
+	fprintf(out, "## twinstage: %s: ", icon);
+	md_escape(out, r->project);
+	fprintf(out, " is %s\n\n", r->verdict ? r->verdict : "?");
+	if (r->reason) {
+		md_escape(out, r->reason);
+		fprintf(out, "\n\n");
+	}
+	if (n_apps) {
+		fprintf(out, "| version | production clone (old schema) | dev side (migrated) |\n|---|---|---|\n");
+		for (size_t i = 0; i < n_apps; i++) {
+			char *p = cell(find_check(r, apps[i], "prod"), 1);
+			char *d = cell(find_check(r, apps[i], "dev"), 1);
+
+			fprintf(out, "| ");
+			md_escape(out, apps[i]);
+			fprintf(out, " %s | %s | %s |\n", app_label(r, apps[i]), p, d);
+			free(p);
+			free(d);
+		}
+		fputc('\n', out);
+	}
+	if (r->n_migrations) {
+		fprintf(out, "| migration | status | statements | time |\n|---|---|---|---|\n");
+		for (size_t i = 0; i < r->n_migrations; i++) {
+			const struct ts_report_migration *m = &r->migrations[i];
+
+			fprintf(out, "| ");
+			md_escape(out, m->file);
+			fprintf(out, " | %s", m->status ? m->status : "?");
+			if (m->error) {
+				fprintf(out, ": ");
+				md_escape(out, m->error);
+			}
+			fprintf(out, " | %zu | %.0f ms |\n", m->n_stmts, m->ms);
+		}
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		for (size_t j = 0; j < c->n_cases; j++) {
+			const struct ts_report_case *k = &c->cases[j];
+
+			if (k->pass)
+				continue;
+			if (!failures++)
+				fprintf(out, "### Failures\n\n");
+			fprintf(out, "- **");
+			md_escape(out, c->app);
+			fprintf(out, "** on %s%s, `%s:%d` ", c->side, c->gating ? "" : " (warning)",
+				k->file, k->line);
+			md_escape(out, k->name);
+			fprintf(out, ": expected `%s`, got `%s`\n", k->expected, k->got);
+		}
+	}
+	if (failures)
+		fputc('\n', out);
+	for (size_t i = 0; i < r->n_notes; i++) {
+		fprintf(out, "> ");
+		md_escape(out, r->notes[i]);
+		fprintf(out, "\n\n");
+	}
+	fprintf(out, "<details><summary>stages</summary>\n\n| stage | time | status |\n|---|---|---|\n");
+	for (size_t i = 0; i < r->n_stages; i++)
+		fprintf(out, "| %s | %.2f s | %s |\n", r->stages[i].name, r->stages[i].ms / 1000.0,
+			r->stages[i].status ? r->stages[i].status : "?");
+	fprintf(out, "\n</details>\n\nExit code %d, run `%s`.\n", r->exit_code, r->run_id);
+}
+
+static void xml_escape(FILE *out, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", out); break;
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '"': fputs("&quot;", out); break;
+		default:
+			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
+				fputc(' ', out);
+			else
+				fputc(*s, out);
+		}
+	}
+}
+
+static void render_junit(const struct ts_report *r, FILE *out)
+{
+	size_t tests = 0, failures = 0;
+
+	for (size_t i = 0; i < r->n_checks; i++) {
+		tests += r->checks[i].n_cases ? r->checks[i].n_cases : 1;
+		if (r->checks[i].gating || r->checks[i].role == TS_CHECK_BASELINE)
+			failures += r->checks[i].failed;
+	}
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		tests++;
+		failures += r->migrations[i].status && !strcmp(r->migrations[i].status, "failed");
+	}
+	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"twinstage ");
+	xml_escape(out, r->project);
+	fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n", tests, failures, r->error ? 1 : 0);
+	fprintf(out, "  <testsuite name=\"migrations\" tests=\"%zu\">\n", r->n_migrations);
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		fprintf(out, "    <testcase classname=\"migrations\" name=\"");
+		xml_escape(out, m->file);
+		fprintf(out, "\" time=\"%.3f\">", m->ms / 1000.0);
+		if (m->status && !strcmp(m->status, "failed")) {
+			fprintf(out, "<failure message=\"");
+			xml_escape(out, m->error);
+			fprintf(out, "\"/>");
+		} else if (m->status && !strcmp(m->status, "not run")) {
+			fprintf(out, "<skipped message=\"an earlier migration failed\"/>");
+		}
+		fprintf(out, "</testcase>\n");
+	}
+	fprintf(out, "  </testsuite>\n");
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+		int counts = c->gating || c->role == TS_CHECK_BASELINE;
+
+		fprintf(out, "  <testsuite name=\"");
+		xml_escape(out, c->app);
+		fprintf(out, " on %s (%s)\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", c->side,
+			ts_check_role_name(c->role), c->n_cases ? c->n_cases : 1, counts ? c->failed : 0,
+			c->ms / 1000.0);
+		if (!c->ran) {
+			fprintf(out, "    <testcase classname=\"%s\" name=\"", c->side);
+			xml_escape(out, c->app);
+			fprintf(out, "\"><skipped message=\"");
+			xml_escape(out, c->skip);
+			fprintf(out, "\"/></testcase>\n");
+		}
+		for (size_t j = 0; j < c->n_cases; j++) {
+			const struct ts_report_case *k = &c->cases[j];
+
+			fprintf(out, "    <testcase classname=\"");
+			xml_escape(out, c->app);
+			fprintf(out, ".%s.", c->side);
+			xml_escape(out, k->file);
+			fprintf(out, "\" name=\"");
+			xml_escape(out, k->name);
+			fprintf(out, " (line %d)\">", k->line);
+			if (!k->pass) {
+				fprintf(out, counts ? "<failure message=\"expected " : "<skipped message=\"warning only: expected ");
+				xml_escape(out, k->expected);
+				fprintf(out, ", got ");
+				xml_escape(out, k->got);
+				fprintf(out, "\">");
+				xml_escape(out, k->sql);
+				if (c->output) {
+					fputc('\n', out);
+					xml_escape(out, c->output);
+				}
+				fprintf(out, counts ? "</failure>" : "</skipped>");
+			}
+			fprintf(out, "</testcase>\n");
+		}
+		fprintf(out, "  </testsuite>\n");
+	}
+	if (r->error) {
+		fprintf(out, "  <testsuite name=\"rehearsal\" tests=\"1\" errors=\"1\">\n"
+			     "    <testcase classname=\"rehearsal\" name=\"run\"><error message=\"");
+		xml_escape(out, r->error);
+		fprintf(out, "\"/></testcase>\n  </testsuite>\n");
+	}
+	fprintf(out, "</testsuites>\n");
+}
+
+void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *out)
+{
+	switch (f) {
+	case TS_FMT_TEXT:
+		render_text(r, out);
+		break;
+	case TS_FMT_MARKDOWN:
+		render_markdown(r, out);
+		break;
+	case TS_FMT_JUNIT:
+		render_junit(r, out);
+		break;
+	case TS_FMT_JSON: {
+		json_t *o = to_json(r);
+
+		json_dumpf(o, out, JSON_INDENT(2));
+		fputc('\n', out);
+		json_decref(o);
+		break;
+	}
+	}
+}
+
+static int write_one(const struct ts_report *r, const char *dir, const char *name,
+		     enum ts_report_format f)
+{
+	char *path = path_join(dir, name);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	int rc;
+
+	ts_report_render(r, f, mem);
+	fclose(mem);
+	rc = write_file(path, buf, len);
+	free(buf);
+	free(path);
+	return rc;
+}
+
+int ts_report_write(const struct ts_report *r, const char *reports, char **out_dir)
+{
+	char *dir = path_join(reports, r->run_id);
+	char *latest = path_join(reports, "latest");
+	int rc = mkdir_p(dir, 0755);
+
+	if (!rc)
+		rc = write_one(r, dir, "report.json", TS_FMT_JSON) ||
+		     write_one(r, dir, "report.txt", TS_FMT_TEXT) ||
+		     write_one(r, dir, "report.md", TS_FMT_MARKDOWN) ||
+		     write_one(r, dir, "junit.xml", TS_FMT_JUNIT) ? -1 : 0;
+	if (!rc) {
+		unlink(latest);
+		if (symlink(r->run_id, latest))
+			rc = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", latest, strerror(errno));
+	}
+	free(latest);
+	if (out_dir && !rc)
+		*out_dir = dir;
+	else
+		free(dir);
+	return rc;
+}
+
+int ts_report_load(struct ts_report *r, const char *dir)
+{
+	char *path = path_join(dir, "report.json");
+	json_error_t jerr;
+	json_t *o = json_load_file(path, 0, &jerr);
+
+	if (!o) {
+		ts_error_set(TS_EXIT_USAGE, "could not read report \"%s\": %s", path, jerr.text);
+		free(path);
+		return -1;
+	}
+	from_json(r, o);
+	json_decref(o);
+	free(path);
+	return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * report: the one model every stage writes to, and its renderers.
+ *
+ * Stages append what they saw (stages, migrations and their statements,
+ * checks and their cases); ts_report_decide computes the verdict and the
+ * exit code from that alone, so the verdict can never disagree with the
+ * facts shown. The model's serialisation is report.json; `twinstage report`
+ * reads it back and renders it again, so every format comes from one
+ * source of truth.
+ */
+#ifndef TS_REPORT_H
+#define TS_REPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct ts_report_stage {
+	char *name;
+	double ms;
+	char *status;		/* "ok", "failed", "skipped" */
+	char *detail;		/* e.g. clone method, or NULL */
+};
+
+struct ts_report_stmt {
+	int line;
+	double ms;
+	char *sql;		/* first line, shortened */
+};
+
+struct ts_report_migration {
+	char *file;
+	char *version;		/* NULL for a repeatable */
+	char *description;
+	char *status;		/* "applied", "already applied", "failed", "not run" */
+	int transactional;
+	double ms;
+	struct ts_report_stmt *stmts;
+	size_t n_stmts;
+	char *error;		/* "file:line: SQLSTATE: message", or NULL */
+};
+
+struct ts_report_case {
+	char *file;		/* scenario file (basename), or the command */
+	char *name;
+	int line;
+	char *sql;
+	char *expected;
+	char *got;
+	int pass;
+};
+
+/* What a check means for the verdict. */
+enum ts_check_role {
+	TS_CHECK_BASELINE,	/* current on prod: proves the scenarios */
+	TS_CHECK_BACKWARD,	/* current on dev: the gate */
+	TS_CHECK_NEXT,		/* next on dev: the gate */
+	TS_CHECK_FORWARD,	/* next on prod: per gate.forward_compat */
+};
+
+struct ts_report_check {
+	char *app;
+	char *side;		/* "prod" or "dev" */
+	enum ts_check_role role;
+	int gating;		/* 1: a failure fails the gate; 0: a warning */
+	int ran;		/* 0: skipped (the reason is in skip) */
+	char *skip;
+	double ms;
+	struct ts_report_case *cases;
+	size_t n_cases;
+	size_t failed;
+	char *output;		/* tail of a command's output, or NULL */
+};
+
+struct ts_report {
+	char *run_id;
+	char *project;
+	char *started;
+	char *backend;
+	char *clone;
+	int prod_port, dev_port;
+	char *current, *next;
+
+	struct ts_report_stage *stages;
+	size_t n_stages;
+	struct ts_report_migration *migrations;
+	size_t n_migrations;
+	struct ts_report_check *checks;
+	size_t n_checks;
+	char **notes;		/* warnings for a person to read */
+	size_t n_notes;
+
+	char *error;		/* the run could not finish: why */
+	int error_class;	/* its exit code */
+
+	char *verdict;		/* "compatible", "incompatible", "scenarios-wrong", "error" */
+	char *reason;		/* one line that says why */
+	int exit_code;
+};
+
+void ts_report_init(struct ts_report *r, const char *project);
+void ts_report_free(struct ts_report *r);
+
+struct ts_report_stage *ts_report_stage_add(struct ts_report *r, const char *name);
+struct ts_report_migration *ts_report_migration_add(struct ts_report *r, const char *file);
+void ts_report_stmt_add(struct ts_report_migration *m, int line, double ms, const char *sql);
+struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
+					    const char *side, enum ts_check_role role, int gating);
+struct ts_report_case *ts_report_case_add(struct ts_report_check *c);
+void ts_report_note(struct ts_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Records that the run stopped on the error in the error slot. */
+void ts_report_fail(struct ts_report *r);
+
+/* Computes verdict, reason and exit_code from what was recorded. */
+void ts_report_decide(struct ts_report *r);
+
+enum ts_report_format { TS_FMT_TEXT, TS_FMT_JSON, TS_FMT_JUNIT, TS_FMT_MARKDOWN };
+int ts_report_format_parse(const char *s, enum ts_report_format *out);
+void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *out);
+
+/* Writes every format under <dir>/<run_id>/ and points <dir>/latest at it. */
+int ts_report_write(const struct ts_report *r, const char *dir, char **out_dir);
+/* Reads <dir>/report.json back (for `twinstage report`). */
+int ts_report_load(struct ts_report *r, const char *dir);
+
+/* A name for the role, as shown to people. */
+const char *ts_check_role_name(enum ts_check_role role);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * run.c: the stages of the rehearsal, in the order of the flow:
+ *
+ *	provision → clone → baseline → migrate → check → report → teardown
+ *
+ * Each stage records itself in the report (name, duration, outcome), so
+ * the report shows where the time went and where a run stopped.
+ */
+#include "run.h"
+#include "clone.h"
+#include "error.h"
+#include "migrate.h"
+#include "pg.h"
+#include "scenario.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
+{
+	memset(run, 0, sizeof(*run));
+	if (ts_config_load(&run->cfg, config ? config : "twinstage.ini", env_file))
+		return -1;
+	run->have_config = 1;
+	if (ts_env_init(&run->env, &run->cfg))
+		return -1;
+	run->have_env = 1;
+	if (ts_env_lock(&run->env))
+		return -1;
+	ts_report_init(&run->rep, run->cfg.name);
+	run->have_report = 1;
+	run->rep.backend = xstrdup(run->cfg.backend);
+	if (run->cfg.current)
+		run->rep.current = xstrdup(run->cfg.current);
+	if (run->cfg.next)
+		run->rep.next = xstrdup(run->cfg.next);
+	return 0;
+}
+
+void ts_run_close(struct ts_run *run)
+{
+	if (run->have_report)
+		ts_report_free(&run->rep);
+	if (run->have_env)
+		ts_env_release(&run->env);
+	if (run->have_config)
+		ts_config_free(&run->cfg);
+	free(run->report_dir);
+	memset(run, 0, sizeof(*run));
+}
+
+void ts_run_say(struct ts_run *run, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (run->quiet)
+		return;
+	fputs("twinstage: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const char *what)
+{
+	ts_run_say(run, "%s: %s", name, what);
+	return ts_report_stage_add(&run->rep, name);
+}
+
+int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r)
+{
+	st->ms = now_ms() - t0;
+	free(st->status);
+	st->status = xstrdup(r ? "failed" : "ok");
+	if (!run->quiet && st->ms >= 1000)
+		fprintf(stderr, "twinstage: %s: done in %.1f s\n", st->name, st->ms / 1000.0);
+	return r;
+}
+
+int ts_run_provision(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+	struct ts_report_stage *st;
+	const char *used = NULL;
+	double t0;
+	int r;
+
+	if (ts_env_load(env) > 0) {
+		ts_run_say(run, "removing the environments of an earlier run");
+		if (ts_env_down(env))
+			return -1;
+	}
+	ts_error_clear();
+	t0 = now_ms();
+	st = ts_run_stage(run, "provision", "creating the production clone");
+	r = ts_env_up(env);
+	run->rep.prod_port = env->prod.port;
+	run->rep.dev_port = env->dev.port;
+	if (ts_run_stage_end(run, st, t0, r))
+		return -1;
+
+	t0 = now_ms();
+	st = ts_run_stage(run, "clone", run->cfg.dsn ? "dumping the source into the production clone" :
+				     run->cfg.seed ? "seeding the production clone" :
+				     "empty source: nothing to copy");
+	r = ts_clone_source(env);
+	if (!r) {
+		ts_run_say(run, "clone: copying the production clone to the dev side (127.0.0.1:%d)",
+			   env->dev.port);
+		r = ts_clone_dev(env, run->cfg.clone, &used);
+	}
+	if (used) {
+		run->rep.clone = xstrdup(used);
+		st->detail = xstrdup(used);
+	}
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_migrate(struct ts_run *run)
+{
+	struct ts_migrations set;
+	struct ts_report_stage *st;
+	char *ci, *what;
+	PGconn *conn;
+	double t0 = now_ms();
+	int r;
+
+	st = ts_run_stage(run, "migrate", "applying pending migrations on the dev side");
+	if (ts_migrations_discover(run->cfg.migrations, &set))
+		return ts_run_stage_end(run, st, t0, -1);
+	st->detail = xstrfmt("%zu file%s, %s", set.n, set.n == 1 ? "" : "s",
+			     ts_mig_format_name(set.format));
+	ci = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
+	what = xstrfmt("the dev side (127.0.0.1:%d)", run->env.dev.port);
+	conn = ts_pg_connect(ci, what);
+	free(ci);
+	free(what);
+	if (!conn) {
+		ts_migrations_free(&set);
+		return ts_run_stage_end(run, st, t0, -1);
+	}
+	r = ts_migrations_apply(conn, &set, &run->rep, !run->quiet);
+	PQfinish(conn);
+	ts_migrations_free(&set);
+	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
+		/* a migration failed: that is a finding for the report, not a crash */
+		ts_run_say(run, "migrate: %s", ts_error_message());
+		ts_run_stage_end(run, st, t0, -1);
+		return 0;
+	}
+	return ts_run_stage_end(run, st, t0, r < 0 ? -1 : 0);
+}
+
+static int migration_failed(const struct ts_report *rep)
+{
+	for (size_t i = 0; i < rep->n_migrations; i++)
+		if (rep->migrations[i].status && !strcmp(rep->migrations[i].status, "failed"))
+			return 1;
+	return 0;
+}
+
+int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
+		 enum ts_check_role role, int gating)
+{
+	const struct ts_app *app = ts_config_app(&run->cfg, app_name);
+	struct ts_report_check *c = ts_report_check_add(&run->rep, app_name, side->name, role, gating);
+	char *logs = path_join(run->cfg.workdir, "logs");
+	int r;
+
+	if (!strcmp(side->name, "dev") && migration_failed(&run->rep)) {
+		c->skip = xstrdup("a migration failed");
+		free(logs);
+		return 0;
+	}
+	r = ts_scenario_run_app(&run->env, side, app, logs, c);
+	free(logs);
+	if (!r && !run->quiet)
+		fprintf(stderr, "twinstage: check: %s on %s (%s): %zu/%zu passed\n", app_name,
+			side->name, ts_check_role_name(role), c->n_cases - c->failed, c->n_cases);
+	return r;
+}
+
+int ts_run_matrix(struct ts_run *run, int baseline_too)
+{
+	const struct ts_config *cfg = &run->cfg;
+	struct ts_env *env = &run->env;
+	struct ts_report_stage *st;
+	double t0 = now_ms();
+	int r = 0;
+
+	if (!cfg->current)
+		return 0;
+	st = ts_run_stage(run, "check", "running the compatibility matrix");
+	if (baseline_too)
+		r = ts_run_check(run, cfg->current, &env->prod, TS_CHECK_BASELINE, 0);
+	if (!r)
+		r = ts_run_check(run, cfg->current, &env->dev, TS_CHECK_BACKWARD, 1);
+	if (!r && cfg->next && strcmp(cfg->next, cfg->current)) {
+		r = ts_run_check(run, cfg->next, &env->dev, TS_CHECK_NEXT, 1);
+		if (!r && cfg->forward_compat != TS_GATE_OFF)
+			r = ts_run_check(run, cfg->next, &env->prod, TS_CHECK_FORWARD,
+					 cfg->forward_compat == TS_GATE_FAIL);
+	}
+	for (size_t i = 0; !r && i < run->rep.n_checks; i++) {
+		const struct ts_report_check *c = &run->rep.checks[i];
+
+		if (c->role == TS_CHECK_FORWARD && !c->gating && c->failed)
+			ts_report_note(&run->rep,
+				       "%s does not work against the old schema (forward compatibility); gate.forward_compat = warn, so this does not fail the gate",
+				       c->app);
+	}
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)
+{
+	char *reports = path_join(run->cfg.workdir, "reports");
+
+	ts_report_decide(&run->rep);
+	if (ts_report_write(&run->rep, reports, &run->report_dir)) {
+		ts_error_print();
+		run->report_dir = NULL;
+	}
+	free(reports);
+	ts_report_render(&run->rep, fmt, stdout);
+	fflush(stdout);
+	if (run->report_dir)
+		ts_run_say(run, "reports in %s", run->report_dir);
+	return run->rep.exit_code;
+}

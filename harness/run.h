@@ -1,0 +1,55 @@
+/*
+ * run: the context of one twinstage command (struct ts_run), passed down
+ * instead of globals, and the stages of the rehearsal that the commands
+ * share: `rehearse` runs them all, `up`, `migrate` and `replay` one each.
+ */
+#ifndef TS_RUN_H
+#define TS_RUN_H
+
+#include "config.h"
+#include "env.h"
+#include "report.h"
+
+struct ts_run {
+	struct ts_config cfg;
+	struct ts_env env;
+	struct ts_report rep;
+	int have_config, have_env, have_report;
+	int quiet;		/* no progress lines */
+	char *report_dir;	/* where this run's reports went */
+};
+
+/* Loads the configuration and takes the workdir. -1: error slot set. */
+int ts_run_open(struct ts_run *run, const char *config, const char *env_file);
+void ts_run_close(struct ts_run *run);
+
+/* Progress, one line per step on stderr: a terminal and a CI log alike. */
+void ts_run_say(struct ts_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Starts a stage: records it and prints its line; finish it with ts_run_stage_end. */
+struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const char *what);
+/* Closes a stage with r's outcome (0 ok, else failed); returns r. */
+int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r);
+
+/* Builds both sides: the production clone from [source], the dev side from it. */
+int ts_run_provision(struct ts_run *run);
+/* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
+int ts_run_migrate(struct ts_run *run);
+/* Runs one check of the compatibility matrix. */
+int ts_run_check(struct ts_run *run, const char *app, struct ts_side *side,
+		 enum ts_check_role role, int gating);
+/* Runs the checks that remain after migrating (skipping dev when a migration failed). */
+int ts_run_matrix(struct ts_run *run, int baseline_too);
+/* Decides, writes the reports, prints the chosen format; returns the exit code. */
+int ts_run_finish(struct ts_run *run, enum ts_report_format fmt);
+
+/* Shared option handling of the cmd_* functions. */
+struct ts_opts {
+	const char *config;
+	const char *env_file;
+	const char *format;
+	int keep, quiet, force, purge;
+	const char *run_id;
+};
+
+#endif

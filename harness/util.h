@@ -1,0 +1,53 @@
+/*
+ * util: allocation that cannot fail, paths and files, clocks, ports.
+ * Every function that can fail returns -1 and sets the error slot.
+ */
+#ifndef TS_UTIL_H
+#define TS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct strbuf;
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Joins a and b with one '/', unless b is absolute; returns a new string. */
+char *path_join(const char *a, const char *b);
+/* Directory part of path (new string; "." when there is none). */
+char *path_dirname(const char *path);
+/* Absolute form of path, resolved against the current directory if relative. */
+char *path_absolute(const char *path);
+int is_dir(const char *path);
+int is_file(const char *path);
+/* mkdir -p with the given mode; -1 and an error (class TS_EXIT_ENV) on failure. */
+int mkdir_p(const char *path, mode_t mode);
+/* rm -rf; a missing path is fine. */
+int rm_rf(const char *path);
+/* Writes a whole file atomically (temp file + rename). */
+int write_file(const char *path, const char *data, size_t len);
+
+/* Milliseconds from a monotonic clock. */
+double now_ms(void);
+/* Wall clock as an ISO 8601 UTC string into buf (at least 32 bytes). */
+void iso_time(char *buf, size_t len);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago; 0 on failure. */
+int port_pick_free(void);
+/* 1 when something listens on (or holds) 127.0.0.1:port. */
+int port_in_use(int port);
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+int edit_distance(const char *a, const char *b);
+/* A connection string with any password replaced by "***" (new string). */
+char *conninfo_redact(const char *conninfo);
+/* CRC-32 of a buffer, as hex text in out (9 bytes). */
+void crc32_hex(const char *data, size_t len, char out[9]);
+
+#endif
