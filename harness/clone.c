@@ -85,7 +85,7 @@ static int run_seed(struct ts_env *env)
 	char *log = log_path(env, "seed.log");
 	int r;
 
-	strvec_push(&cp.args, ts_env_tool(env, "psql"));
+	ts_env_push_tool(env, &cp.args, "psql");
 	strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", env->cfg->seed, NULL);
 	ts_env_child_env(env, &env->prod, &cp);
 	cp.out_path = log;
@@ -132,7 +132,7 @@ static int restore(struct ts_env *env, struct ts_side *side, const char *dump, c
 	char *log = log_path(env, logname);
 	int r;
 
-	strvec_push(&cp.args, ts_env_tool(env, "pg_restore"));
+	ts_env_push_tool(env, &cp.args, "pg_restore");
 	strvec_pushl(&cp.args, "--no-owner", "--no-privileges", "--exit-on-error", "-j", "2",
 		     "-d", env->cfg->dbname, dump, NULL);
 	ts_env_child_env(env, side, &cp);
@@ -172,7 +172,7 @@ static int dump_source(struct ts_env *env, const char *dump)
 	if (source_env(env->cfg->dsn, &cp))
 		goto out;
 	strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
-	strvec_push(&cp.args, ts_env_tool(env, "pg_dump"));
+	ts_env_push_tool(env, &cp.args, "pg_dump");
 	strvec_pushl(&cp.args, "-Fc", "-Z", "1", "-f", dump, NULL);
 	cp.out_path = log;
 	r = run_command(&cp);
@@ -222,7 +222,7 @@ static int clone_logical(struct ts_env *env)
 		r = -1;
 		goto out;
 	}
-	strvec_push(&cp.args, ts_env_tool(env, "pg_dump"));
+	ts_env_push_tool(env, &cp.args, "pg_dump");
 	strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);
 	ts_env_child_env(env, &env->prod, &cp);
 	cp.out_path = log;

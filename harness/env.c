@@ -162,7 +162,8 @@ int ts_env_up(struct ts_env *env)
 {
 	const struct ts_config *cfg = env->cfg;
 
-	if (choose_port(&env->prod, cfg->prod_port, cfg->dev_port, "prod_port") ||
+	if (mkdir_p(cfg->workdir, 0755) ||
+	    choose_port(&env->prod, cfg->prod_port, cfg->dev_port, "prod_port") ||
 	    choose_port(&env->dev, cfg->dev_port, env->prod.port, "dev_port"))
 		return -1;
 	if (ts_env_save(env))
@@ -217,12 +218,10 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_push(&cp->env, "PGOPTIONS");
 }
 
-char *ts_env_tool(const struct ts_env *env, const char *tool)
+void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool)
 {
 	char *p = env->pg_bin ? path_join(env->pg_bin, tool) : NULL;
 
-	if (p && access(p, X_OK) == 0)
-		return p;
+	strvec_push(args, p && access(p, X_OK) == 0 ? p : tool);	/* else from PATH */
 	free(p);
-	return xstrdup(tool);	/* fall back to PATH */
 }

@@ -75,8 +75,9 @@ char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, cons
 struct child_process;
 void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 		      struct child_process *cp);
-/* Path of a server tool (psql, pg_dump, ...) in env->pg_bin. */
-char *ts_env_tool(const struct ts_env *env, const char *tool);
+/* Pushes the path of a server tool (psql, pg_dump, ...) in env->pg_bin, else its name. */
+struct strvec;
+void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool);
 
 /* The superuser both sides are created with. */
 #define TS_DB_USER "postgres"

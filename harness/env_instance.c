@@ -219,7 +219,7 @@ static int instance_create(struct ts_env *env, struct ts_side *side)
 		return -1;
 	log = path_join(side->dir, "initdb.log");
 	unlink(log);
-	strvec_push(&cp.args, ts_env_tool(env, "initdb"));
+	ts_env_push_tool(env, &cp.args, "initdb");
 	strvec_pushl(&cp.args, "-D", data, "-U", TS_DB_USER, "--auth=trust",
 		     "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", NULL);
 	run_as(env, &cp);
@@ -331,7 +331,7 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 			fclose(fp);
 	}
 	give_to_server_user(env, log);
-	strvec_push(&cp.args, ts_env_tool(env, "pg_ctl"));
+	ts_env_push_tool(env, &cp.args, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-l", log, "-w", "-t", "120", "start", NULL);
 	run_as(env, &cp);
 	cp.quiet = 1;
@@ -356,7 +356,7 @@ static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mod
 	char *data = data_dir(side);
 	int r;
 
-	strvec_push(&cp.args, ts_env_tool(env, "pg_ctl"));
+	ts_env_push_tool(env, &cp.args, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL);
 	run_as(env, &cp);
 	cp.quiet = 1;

@@ -50,31 +50,38 @@ int ts_line_at(const char *text, size_t offset, int first_line)
 	return line;
 }
 
-/* Compares dotted/underscored numeric versions segment by segment. */
+/*
+ * Compares dotted/underscored numeric versions segment by segment, as
+ * numbers of any length (a 14-digit dbmate timestamp does not overflow);
+ * a missing segment counts as 0, so 1 and 1.0 are the same version.
+ */
 static int version_cmp(const char *a, const char *b)
 {
 	while (*a || *b) {
+		size_t la, lb;
+		int c;
+
 		while (*a == '0')
 			a++;
 		while (*b == '0')
 			b++;
-		/* longer digit runs are bigger numbers, without overflow */
-		size_t la = strspn(a, "0123456789"), lb = strspn(b, "0123456789");
-
+		la = strspn(a, "0123456789");
+		lb = strspn(b, "0123456789");
 		if (la != lb)
 			return la < lb ? -1 : 1;
-		int c = strncmp(a, b, la);
-
+		c = strncmp(a, b, la);
 		if (c)
 			return c < 0 ? -1 : 1;
 		a += la;
 		b += lb;
-		if (*a == '.' || *a == '_')
+		if (*a && !strchr("._", *a))
+			return strcmp(a, b);	/* not a version: keep the order total */
+		if (*b && !strchr("._", *b))
+			return strcmp(a, b);
+		if (*a)
 			a++;
-		if (*b == '.' || *b == '_')
+		if (*b)
 			b++;
-		if (!*a != !*b)
-			return *a ? 1 : -1;
 	}
 	return 0;
 }

@@ -96,6 +96,13 @@ int start_command(struct child_process *cp)
 			dup2(fd, 2);
 			close(fd);
 		}
+		if (cp->err_path) {
+			fd = open(cp->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (fd < 0)
+				child_die(errpipe[1], cp->err_path);
+			dup2(fd, 2);
+			close(fd);
+		}
 		if (cp->dir && chdir(cp->dir))
 			child_die(errpipe[1], cp->dir);
 		if (cp->run_as_user) {

@@ -23,6 +23,7 @@ struct child_process {
 	const char *dir;	/* working directory, or NULL */
 	const char *out_path;	/* stdout+stderr appended to this file, or NULL */
 	struct strbuf *capture;	/* stdout (and stderr) collected here, or NULL */
+	const char *err_path;	/* stderr to this file instead (overrides the above) */
 	int no_stdin;		/* stdin from /dev/null */
 	int quiet;		/* stdout and stderr to /dev/null */
 	uid_t uid;		/* when run_as_user: drop to this user */
@@ -32,7 +33,7 @@ struct child_process {
 	int capture_fd;
 };
 
-#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1 }
+#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1 }
 
 int start_command(struct child_process *cp);
 int finish_command(struct child_process *cp);

@@ -1,0 +1,220 @@
+/*
+ * helpers.c: see helpers.h. Clusters are made with twinstage's own
+ * instance backend (initdb + pg_ctl on a free port in a temporary folder),
+ * the same code a user runs.
+ */
+#include "helpers.h"
+#include "error.h"
+#include "pg.h"
+#include "run_command.h"
+#include "util.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *th_src(const char *rel)
+{
+	const char *src = getenv("TWINSTAGE_SRC");
+
+	return path_join(src ? src : ".", rel);
+}
+
+char *th_tmpdir(void)
+{
+	char tmpl[] = "/tmp/twinstage-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	cr_assert(d, "mkdtemp failed");
+	chmod(d, 0755);
+	return xstrdup(d);
+}
+
+void th_rmtree(const char *dir)
+{
+	rm_rf(dir);
+}
+
+void th_write(const char *dir, const char *rel, const char *text)
+{
+	char *p = path_join(dir, rel), *parent = path_dirname(p);
+
+	cr_assert(!mkdir_p(parent, 0755), "mkdir %s", parent);
+	cr_assert(!write_file(p, text, strlen(text)), "write %s", p);
+	free(parent);
+	free(p);
+}
+
+char *th_read(const char *dir, const char *rel)
+{
+	char *p = path_join(dir, rel);
+	struct strbuf sb = STRBUF_INIT;
+	char *r = NULL;
+
+	if (!strbuf_read_file(&sb, p))
+		r = strbuf_detach(&sb);
+	strbuf_release(&sb);
+	free(p);
+	return r;
+}
+
+int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	const char *bin = getenv("TWINSTAGE_BIN");
+	char *errf = xstrfmt("%s/.stderr-%d", cwd, (int)getpid());
+	struct strbuf dummy = STRBUF_INIT;
+	va_list ap;
+	const char *a;
+	int r;
+
+	strvec_push(&cp.args, bin ? bin : "build/asan/twinstage");
+	va_start(ap, err);
+	while ((a = va_arg(ap, const char *)))
+		strvec_push(&cp.args, a);
+	va_end(ap);
+	/* the program under test is checked for leaks, whatever the runner's setting */
+	strvec_push(&cp.env, "ASAN_OPTIONS=detect_leaks=1:exitcode=99");
+	cp.dir = cwd;
+	cp.no_stdin = 1;
+	cp.capture = out ? out : &dummy;
+	cp.err_path = errf;
+	r = run_command(&cp);
+	if (err) {
+		struct strbuf e = STRBUF_INIT;
+
+		strbuf_read_file(&e, errf);
+		strbuf_add(err, e.buf, e.len);
+		strbuf_release(&e);
+	}
+	{
+		struct strbuf e = STRBUF_INIT;
+
+		strbuf_read_file(&e, errf);
+		cr_assert(!strstr(e.buf, "Sanitizer") && !strstr(e.buf, "runtime error:"),
+			  "twinstage %s: sanitizer report:\n%s", cp.args.v[1], e.buf);
+		strbuf_release(&e);
+	}
+	unlink(errf);
+	free(errf);
+	child_process_clear(&cp);
+	strbuf_release(&dummy);
+	return r;
+}
+
+void th_project(const char *dir, const char *extra_ini)
+{
+	char *seed = th_src("scenarios/invoices/seed.sql");
+	char *v1 = th_src("scenarios/invoices/apps/v1");
+	char *v2 = th_src("scenarios/invoices/apps/v2");
+	char *ini = xstrfmt("[project]\nname = tproj\nmigrations = migrations\n\n"
+			    "[source]\nseed = %s\n\n"
+			    "[app v1]\nscenarios = %s\n\n[app v2]\nscenarios = %s\n\n"
+			    "[rehearsal]\ncurrent = v1\nnext = v2\n%s",
+			    seed, v1, v2, extra_ini ? extra_ini : "");
+
+	th_write(dir, "twinstage.ini", ini);
+	free(ini);
+	free(seed);
+	free(v1);
+	free(v2);
+}
+
+int th_postgres_procs(const char *needle)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[4096];
+		FILE *fp;
+		size_t len;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		if (!(fp = fopen(path, "r")))
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		for (size_t i = 0; i < len; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (strstr(buf, "postgres") && strstr(buf, needle))
+			n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+void th_cluster_start(struct th_cluster *c, const char *dbname)
+{
+	char *ini;
+
+	memset(c, 0, sizeof(*c));
+	c->dir = th_tmpdir();
+	mkdir_p(c->dir, 0755);
+	th_write(c->dir, "migrations/.keep", "");
+	ini = xstrfmt("[project]\nname = %s\n", dbname);
+	th_write(c->dir, "cluster.ini", ini);
+	free(ini);
+	{
+		char *p = path_join(c->dir, "cluster.ini");
+
+		cr_assert(!ts_config_load(&c->cfg, p, NULL), "config: %s", ts_error_message());
+		free(p);
+	}
+	cr_assert(!ts_env_init(&c->env, &c->cfg), "%s", ts_error_message());
+	cr_assert(!ts_env_up(&c->env), "cluster: %s", ts_error_message());
+	c->conninfo = ts_env_conninfo(&c->env, &c->env.prod, "postgres");
+	{
+		char *sql = xstrfmt("CREATE DATABASE %s", dbname);
+
+		th_sql(c->conninfo, sql);
+		free(sql);
+	}
+	free(c->conninfo);
+	c->conninfo = ts_env_conninfo(&c->env, &c->env.prod, dbname);
+}
+
+void th_cluster_stop(struct th_cluster *c)
+{
+	ts_env_down(&c->env);
+	ts_env_release(&c->env);
+	ts_config_free(&c->cfg);
+	th_rmtree(c->dir);
+	free(c->dir);
+	free(c->conninfo);
+}
+
+void th_sql(const char *conninfo, const char *sql)
+{
+	PGconn *conn = ts_pg_connect(conninfo, "the test cluster");
+
+	cr_assert(conn, "%s", ts_error_message());
+	cr_assert(!ts_pg_exec(conn, sql), "%s: %s", sql, ts_error_message());
+	PQfinish(conn);
+}
+
+char *th_value(const char *conninfo, const char *sql)
+{
+	PGconn *conn = ts_pg_connect(conninfo, "the test cluster");
+	PGresult *res;
+	char *v;
+
+	cr_assert(conn, "%s", ts_error_message());
+	res = PQexec(conn, sql);
+	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
+	v = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}

@@ -1,0 +1,44 @@
+/*
+ * helpers: what the tests share: temporary projects, running the twinstage
+ * binary as a user would, and real PostgreSQL clusters on free ports.
+ */
+#ifndef TS_TEST_HELPERS_H
+#define TS_TEST_HELPERS_H
+
+#include "env.h"
+#include "strbuf.h"
+
+/* A fresh folder under /tmp, traversable by the server user; removed by th_rmtree. */
+char *th_tmpdir(void);
+void th_rmtree(const char *dir);
+/* Writes dir/rel (making folders) with the given text. */
+void th_write(const char *dir, const char *rel, const char *text);
+/* Reads dir/rel, or NULL. */
+char *th_read(const char *dir, const char *rel);
+
+/* Runs the twinstage binary with args (NULL-terminated) in cwd; returns the exit code. */
+int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...);
+
+/* Writes a project with the invoices example's seed and apps, and these migrations. */
+void th_project(const char *dir, const char *extra_ini);
+
+/* Count of running postgres processes whose command line mentions needle. */
+int th_postgres_procs(const char *needle);
+
+/* A real cluster of our own, for tests that talk to PostgreSQL directly. */
+struct th_cluster {
+	char *dir;
+	struct ts_config cfg;
+	struct ts_env env;
+	char *conninfo;
+};
+void th_cluster_start(struct th_cluster *c, const char *dbname);
+void th_cluster_stop(struct th_cluster *c);
+void th_sql(const char *conninfo, const char *sql);
+/* The first value of the first row of sql's result (new string). */
+char *th_value(const char *conninfo, const char *sql);
+
+/* Absolute path of a file of the source tree. */
+char *th_src(const char *rel);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * test_rehearse.c: the program as a user runs it: the bundled examples end
+ * to end with their exit codes, the step commands, bad input, and nothing
+ * left behind.
+ */
+#include "error.h"
+#include "helpers.h"
+#include "run_command.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *dir;
+static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+
+static void setup(void)
+{
+	dir = th_tmpdir();
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+}
+
+static void teardown(void)
+{
+	/* whatever a test did, leave no server behind */
+	th_twinstage(dir, NULL, NULL, "down", "-q", NULL);
+	th_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(rehearse, .init = setup, .fini = teardown, .timeout = 300);
+
+#define ASSERT_HAS(sb, needle) \
+	cr_assert(strstr((sb).buf, needle), "output lacks \"%s\":\n%s", needle, (sb).buf)
+
+static void assert_nothing_left(const char *workdir)
+{
+	char *prod = path_join(workdir, "prod"), *dev = path_join(workdir, "dev");
+	char *state = path_join(workdir, "env.json");
+
+	cr_assert(!is_dir(prod), "%s is left", prod);
+	cr_assert(!is_dir(dev), "%s is left", dev);
+	cr_assert(!is_file(state), "%s is left", state);
+	cr_assert_eq(th_postgres_procs(workdir), 0, "a server of %s still runs", workdir);
+	free(prod);
+	free(dev);
+	free(state);
+}
+
+static json_t *latest_report(const char *workdir)
+{
+	char *p = xstrfmt("%s/reports/latest/report.json", workdir);
+	json_error_t e;
+	json_t *o = json_load_file(p, 0, &e);
+
+	cr_assert(o, "no report at %s: %s", p, e.text);
+	free(p);
+	return o;
+}
+
+static const char *verdict_of(json_t *o)
+{
+	return json_string_value(json_object_get(o, "verdict"));
+}
+
+Test(rehearse, invoices_example_is_compatible)
+{
+	char *ini = th_src("scenarios/invoices/twinstage.ini");
+	char *wd = th_src("scenarios/invoices/.twinstage");
+	json_t *rep;
+	int code;
+
+	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "verdict: compatible");
+	ASSERT_HAS(out, "v1 (current)");
+	ASSERT_HAS(err, "teardown");
+	rep = latest_report(wd);
+	cr_assert_str_eq(verdict_of(rep), "compatible");
+	cr_assert_eq(json_array_size(json_object_get(rep, "migrations")), 2);
+	json_decref(rep);
+	assert_nothing_left(wd);
+	free(ini);
+	free(wd);
+}
+
+Test(rehearse, rename_breaks_example_fails_naming_v1)
+{
+	char *ini = th_src("scenarios/rename-breaks/twinstage.ini");
+	char *wd = th_src("scenarios/rename-breaks/.twinstage");
+	int code;
+
+	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, "--format", "junit", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "<testsuite name=\"v1 on dev (backward)\"");
+	ASSERT_HAS(out, "name=\"create invoice (line 5)\"><failure message=\"expected rows 1, got error 42P01: relation &quot;inovices&quot; does not exist\"");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "-c", ini, NULL), 1);
+	ASSERT_HAS(out, "verdict: incompatible - v1 fails on the migrated dev side: 01_invoices.sql:5 \"create invoice\"");
+	ASSERT_HAS(out, "INSERT INTO inovices (customer, amount) VALUES ('acme', 100) RETURNING id");
+	assert_nothing_left(wd);
+	free(ini);
+	free(wd);
+}
+
+Test(rehearse, step_commands_build_migrate_replay_and_remove)
+{
+	char *wd = path_join(dir, ".twinstage");
+	char *mig = path_join(dir, "migrations");
+	int code;
+
+	th_project(dir, NULL);
+	th_write(dir, "migrations/V1__create_invoices.sql", "CREATE TABLE invoices (LIKE inovices);\n");
+	code = th_twinstage(dir, &out, &err, "up", NULL);
+	cr_assert_eq(code, 0, "up: %d\n%s", code, err.buf);
+	ASSERT_HAS(out, "prod  running  postgresql://postgres@127.0.0.1:");
+	cr_assert_eq(th_postgres_procs(wd) >= 2, 1, "two servers run");
+
+	cr_assert_eq(th_twinstage(dir, &out, &err, "up", NULL), 0, "a second up reuses them");
+	ASSERT_HAS(err, "already up");
+
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "migrate", NULL), 0, "%s", err.buf);
+	ASSERT_HAS(out, "applied 1 migration on the dev side");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "migrate", NULL), 0);
+	ASSERT_HAS(out, "applied 0 migrations");
+
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "status", NULL), 0);
+	ASSERT_HAS(out, "V1__create_invoices.sql");
+
+	strbuf_reset(&out);
+	code = th_twinstage(dir, &out, &err, "replay", "--format", "json", NULL);
+	cr_assert_eq(code, 0, "replay: %d\n%s", code, err.buf);
+	ASSERT_HAS(out, "\"verdict\": \"compatible\"");
+
+	/* a migration edited after it was applied is refused */
+	th_write(dir, "migrations/V1__create_invoices.sql", "CREATE TABLE invoices (LIKE inovices INCLUDING ALL);\n");
+	strbuf_reset(&err);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "migrate", NULL), 2);
+	ASSERT_HAS(err, "\"V1__create_invoices.sql\" was changed after it was applied");
+
+	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0);
+	assert_nothing_left(wd);
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "status", NULL), 3);
+	ASSERT_HAS(out, "no environments");
+	free(wd);
+	free(mig);
+}
+
+Test(rehearse, bad_sql_in_a_migration_fails_the_gate_with_file_and_line)
+{
+	int code;
+
+	th_project(dir, NULL);
+	th_write(dir, "migrations/V1__ok.sql", "CREATE TABLE a (id int);\n");
+	th_write(dir, "migrations/V2__typo.sql", "-- oops\nCREATE TABEL b (id int);\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "V2__typo.sql:2: syntax error at or near \"TABEL\"");
+	ASSERT_HAS(out, "not run (a migration failed)");
+	assert_nothing_left(path_join(dir, ".twinstage"));
+}
+
+Test(rehearse, failing_baseline_blames_the_scenarios)
+{
+	int code;
+
+	th_write(dir, "seed.sql", "CREATE TABLE a (id int);\n");
+	th_write(dir, "migrations/V1__b.sql", "CREATE TABLE b (id int);\n");
+	th_write(dir, "apps/v1/01.sql", "-- @name read c\nSELECT * FROM c;\n");
+	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n[app v1]\nscenarios = apps/v1\n"
+				       "[rehearsal]\ncurrent = v1\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 2, "exit %d\n%s", code, out.buf);
+	ASSERT_HAS(out, "verdict: scenarios-wrong");
+	ASSERT_HAS(out, "the scenarios are wrong, not the migration");
+}
+
+Test(rehearse, an_application_command_runs_against_each_side)
+{
+	int code;
+
+	th_project(dir, NULL);
+	/* v1's "own test suite": reads the old table through the PG* variables */
+	th_write(dir, "old-tests.sh",
+		 "#!/bin/sh\n"
+		 "echo \"testing $PGDATABASE on port $PGPORT\"\n"
+		 "exec psql -X -v ON_ERROR_STOP=1 -c 'SELECT count(*) FROM inovices'\n");
+	{
+		char *script = path_join(dir, "old-tests.sh");
+
+		chmod(script, 0755);
+		free(script);
+	}
+	{
+		char *ini = th_read(dir, "twinstage.ini");
+		char *p = strstr(ini, "[app v1]");
+		char *fixed = xstrfmt("%.*s[app v1]\ncommand = ./old-tests.sh\n%s", (int)(p - ini), ini,
+				      strstr(p, "\n\n"));
+
+		th_write(dir, "twinstage.ini", fixed);
+		free(fixed);
+		free(ini);
+	}
+	th_write(dir, "migrations/V1__rename.sql", "ALTER TABLE inovices RENAME TO invoices;\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "v1 on dev: ./old-tests.sh");
+	ASSERT_HAS(out, "expected exit 0, got exit 1");
+	ASSERT_HAS(out, "relation \"inovices\" does not exist");
+	ASSERT_HAS(out, "testing tproj on port");
+}
+
+Test(rehearse, configuration_errors_exit_2_naming_file_and_line)
+{
+	th_write(dir, "twinstage.ini", "[project]\nname = x\n[enviroments]\nbackend = instance\n");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", NULL), 2);
+	ASSERT_HAS(err, "twinstage.ini:4: unknown section [enviroments]; did you mean [environments]?");
+
+	strbuf_reset(&err);
+	th_write(dir, "twinstage.ini", "[project]\nmigrations = db/migrations\n");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", NULL), 2);
+	ASSERT_HAS(err, "twinstage.ini:2: migrations folder");
+
+	strbuf_reset(&err);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", "-c", "nope.ini", NULL), 2);
+	ASSERT_HAS(err, "could not open configuration file \"nope.ini\": No such file or directory");
+
+	strbuf_reset(&err);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", "--fromat", "json", NULL), 2);
+	ASSERT_HAS(err, "unknown option \"--fromat\"");
+	cr_assert(!is_dir(path_join(dir, ".twinstage/prod")), "nothing was built");
+}
+
+Test(rehearse, a_port_in_use_is_a_clear_error)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), code;
+	char *extra;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) && !listen(fd, 1));
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	extra = xstrfmt("[environments]\nprod_port = %d\n", ntohs(sa.sin_port));
+	th_project(dir, extra);
+	th_write(dir, "migrations/V1__a.sql", "SELECT 1;\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 3, "exit %d\n%s", code, err.buf);
+	ASSERT_HAS(err, "already in use");
+	close(fd);
+	free(extra);
+	assert_nothing_left(path_join(dir, ".twinstage"));
+}
+
+Test(rehearse, unreachable_source_exits_3_and_hides_the_password)
+{
+	int code;
+
+	th_write(dir, "migrations/V1__a.sql", "SELECT 1;\n");
+	th_write(dir, "twinstage.ini",
+		 "[source]\ndsn = postgresql://app:s3cretpw@127.0.0.1:1/prod\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 3, "exit %d\n%s", code, err.buf);
+	ASSERT_HAS(err, "could not connect to the source database (");
+	cr_assert(!strstr(err.buf, "s3cretpw") && !strstr(out.buf, "s3cretpw"), "password leaked:\n%s", err.buf);
+	assert_nothing_left(path_join(dir, ".twinstage"));
+}
+
+/* Greps every file under dir for needle. */
+static int tree_contains(const char *root, const char *needle)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int r;
+
+	strvec_pushl(&cp.args, "grep", "-rqs", needle, root, NULL);
+	cp.quiet = 1;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	return r == 0;
+}
+
+Test(rehearse, a_real_source_is_dumped_and_its_password_never_written)
+{
+	struct th_cluster src;
+	char *seed = th_src("scenarios/invoices/seed.sql");
+	struct strbuf sql = STRBUF_INIT;
+	char *extra;
+	int code;
+
+	th_cluster_start(&src, "shop");
+	strbuf_read_file(&sql, seed);
+	th_sql(src.conninfo, sql.buf);
+	th_project(dir, NULL);
+	{
+		/* replace the seed with the dsn */
+		char *ini = th_read(dir, "twinstage.ini");
+		char *s = strstr(ini, "seed = ");
+
+		extra = xstrfmt("%.*sdsn = postgresql://postgres:s3cretpw@127.0.0.1:%d/shop%s",
+				(int)(s - ini), ini, src.env.prod.port, strchr(s, '\n'));
+		th_write(dir, "twinstage.ini", extra);
+		free(ini);
+		free(extra);
+	}
+	th_write(dir, "migrations/V1__create_invoices.sql", "CREATE TABLE invoices (LIKE inovices);\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", "--keep", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "dumping the source");
+	cr_assert(!strstr(err.buf, "s3cretpw") && !strstr(out.buf, "s3cretpw"));
+	{
+		char *wd = path_join(dir, ".twinstage");
+
+		cr_assert(!tree_contains(wd, "s3cretpw"), "the password reached a file under the workdir");
+		free(wd);
+	}
+	/* the source is only read: no tracking table, no new table there */
+	{
+		char *n = th_value(src.conninfo, "SELECT count(*) FROM pg_class WHERE relname IN ('invoices', 'twinstage_schema_history')");
+
+		cr_assert_str_eq(n, "0");
+		free(n);
+	}
+	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0);
+	th_cluster_stop(&src);
+	strbuf_release(&sql);
+	free(seed);
+}
+
+/* Starts `twinstage rehearse` in the background and returns its pid. */
+static pid_t start_rehearse(void)
+{
+	struct child_process *cp = xcalloc(1, sizeof(*cp));
+	const char *bin = getenv("TWINSTAGE_BIN");
+
+	strvec_push(&cp->args, bin ? bin : "build/asan/twinstage");
+	strvec_pushl(&cp->args, "rehearse", "-q", NULL);
+	cp->dir = dir;
+	cp->quiet = 1;
+	cp->capture_fd = -1;
+	cr_assert(!start_command(cp));
+	return cp->pid;
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_and_a_busy_workdir_is_refused)
+{
+	char *wd = path_join(dir, ".twinstage");
+	char *pidfile = path_join(wd, "prod/data/postmaster.pid");
+	pid_t pid;
+	int status, i;
+
+	th_write(dir, "seed.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);\n");
+	th_write(dir, "migrations/V1__a.sql", "SELECT 1;\n");
+	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n");
+	pid = start_rehearse();
+	for (i = 0; i < 600 && !is_file(pidfile); i++)
+		usleep(100000);
+	cr_assert(is_file(pidfile), "the production clone never started");
+	usleep(500000);
+
+	/* while it runs, the workdir is taken */
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", NULL), 2);
+	ASSERT_HAS(err, "is in use by another twinstage run");
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	cr_assert(th_postgres_procs(wd) > 0, "the killed run left a server, as expected");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0, "%s", err.buf);
+	assert_nothing_left(wd);
+	free(pidfile);
+	free(wd);
+}
+
+Test(rehearse, help_version_and_unknown_commands)
+{
+	cr_assert_eq(th_twinstage(dir, &out, &err, "--help", NULL), 0);
+	ASSERT_HAS(out, "rehearse");
+	ASSERT_HAS(out, "exit codes: 0 compatible, 1 the gate failed");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", "--help", NULL), 0);
+	ASSERT_HAS(out, "usage: twinstage rehearse");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "--version", NULL), 0);
+	ASSERT_HAS(out, "twinstage 0.");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "rehersal", NULL), 2);
+	ASSERT_HAS(err, "did you mean \"rehearse\"?");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "init", NULL), 0);
+	cr_assert(is_file(path_join(dir, "twinstage.ini")));
+	strbuf_reset(&err);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "init", NULL), 2);
+	ASSERT_HAS(err, "already exists");
+}
