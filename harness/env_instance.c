@@ -286,8 +286,9 @@ static pid_t postmaster_pid(const struct ts_side *side)
 	struct strbuf sb = STRBUF_INIT;
 	pid_t pid = 0;
 
+	/* initdb's standalone backend writes its pid negated */
 	if (!strbuf_read_file(&sb, pidf))
-		pid = (pid_t)atoi(sb.buf);
+		pid = (pid_t)abs(atoi(sb.buf));
 	strbuf_release(&sb);
 	free(pidf);
 	free(data);
@@ -389,12 +390,14 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 			/* pg_ctl is gone or failed: the postmaster still has to go */
 			ts_error_clear();
 			kill(pid, SIGKILL);
-			for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
-				usleep(50000);
 		}
+		for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+			usleep(50000);
 	}
 	real = real_data_dir(side);
-	r = rm_rf(real);
+	/* a process that just died may still have had a file being written */
+	for (int i = 0; (r = rm_rf(real)) && i < 5; i++)
+		usleep(200000);
 	if (!r && strcmp(real, side->dir)) {
 		char *parent = path_dirname(real);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ static void apply_env(struct child_process *cp)
 int start_command(struct child_process *cp)
 {
 	int errpipe[2], cap[2] = { -1, -1 };
+	pid_t parent;
 	char buf[600];
 	ssize_t n;
 
@@ -63,6 +65,7 @@ int start_command(struct child_process *cp)
 		return ts_error_set(TS_EXIT_ENV, "could not create pipe: %s", strerror(errno));
 	}
 	fflush(NULL);
+	parent = getpid();
 	cp->pid = fork();
 	if (cp->pid < 0) {
 		close(errpipe[0]);
@@ -109,6 +112,15 @@ int start_command(struct child_process *cp)
 			if (setgroups(0, NULL) || setgid(cp->gid) || setuid(cp->uid))
 				child_die(errpipe[1], "could not drop privileges");
 		}
+		/*
+		 * A child dies with twinstage: an initdb orphaned by a killed run
+		 * would go on writing into a folder `down` is removing. (Set after
+		 * the privilege drop, which clears it.) Servers are not affected:
+		 * pg_ctl starts them in a session of their own.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		apply_env(cp);
 		execvp(cp->args.v[0], cp->args.v);
 		child_die(errpipe[1], cp->args.v[0]);

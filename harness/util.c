@@ -242,6 +242,8 @@ static int bind_loopback(int port, int *out_port)
 
 	if (fd < 0)
 		return -1;
+	/* as PostgreSQL binds: a port in TIME_WAIT is free, a listener is not */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -356,21 +356,25 @@ static pid_t start_rehearse(void)
 	return cp->pid;
 }
 
-Test(rehearse, down_cleans_up_after_sigkill_and_a_busy_workdir_is_refused)
+/*
+ * Starts a rehearsal whose seed takes 30 s, waits until `marker` exists
+ * under the workdir, kills it with SIGKILL, and checks that `down` removes
+ * everything. Returns how many servers the killed run had left.
+ */
+static int kill_then_down(const char *marker)
 {
 	char *wd = path_join(dir, ".twinstage");
-	char *pidfile = path_join(wd, "prod/data/postmaster.pid");
+	char *path = path_join(wd, marker);
 	pid_t pid;
-	int status, i;
+	int status, i, left;
 
 	th_write(dir, "seed.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);\n");
 	th_write(dir, "migrations/V1__a.sql", "SELECT 1;\n");
 	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n");
 	pid = start_rehearse();
-	for (i = 0; i < 600 && !is_file(pidfile); i++)
-		usleep(100000);
-	cr_assert(is_file(pidfile), "the production clone never started");
-	usleep(500000);
+	for (i = 0; i < 600 && !is_file(path); i++)
+		usleep(50000);
+	cr_assert(is_file(path), "%s never appeared", marker);
 
 	/* while it runs, the workdir is taken */
 	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", NULL), 2);
@@ -378,11 +382,22 @@ Test(rehearse, down_cleans_up_after_sigkill_and_a_busy_workdir_is_refused)
 
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	cr_assert(th_postgres_procs(wd) > 0, "the killed run left a server, as expected");
+	left = th_postgres_procs(wd);
 	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0, "%s", err.buf);
 	assert_nothing_left(wd);
-	free(pidfile);
+	free(path);
 	free(wd);
+	return left;
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_during_initdb)
+{
+	kill_then_down("prod/data/PG_VERSION");
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_with_servers_running)
+{
+	cr_assert(kill_then_down("logs/seed.log") > 0, "the killed run should have left a server");
 }
 
 Test(rehearse, help_version_and_unknown_commands)
