@@ -74,7 +74,7 @@ check-asan: check
 # Each example exists to show one verdict; the demo fails if one does not.
 demo: deps all
 	@set -u; fail=0; \
-	for ex in invoices:0 rename-breaks:1; do \
+	for ex in invoices:0 rename-breaks:1 registry:0; do \
 		name=$${ex%%:*}; want=$${ex##*:}; \
 		echo "=== twinstage rehearse -c scenarios/$$name/twinstage.ini (expect exit $$want)"; \
 		./build/twinstage rehearse -c scenarios/$$name/twinstage.ini; got=$$?; \

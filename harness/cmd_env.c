@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "error.h"
 #include "migrate.h"
+#include "tracking.h"
 #include "pg.h"
 #include "run.h"
 #include "util.h"
@@ -42,6 +43,45 @@ static void print_sides(struct ts_run *run)
 		printf("%-5s %-8s postgresql://%s@127.0.0.1:%d/%s\n", sides[i]->name,
 		       up ? "running" : "stopped", TS_DB_USER, sides[i]->port, run->cfg.dbname);
 	}
+}
+
+/* Each side's tracking table: the version it is at, and what it lists. */
+static int show_tracking(struct ts_run *run)
+{
+	struct ts_side *sides[] = { &run->env.prod, &run->env.dev };
+
+	if (ts_run_plan(run))
+		return ts_error_print();
+	printf("migrations: %zu file%s (%s), tracked in %s's table %s\n", run->set.n,
+	       run->set.n == 1 ? "" : "s", ts_mig_format_name(run->set.format),
+	       ts_tracking_tool_name(run->tracker.tool), run->tracker.table);
+	for (int i = 0; i < 2; i++) {
+		char *ci = ts_env_conninfo(&run->env, sides[i], run->cfg.dbname);
+		PGconn *conn = ts_pg_connect(ci, sides[i]->name);
+		struct ts_tracking_state st;
+		size_t pending = 0;
+
+		free(ci);
+		if (!conn || ts_tracking_read(conn, &run->tracker, &st)) {
+			if (conn)
+				PQfinish(conn);
+			return ts_error_print();
+		}
+		for (size_t j = 0; j < run->set.n; j++) {
+			char *rec;
+
+			pending += !ts_tracking_applied(&run->tracker, &st, &run->set.v[j], &rec);
+			free(rec);
+		}
+		printf("%-5s at version %s%s, %zu pending\n", sides[i]->name, st.latest ? st.latest : "none",
+		       st.dirty ? " (dirty)" : "", pending);
+		for (size_t j = 0; i == 1 && j < st.n; j++)
+			printf("        applied %s %s\n", st.rows[j].version ? st.rows[j].version : "R",
+			       st.rows[j].description ? st.rows[j].description : "");
+		ts_tracking_state_free(&st);
+		PQfinish(conn);
+	}
+	return 0;
 }
 
 static int open_or_print(struct ts_run *run, const struct ts_opts *o)
@@ -113,28 +153,7 @@ int cmd_status(int argc, char **argv)
 	    !run.env.ops->running(&run.env, &run.env.dev)) {
 		code = TS_EXIT_ENV;
 	} else {
-		char *ci = ts_env_conninfo(&run.env, &run.env.dev, run.cfg.dbname);
-		PGconn *conn = ts_pg_connect(ci, "the dev side");
-
-		free(ci);
-		if (!conn) {
-			code = ts_error_print();
-		} else {
-			PGresult *res = PQexec(conn, "SELECT script, installed_on::timestamp(0), execution_ms"
-						     " FROM public." TS_TRACKING_TABLE " ORDER BY installed_on, key");
-
-			if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-				printf("applied on the dev side: %d migration%s\n", PQntuples(res),
-				       PQntuples(res) == 1 ? "" : "s");
-				for (int i = 0; i < PQntuples(res); i++)
-					printf("  %s  %s  %s ms\n", PQgetvalue(res, i, 1),
-					       PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
-			} else {
-				printf("applied on the dev side: none yet (\"twinstage migrate\" applies them)\n");
-			}
-			PQclear(res);
-			PQfinish(conn);
-		}
+		code = show_tracking(&run);
 	}
 	ts_run_close(&run);
 	return code;

@@ -48,7 +48,15 @@ int cmd_rehearse(int argc, char **argv)
 	}
 	run.quiet = o.quiet;
 
+	/* a folder that cannot be read stops the run before anything is built */
+	if (ts_run_plan(&run)) {
+		code = ts_error_print();
+		ts_run_close(&run);
+		return code;
+	}
 	r = ts_run_provision(&run);
+	if (!r)
+		r = ts_run_read_production(&run);
 	if (!r && run.cfg.current) {
 		double t0 = now_ms();
 		struct ts_report_stage *st = ts_run_stage(&run, "baseline",

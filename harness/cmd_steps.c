@@ -58,7 +58,7 @@ int cmd_migrate(int argc, char **argv)
 	code = cmd_parse_options(argc, argv, "migrate", migrate_usage, "config env quiet help", &o, &done);
 	if (done)
 		return code;
-	if (open_kept(&run, &o) || ts_run_migrate(&run)) {
+	if (open_kept(&run, &o) || ts_run_read_production(&run) || ts_run_migrate(&run)) {
 		code = ts_error_print();
 		ts_run_close(&run);
 		return code;

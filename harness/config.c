@@ -12,6 +12,7 @@
 #include "error.h"
 #include "strbuf.h"
 #include "strvec.h"
+#include "tracking.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -22,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const project_keys[] = { "name", "migrations", "workdir", "database", NULL };
+static const char *const project_keys[] = { "name", "migrations", "workdir", "database", "tracking",
+					    "tracking_table", NULL };
 static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pg_bin", "user", NULL };
@@ -277,6 +279,15 @@ static int handler(void *user, const char *section, const char *name, const char
 			set_str(&cfg->workdir, rel_path(ctx, value));
 		else if (!strcmp(name, "database"))
 			set_str(&cfg->dbname, xstrdup(value));
+		else if (!strcmp(name, "tracking")) {
+			enum ts_tracking_tool t;
+
+			if (ts_tracking_tool_parse(value, &t))
+				return fail(ctx, "invalid value for tracking: \"%s\" (expected auto, golang-migrate, dbmate, flyway or twinstage)",
+					    value);
+			set_str(&cfg->tracking, xstrdup(value));
+		} else if (!strcmp(name, "tracking_table"))
+			set_str(&cfg->tracking_table, xstrdup(value));
 	} else if (!strcmp(sec->name, "source")) {
 		if (!strcmp(name, "seed"))
 			set_str(&cfg->seed, rel_path(ctx, value));
@@ -376,6 +387,8 @@ static int check(struct ts_config *cfg)
 		cfg->backend = xstrdup("instance");
 	if (!cfg->clone)
 		cfg->clone = xstrdup("auto");
+	if (!cfg->tracking)
+		cfg->tracking = xstrdup("auto");
 	if (!cfg->os_user)
 		cfg->os_user = xstrdup("postgres");
 
@@ -478,6 +491,8 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->migrations);
 	free(cfg->workdir);
 	free(cfg->dbname);
+	free(cfg->tracking);
+	free(cfg->tracking_table);
 	free(cfg->seed);
 	free(cfg->dsn);
 	free(cfg->backend);
@@ -513,6 +528,7 @@ const char ts_config_template[] =
 "name = myapp                   ; also the database name on both sides\n"
 "migrations = migrations        ; Flyway, golang-migrate, dbmate or numbered files\n"
 "workdir = .twinstage           ; state, logs, reports\n"
+"; tracking = auto              ; whose tracking table: golang-migrate, dbmate, flyway, twinstage\n"
 "\n"
 "[source]\n"
 "seed = seed.sql                ; SQL that builds a stand-in for production, or\n"

@@ -29,6 +29,8 @@ struct ts_config {
 	char *migrations;	/* absolute folder */
 	char *workdir;		/* absolute folder */
 	char *dbname;		/* database name on both sides */
+	char *tracking;		/* auto | golang-migrate | dbmate | flyway | twinstage */
+	char *tracking_table;	/* the tool's table, when not its default name */
 
 	char *seed;		/* [source] seed: absolute path, or NULL */
 	char *dsn;		/* [source] dsn, or NULL: never printed as is */

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "pg.h"
 #include "report.h"
+#include "tracking.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -55,7 +56,7 @@ int ts_line_at(const char *text, size_t offset, int first_line)
  * numbers of any length (a 14-digit dbmate timestamp does not overflow);
  * a missing segment counts as 0, so 1 and 1.0 are the same version.
  */
-static int version_cmp(const char *a, const char *b)
+int ts_version_cmp(const char *a, const char *b)
 {
 	while (*a || *b) {
 		size_t la, lb;
@@ -94,7 +95,7 @@ static int migration_cmp(const void *pa, const void *pb)
 		return a->repeatable ? 1 : -1;
 	if (a->repeatable)
 		return strcmp(a->description, b->description);
-	return version_cmp(a->version, b->version);
+	return ts_version_cmp(a->version, b->version);
 }
 
 static char *describe(const char *s, size_t n)
@@ -196,7 +197,7 @@ static void patterns_free(struct patterns *p)
 static struct ts_migration *find_version(struct ts_migrations *set, const char *version)
 {
 	for (size_t i = 0; i < set->n; i++)
-		if (set->v[i].version && !version_cmp(set->v[i].version, version))
+		if (set->v[i].version && !ts_version_cmp(set->v[i].version, version))
 			return &set->v[i];
 	return NULL;
 }
@@ -537,71 +538,6 @@ void ts_stmts_free(struct ts_stmt *v, size_t n)
 	free(v);
 }
 
-static const char tracking_ddl[] =
-	"CREATE TABLE IF NOT EXISTS public." TS_TRACKING_TABLE " ("
-	" key text PRIMARY KEY,"		/* version, or R__ + description */
-	" version text,"
-	" description text NOT NULL,"
-	" script text NOT NULL,"
-	" checksum text NOT NULL,"
-	" installed_on timestamptz NOT NULL DEFAULT now(),"
-	" execution_ms integer NOT NULL,"
-	" success boolean NOT NULL)";
-
-static char *key_of(const struct ts_migration *m)
-{
-	return m->repeatable ? xstrfmt("R__%s", m->description) : xstrdup(m->version);
-}
-
-/* The tracking row of m: 0 none, 1 applied with *checksum, -1 failed earlier. */
-static int applied_state(PGconn *conn, const struct ts_migration *m, char **checksum)
-{
-	char *key = key_of(m);
-	const char *params[1] = { key };
-	PGresult *res = PQexecParams(conn,
-				     "SELECT checksum, success FROM public." TS_TRACKING_TABLE
-				     " WHERE key = $1", 1, NULL, params, NULL, NULL, 0);
-	int state = 0;
-
-	*checksum = NULL;
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-		*checksum = xstrdup(PQgetvalue(res, 0, 0));
-		state = PQgetvalue(res, 0, 1)[0] == 't' ? 1 : -1;
-	}
-	PQclear(res);
-	free(key);
-	return state;
-}
-
-static int record(PGconn *conn, const struct ts_migration *m, double ms, int success)
-{
-	char *key = key_of(m), msbuf[32];
-	const char *params[7] = { key, m->version, m->description, m->file, m->checksum, msbuf,
-				  success ? "t" : "f" };
-	PGresult *res;
-	int ok;
-
-	snprintf(msbuf, sizeof(msbuf), "%d", (int)(ms + 0.5));
-	res = PQexecParams(conn,
-			   "INSERT INTO public." TS_TRACKING_TABLE
-			   " (key, version, description, script, checksum, execution_ms, success)"
-			   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-			   " ON CONFLICT (key) DO UPDATE SET checksum = EXCLUDED.checksum,"
-			   " script = EXCLUDED.script, installed_on = now(),"
-			   " execution_ms = EXCLUDED.execution_ms, success = EXCLUDED.success",
-			   7, NULL, params, NULL, NULL, 0);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok) {
-		char *e = ts_pg_result_error(res);
-
-		ts_error_set(TS_EXIT_ENV, "could not record migration \"%s\": %s", m->file, e);
-		free(e);
-	}
-	PQclear(res);
-	free(key);
-	return ok ? 0 : -1;
-}
-
 static char *first_line_of(const char *sql)
 {
 	const char *s = sql + skip_leading_comments(sql);
@@ -637,7 +573,21 @@ static int run_stmt(PGconn *conn, const struct ts_migration *m, const struct ts_
 	return 0;
 }
 
-static int apply_one(PGconn *conn, const struct ts_migration *m, struct ts_report_migration *rm)
+static int in_production(const struct ts_tracker *t, const struct ts_tracking_state *prod,
+			 const struct ts_migration *m)
+{
+	char *sum;
+	int r;
+
+	if (!prod)
+		return 0;
+	r = ts_tracking_applied(t, prod, m, &sum);
+	free(sum);
+	return r;
+}
+
+static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+		     struct ts_report_migration *rm)
 {
 	struct ts_stmt *stmts;
 	size_t n;
@@ -650,7 +600,7 @@ static int apply_one(PGconn *conn, const struct ts_migration *m, struct ts_repor
 		if (stmts[i].no_transaction || stmts[i].transaction_control)
 			tx = 0;
 	rm->transactional = tx;
-	if (tx && ts_pg_exec(conn, "BEGIN")) {
+	if (ts_tracking_begin(conn, t, m) || (tx && ts_pg_exec(conn, "BEGIN"))) {
 		ts_stmts_free(stmts, n);
 		return -1;
 	}
@@ -668,11 +618,11 @@ static int apply_one(PGconn *conn, const struct ts_migration *m, struct ts_repor
 		if (tx)
 			PQclear(PQexec(conn, "ROLLBACK"));
 		else
-			record(conn, m, rm->ms, 0);	/* partly applied: say so */
+			ts_tracking_record(conn, t, m, rm->ms, 0);	/* partly applied: say so */
 		ts_error_set(cls, "%s", saved);
 		free(saved);
 	} else {
-		r = record(conn, m, rm->ms, 1);
+		r = ts_tracking_record(conn, t, m, rm->ms, 1);
 		if (tx)
 			r = r ? (PQclear(PQexec(conn, "ROLLBACK")), -1) : ts_pg_exec(conn, "COMMIT");
 	}
@@ -680,39 +630,41 @@ static int apply_one(PGconn *conn, const struct ts_migration *m, struct ts_repor
 	return r;
 }
 
-int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts_report *rep,
-			int verbose)
+int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+			const struct ts_tracking_state *prod, struct ts_report *rep, int verbose)
 {
-	int applied = 0;
+	struct ts_tracking_state st;
+	int applied = 0, r = 0;
 
-	if (ts_pg_exec(conn, tracking_ddl))
-		return ts_error_prefix("could not create the tracking table");
-	for (size_t i = 0; i < set->n; i++) {
+	if (ts_tracking_prepare(conn, t) || ts_tracking_read(conn, t, &st))
+		return ts_error_prefix("dev side");
+	if (ts_tracking_check(t, &st, "dev side")) {
+		ts_tracking_state_free(&st);
+		return -1;
+	}
+	for (size_t i = 0; i < set->n && !r; i++) {
 		const struct ts_migration *m = &set->v[i];
 		struct ts_report_migration *rm;
-		char *sum;
-		int state = applied_state(conn, m, &sum);
+		char *recorded, *now;
+		int done = ts_tracking_applied(t, &st, m, &recorded);
 
-		if (state == -1) {
-			free(sum);
-			return ts_error_set(TS_EXIT_USAGE,
-					    "migration \"%s\" failed earlier and left the dev side partly migrated",
-					    m->file),
-			       ts_error_hint("run \"twinstage down\" and \"twinstage up\" to start from a fresh clone");
-		}
-		if (state == 1 && !m->repeatable && strcmp(sum, m->checksum)) {
-			ts_error_set(TS_EXIT_USAGE,
-				     "migration \"%s\" was changed after it was applied (checksum %s recorded, %s now)",
-				     m->file, sum, m->checksum);
+		now = ts_tracking_checksum(t, m);
+		/*
+		 * A file applied on the dev side whose checksum changed since was
+		 * edited after applying. When production applied it too, that is
+		 * drift, reported on its own: production's history stands.
+		 */
+		if (done && !m->repeatable && recorded && *now && strcmp(recorded, now) &&
+		    !in_production(t, prod, m)) {
+			r = ts_error_set(TS_EXIT_USAGE,
+					 "migration \"%s\" was changed after it was applied (checksum %s recorded, %s now)",
+					 m->file, recorded, now);
 			ts_error_hint("restore the file, or start from a fresh clone with \"twinstage down\" and \"twinstage up\"");
-			free(sum);
-			return -1;
 		}
-		if (state == 1 && (!m->repeatable || !strcmp(sum, m->checksum))) {
-			free(sum);
+		free(recorded);
+		free(now);
+		if (done || r)
 			continue;
-		}
-		free(sum);
 		rm = ts_report_migration_add(rep, m->file);
 		rm->version = m->version ? xstrdup(m->version) : NULL;
 		rm->description = xstrdup(m->description);
@@ -720,7 +672,7 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts
 			fprintf(stderr, "    %s ...", m->file);
 			fflush(stderr);
 		}
-		if (apply_one(conn, m, rm)) {
+		if (apply_one(conn, t, m, rm)) {
 			rm->status = xstrdup("failed");
 			rm->error = xstrdup(ts_error_message());
 			if (verbose)
@@ -730,12 +682,14 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts
 
 				nr->status = xstrdup("not run");
 			}
-			return -1;
+			r = -1;
+			break;
 		}
 		rm->status = xstrdup("applied");
 		if (verbose)
 			fprintf(stderr, " %.0f ms\n", rm->ms);
 		applied++;
 	}
-	return applied;
+	ts_tracking_state_free(&st);
+	return r ? -1 : applied;
 }

@@ -70,14 +70,20 @@ void ts_stmts_free(struct ts_stmt *v, size_t n);
 /* Number of the line that byte `offset` of text is on, counting from first_line. */
 int ts_line_at(const char *text, size_t offset, int first_line);
 
+struct ts_tracker;
+struct ts_tracking_state;
 /*
- * Applies, on conn, every migration of set that the tracking table does
- * not list as applied, in order, and records each in rep. A migration that
- * fails stops the run (TS_EXIT_GATE); an applied file whose checksum
- * changed is a TS_EXIT_USAGE error. Returns the number applied, or -1.
+ * Applies, on conn, every migration of set that t's tracking table does
+ * not list as applied, in order, records each there as the tool would, and
+ * in rep. A migration that fails stops the run (TS_EXIT_GATE); a file
+ * changed after it was applied on the dev side (and not in production,
+ * `prod`'s table, which may be NULL), or a dirty or failed table, is a
+ * TS_EXIT_USAGE error. Returns the number applied, or -1.
  */
-int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, struct ts_report *rep,
-			int verbose);
+int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+			const struct ts_tracking_state *prod, struct ts_report *rep, int verbose);
+/* Orders versions numerically, segment by segment; 1 and 1.0 are equal. */
+int ts_version_cmp(const char *a, const char *b);
 
 /* Name of twinstage's own tracking table (in schema public). */
 #define TS_TRACKING_TABLE "twinstage_schema_history"

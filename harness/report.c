@@ -83,6 +83,11 @@ void ts_report_free(struct ts_report *r)
 	free(r->started);
 	free(r->backend);
 	free(r->clone);
+	free(r->tracking);
+	free(r->tracking_table);
+	free(r->prod_version);
+	free(r->dev_before);
+	free(r->dev_after);
 	free(r->current);
 	free(r->next);
 	free(r->error);
@@ -270,6 +275,11 @@ static json_t *to_json(const struct ts_report *r)
 	json_object_set_new(o, "backend", jstr(r->backend));
 	json_object_set_new(o, "clone", jstr(r->clone));
 	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
+	json_object_set_new(o, "tracking", json_pack("{s:o, s:o, s:o, s:o, s:o}",
+						     "tool", jstr(r->tracking), "table", jstr(r->tracking_table),
+						     "prod_version", jstr(r->prod_version),
+						     "dev_before", jstr(r->dev_before),
+						     "dev_after", jstr(r->dev_after)));
 	json_object_set_new(o, "current", jstr(r->current));
 	json_object_set_new(o, "next", jstr(r->next));
 	json_object_set_new(o, "verdict", jstr(r->verdict));
@@ -364,6 +374,15 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->clone = jget(o, "clone");
 	r->prod_port = jint(json_object_get(o, "ports"), "prod");
 	r->dev_port = jint(json_object_get(o, "ports"), "dev");
+	{
+		json_t *tr = json_object_get(o, "tracking");
+
+		r->tracking = jget(tr, "tool");
+		r->tracking_table = jget(tr, "table");
+		r->prod_version = jget(tr, "prod_version");
+		r->dev_before = jget(tr, "dev_before");
+		r->dev_after = jget(tr, "dev_after");
+	}
 	r->current = jget(o, "current");
 	r->next = jget(o, "next");
 	r->verdict = jget(o, "verdict");
@@ -504,7 +523,12 @@ static void render_text(const struct ts_report *r, FILE *out)
 			s->status ? s->status : "?", s->detail ? " (" : "", s->detail ? s->detail : "",
 			s->detail ? ")" : "");
 	}
-	fprintf(out, "\nmigrations on the dev side\n");
+	fprintf(out, "\nmigrations on the dev side");
+	if (r->tracking)
+		fprintf(out, " (tracked in %s's table %s: production clone at %s, dev side %s -> %s)",
+			r->tracking, r->tracking_table, r->prod_version ? r->prod_version : "none",
+			r->dev_before ? r->dev_before : "none", r->dev_after ? r->dev_after : "none");
+	fputc('\n', out);
 	if (!r->n_migrations)
 		fprintf(out, "  none pending\n");
 	for (size_t i = 0; i < r->n_migrations; i++) {
@@ -595,6 +619,10 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	if (r->tracking)
+		fprintf(out, "Tracking table `%s` (%s): production clone at %s, dev side %s → %s.\n\n",
+			r->tracking_table, r->tracking, r->prod_version ? r->prod_version : "none",
+			r->dev_before ? r->dev_before : "none", r->dev_after ? r->dev_after : "none");
 	if (r->n_migrations) {
 		fprintf(out, "| migration | status | statements | time |\n|---|---|---|---|\n");
 		for (size_t i = 0; i < r->n_migrations; i++) {

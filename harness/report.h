@@ -80,6 +80,11 @@ struct ts_report {
 	int prod_port, dev_port;
 	char *current, *next;
 
+	/* the tracking table: whose, and the versions around the migration */
+	char *tracking, *tracking_table;
+	char *prod_version;	/* production clone, before (never migrated) */
+	char *dev_before, *dev_after;
+
 	struct ts_report_stage *stages;
 	size_t n_stages;
 	struct ts_report_migration *migrations;

@@ -42,6 +42,12 @@ int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
 
 void ts_run_close(struct ts_run *run)
 {
+	if (run->have_prod_state)
+		ts_tracking_state_free(&run->prod_state);
+	if (run->planned) {
+		ts_migrations_free(&run->set);
+		ts_tracker_release(&run->tracker);
+	}
 	if (run->have_report)
 		ts_report_free(&run->rep);
 	if (run->have_env)
@@ -120,32 +126,111 @@ int ts_run_provision(struct ts_run *run)
 	return ts_run_stage_end(run, st, t0, r);
 }
 
+int ts_run_plan(struct ts_run *run)
+{
+	enum ts_tracking_tool tool;
+
+	if (run->planned)
+		return 0;
+	if (ts_migrations_discover(run->cfg.migrations, &run->set))
+		return -1;
+	ts_tracking_tool_parse(run->cfg.tracking, &tool);
+	if (tool == TS_TRACK_AUTO)
+		tool = ts_tracking_for_format(run->set.format);
+	ts_tracker_init(&run->tracker, tool, run->cfg.tracking_table);
+	run->planned = 1;
+	free(run->rep.tracking);
+	free(run->rep.tracking_table);
+	run->rep.tracking = xstrdup(ts_tracking_tool_name(tool));
+	run->rep.tracking_table = xstrdup(run->tracker.table);
+	return 0;
+}
+
+/* Connects to the database of a side, with a message naming it. */
+static PGconn *connect_side(struct ts_run *run, struct ts_side *side)
+{
+	char *ci = ts_env_conninfo(&run->env, side, run->cfg.dbname);
+	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
+	PGconn *conn = ts_pg_connect(ci, what);
+
+	free(ci);
+	free(what);
+	return conn;
+}
+
+/* The version a side's tracking table is at (NULL: none), or -1. */
+static int side_version(struct ts_run *run, PGconn *conn, char **out)
+{
+	struct ts_tracking_state st;
+
+	*out = NULL;
+	if (ts_tracking_read(conn, &run->tracker, &st))
+		return -1;
+	if (st.latest)
+		*out = xstrdup(st.latest);
+	ts_tracking_state_free(&st);
+	return 0;
+}
+
+int ts_run_read_production(struct ts_run *run)
+{
+	struct ts_tracking_state st;
+	struct strvec drift = STRVEC_INIT;
+	PGconn *conn;
+	int r;
+
+	if (ts_run_plan(run) || !(conn = connect_side(run, &run->env.prod)))
+		return -1;
+	r = ts_tracking_read(conn, &run->tracker, &st);
+	PQfinish(conn);
+	if (r)
+		return -1;
+	r = ts_tracking_check(&run->tracker, &st, "production clone");
+	if (!r) {
+		ts_tracking_drift(&run->tracker, &st, &run->set, &drift);
+		for (size_t i = 0; i < drift.nr; i++) {
+			ts_report_note(&run->rep, "drift: %s", drift.v[i]);
+			ts_run_say(run, "drift: %s", drift.v[i]);
+		}
+		free(run->rep.prod_version);
+		run->rep.prod_version = st.latest ? xstrdup(st.latest) : NULL;
+	}
+	strvec_clear(&drift);
+	if (run->have_prod_state)
+		ts_tracking_state_free(&run->prod_state);
+	run->prod_state = st;
+	run->have_prod_state = 1;
+	return r;
+}
+
 int ts_run_migrate(struct ts_run *run)
 {
-	struct ts_migrations set;
 	struct ts_report_stage *st;
-	char *ci, *what;
 	PGconn *conn;
 	double t0 = now_ms();
 	int r;
 
 	st = ts_run_stage(run, "migrate", "applying pending migrations on the dev side");
-	if (ts_migrations_discover(run->cfg.migrations, &set))
+	if (ts_run_plan(run) || !(conn = connect_side(run, &run->env.dev)))
 		return ts_run_stage_end(run, st, t0, -1);
-	st->detail = xstrfmt("%zu file%s, %s", set.n, set.n == 1 ? "" : "s",
-			     ts_mig_format_name(set.format));
-	ci = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
-	what = xstrfmt("the dev side (127.0.0.1:%d)", run->env.dev.port);
-	conn = ts_pg_connect(ci, what);
-	free(ci);
-	free(what);
-	if (!conn) {
-		ts_migrations_free(&set);
-		return ts_run_stage_end(run, st, t0, -1);
+	st->detail = xstrfmt("%zu file%s, %s, %s table", run->set.n, run->set.n == 1 ? "" : "s",
+			     ts_mig_format_name(run->set.format), ts_tracking_tool_name(run->tracker.tool));
+	free(run->rep.dev_before);
+	r = side_version(run, conn, &run->rep.dev_before);
+	if (!r)
+		r = ts_migrations_apply(conn, &run->set, &run->tracker,
+					run->have_prod_state ? &run->prod_state : NULL, &run->rep, !run->quiet);
+	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
+		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
+
+		free(run->rep.dev_after);
+		side_version(run, conn, &run->rep.dev_after);
+		if (saved) {
+			ts_error_set(TS_EXIT_GATE, "%s", saved);
+			free(saved);
+		}
 	}
-	r = ts_migrations_apply(conn, &set, &run->rep, !run->quiet);
 	PQfinish(conn);
-	ts_migrations_free(&set);
 	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
 		/* a migration failed: that is a finding for the report, not a crash */
 		ts_run_say(run, "migrate: %s", ts_error_message());

@@ -8,13 +8,19 @@
 
 #include "config.h"
 #include "env.h"
+#include "migrate.h"
 #include "report.h"
+#include "tracking.h"
 
 struct ts_run {
 	struct ts_config cfg;
 	struct ts_env env;
 	struct ts_report rep;
-	int have_config, have_env, have_report;
+	struct ts_migrations set;	/* the migrations folder, once planned */
+	struct ts_tracker tracker;	/* whose tracking table */
+	struct ts_tracking_state prod_state;	/* production's, once read */
+	int have_prod_state;
+	int have_config, have_env, have_report, planned;
 	int quiet;		/* no progress lines */
 	char *report_dir;	/* where this run's reports went */
 };
@@ -31,6 +37,13 @@ struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const
 /* Closes a stage with r's outcome (0 ok, else failed); returns r. */
 int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r);
 
+/* Reads the migrations folder and picks the tracking table (no database needed). */
+int ts_run_plan(struct ts_run *run);
+/*
+ * Reads the production clone's tracking table: refuses a dirty or failed
+ * one, notes drift, and records the version production is at.
+ */
+int ts_run_read_production(struct ts_run *run);
 /* Builds both sides: the production clone from [source], the dev side from it. */
 int ts_run_provision(struct ts_run *run);
 /* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */

@@ -113,6 +113,44 @@ Test(rehearse, rename_breaks_example_fails_naming_v1)
 	free(wd);
 }
 
+Test(rehearse, registry_example_applies_only_what_production_lacks)
+{
+	char *ini = th_src("scenarios/registry/twinstage.ini");
+	char *wd = th_src("scenarios/registry/.twinstage");
+	json_t *rep, *tr, *m;
+	int code;
+
+	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "tracked in golang-migrate's table schema_migrations: production clone at 2, dev side 2 -> 4");
+	rep = latest_report(wd);
+	tr = json_object_get(rep, "tracking");
+	cr_assert_str_eq(json_string_value(json_object_get(tr, "tool")), "golang-migrate");
+	cr_assert_str_eq(json_string_value(json_object_get(tr, "dev_after")), "4");
+	m = json_object_get(rep, "migrations");
+	cr_assert_eq(json_array_size(m), 2, "only 3 and 4 are pending");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "file")), "3_add_tag_digest.up.sql");
+	json_decref(rep);
+	assert_nothing_left(wd);
+	free(ini);
+	free(wd);
+}
+
+Test(rehearse, a_dirty_production_stops_before_anything_runs)
+{
+	int code;
+
+	th_write(dir, "seed.sql", "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);\n"
+				  "INSERT INTO schema_migrations VALUES (7, true);\n");
+	th_write(dir, "migrations/8_x.up.sql", "CREATE TABLE x (id int);\n");
+	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 2, "exit %d\n%s", code, err.buf);
+	ASSERT_HAS(err, "the production clone's golang-migrate table \"schema_migrations\" is dirty at version 7");
+	ASSERT_HAS(out, "none pending");
+	assert_nothing_left(path_join(dir, ".twinstage"));
+}
+
 Test(rehearse, step_commands_build_migrate_replay_and_remove)
 {
 	char *wd = path_join(dir, ".twinstage");
@@ -138,7 +176,8 @@ Test(rehearse, step_commands_build_migrate_replay_and_remove)
 
 	strbuf_reset(&out);
 	cr_assert_eq(th_twinstage(dir, &out, &err, "status", NULL), 0);
-	ASSERT_HAS(out, "V1__create_invoices.sql");
+	ASSERT_HAS(out, "dev   at version 1, 0 pending");
+	ASSERT_HAS(out, "applied 1 create invoices");
 
 	strbuf_reset(&out);
 	code = th_twinstage(dir, &out, &err, "replay", "--format", "json", NULL);

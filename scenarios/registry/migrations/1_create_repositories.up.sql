@@ -1,0 +1,4 @@
+CREATE TABLE repositories (
+    id    bigserial PRIMARY KEY,
+    name  text NOT NULL UNIQUE
+);
