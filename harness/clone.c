@@ -79,30 +79,41 @@ static char *log_error(const char *log)
 	return r;
 }
 
-static int run_seed(struct ts_env *env)
+/*
+ * Runs a PostgreSQL tool with its output in logs/<logname>; on failure sets
+ * an error of class cls, "<what>: <the ERROR line of its output>".
+ */
+static int run_tool(struct ts_env *env, struct child_process *cp, const char *logname,
+		    enum ts_exit cls, const char *what)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-	char *log = log_path(env, "seed.log");
+	char *log = log_path(env, logname);
 	int r;
 
-	ts_env_push_tool(env, &cp.args, "psql");
-	strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", env->cfg->seed, NULL);
-	ts_env_child_env(env, &env->prod, &cp);
-	cp.out_path = log;
-	cp.dir = env->cfg->dir;
-	r = run_command(&cp);
+	cp->out_path = log;
+	r = run_command(cp);
 	if (r > 0) {
 		char *e = log_error(log);
 
-		/* psql names the file and line: "psql:seed.sql:12: ERROR: ..." */
-		ts_error_set(TS_EXIT_USAGE, "seed script failed: %s", e);
+		ts_error_set(cls, "%s: %s", what, e);
 		ts_error_hint("the whole output is in %s", log);
 		free(e);
 		r = -1;
 	}
-	child_process_clear(&cp);
+	child_process_clear(cp);
 	free(log);
 	return r;
+}
+
+static int run_seed(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+
+	ts_env_push_tool(env, &cp.args, "psql");
+	strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", env->cfg->seed, NULL);
+	ts_env_child_env(env, &env->prod, &cp);
+	cp.dir = env->cfg->dir;
+	/* psql names the file and line: "psql:seed.sql:12: ERROR: ..." */
+	return run_tool(env, &cp, "seed.log", TS_EXIT_USAGE, "seed script failed");
 }
 
 /* Sets the child's PG* variables from a connection string (password included). */
@@ -129,64 +140,42 @@ static int source_env(const char *dsn, struct child_process *cp)
 static int restore(struct ts_env *env, struct ts_side *side, const char *dump, const char *logname)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *log = log_path(env, logname);
+	char *what = xstrfmt("could not restore into the %s side", side->name);
 	int r;
 
 	ts_env_push_tool(env, &cp.args, "pg_restore");
 	strvec_pushl(&cp.args, "--no-owner", "--no-privileges", "--exit-on-error", "-j", "2",
 		     "-d", env->cfg->dbname, dump, NULL);
 	ts_env_child_env(env, side, &cp);
-	cp.out_path = log;
-	r = run_command(&cp);
-	if (r > 0) {
-		char *e = log_error(log);
-
-		ts_error_set(TS_EXIT_ENV, "could not restore into the %s side: %s", side->name, e);
-		ts_error_hint("the whole output is in %s", log);
-		free(e);
-		r = -1;
-	}
-	child_process_clear(&cp);
-	free(log);
+	r = run_tool(env, &cp, logname, TS_EXIT_ENV, what);
+	free(what);
 	return r;
 }
 
 static int dump_source(struct ts_env *env, const char *dump)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *log = log_path(env, "source-dump.log");
 	char *shown = conninfo_redact(env->cfg->dsn);
+	char *what = xstrfmt("the source database (%s)", shown);
 	PGconn *probe;
 	int r = -1;
 
 	/* a clear message first, before pg_dump's own */
-	{
-		char *what = xstrfmt("the source database (%s)", shown);
-
-		probe = ts_pg_connect(env->cfg->dsn, what);
-		free(what);
+	probe = ts_pg_connect(env->cfg->dsn, what);
+	if (probe) {
+		PQfinish(probe);
+		if (!source_env(env->cfg->dsn, &cp)) {
+			strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
+			ts_env_push_tool(env, &cp.args, "pg_dump");
+			strvec_pushl(&cp.args, "-Fc", "-Z", "1", "-f", dump, NULL);
+			free(what);
+			what = xstrfmt("could not dump the source database (%s)", shown);
+			r = run_tool(env, &cp, "source-dump.log", TS_EXIT_ENV, what);
+		}
 	}
-	if (!probe)
-		goto out;
-	PQfinish(probe);
-	if (source_env(env->cfg->dsn, &cp))
-		goto out;
-	strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
-	ts_env_push_tool(env, &cp.args, "pg_dump");
-	strvec_pushl(&cp.args, "-Fc", "-Z", "1", "-f", dump, NULL);
-	cp.out_path = log;
-	r = run_command(&cp);
-	if (r > 0) {
-		char *e = log_error(log);
-
-		ts_error_set(TS_EXIT_ENV, "could not dump the source database (%s): %s", shown, e);
-		free(e);
-		r = -1;
-	}
-out:
 	child_process_clear(&cp);
+	free(what);
 	free(shown);
-	free(log);
 	return r;
 }
 
@@ -214,33 +203,22 @@ static int clone_logical(struct ts_env *env)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
 	char *dump = path_join(env->cfg->workdir, "prod.dump");
-	char *log = log_path(env, "clone-dump.log");
 	int r;
 
-	if (env->ops->create(env, &env->dev) || env->ops->start(env, &env->dev) ||
-	    create_database(env, &env->dev)) {
-		r = -1;
-		goto out;
-	}
-	ts_env_push_tool(env, &cp.args, "pg_dump");
-	strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);
-	ts_env_child_env(env, &env->prod, &cp);
-	cp.out_path = log;
-	r = run_command(&cp);
-	if (r > 0) {
-		char *e = log_error(log);
-
-		ts_error_set(TS_EXIT_ENV, "could not dump the production clone: %s", e);
-		free(e);
-		r = -1;
+	r = env->ops->create(env, &env->dev) || env->ops->start(env, &env->dev) ||
+	    create_database(env, &env->dev) ? -1 : 0;
+	if (!r) {
+		ts_env_push_tool(env, &cp.args, "pg_dump");
+		strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);
+		ts_env_child_env(env, &env->prod, &cp);
+		r = run_tool(env, &cp, "clone-dump.log", TS_EXIT_ENV,
+			     "could not dump the production clone");
 	}
 	if (!r)
 		r = restore(env, &env->dev, dump, "clone-restore.log");
-out:
 	unlink(dump);
 	child_process_clear(&cp);
 	free(dump);
-	free(log);
 	return r;
 }
 

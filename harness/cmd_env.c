@@ -84,13 +84,6 @@ static int show_tracking(struct ts_run *run)
 	return 0;
 }
 
-static int open_or_print(struct ts_run *run, const struct ts_opts *o)
-{
-	if (!ts_run_open(run, o->config, o->env_file))
-		return 0;
-	return -1;
-}
-
 int cmd_up(int argc, char **argv)
 {
 	struct ts_opts o;
@@ -100,7 +93,7 @@ int cmd_up(int argc, char **argv)
 	code = cmd_parse_options(argc, argv, "up", up_usage, "config env quiet help", &o, &done);
 	if (done)
 		return code;
-	if (open_or_print(&run, &o))
+	if (ts_run_open(&run, o.config, o.env_file))
 		goto fail;
 	run.quiet = o.quiet;
 	if (ts_env_load(&run.env) > 0) {
@@ -118,9 +111,7 @@ int cmd_up(int argc, char **argv)
 	ts_run_close(&run);
 	return 0;
 fail:
-	code = ts_error_print();
-	ts_run_close(&run);
-	return code;
+	return ts_run_fail(&run);
 }
 
 int cmd_status(int argc, char **argv)
@@ -132,10 +123,8 @@ int cmd_status(int argc, char **argv)
 	code = cmd_parse_options(argc, argv, "status", status_usage, "config env help", &o, &done);
 	if (done)
 		return code;
-	if (open_or_print(&run, &o)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+	if (ts_run_open(&run, o.config, o.env_file)) {
+		return ts_run_fail(&run);
 	}
 	loaded = ts_env_load(&run.env);
 	if (loaded <= 0) {
@@ -168,19 +157,15 @@ int cmd_down(int argc, char **argv)
 	code = cmd_parse_options(argc, argv, "down", down_usage, "config env purge quiet help", &o, &done);
 	if (done)
 		return code;
-	if (open_or_print(&run, &o)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+	if (ts_run_open(&run, o.config, o.env_file)) {
+		return ts_run_fail(&run);
 	}
 	run.quiet = o.quiet;
 	/* a broken state file must not stop the cleanup: the folders are known */
 	if (ts_env_load(&run.env) < 0)
 		ts_error_clear();
 	if (ts_env_down(&run.env)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+		return ts_run_fail(&run);
 	}
 	if (o.purge) {
 		char *wd = xstrdup(run.cfg.workdir);

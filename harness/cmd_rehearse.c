@@ -42,17 +42,13 @@ int cmd_rehearse(int argc, char **argv)
 	if (o.format && ts_report_format_parse(o.format, &fmt))
 		return ts_error_print();
 	if (ts_run_open(&run, o.config, o.env_file)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+		return ts_run_fail(&run);
 	}
 	run.quiet = o.quiet;
 
 	/* a folder that cannot be read stops the run before anything is built */
 	if (ts_run_plan(&run)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+		return ts_run_fail(&run);
 	}
 	r = ts_run_provision(&run);
 	if (!r)

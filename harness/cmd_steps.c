@@ -59,9 +59,7 @@ int cmd_migrate(int argc, char **argv)
 	if (done)
 		return code;
 	if (open_kept(&run, &o) || ts_run_read_production(&run) || ts_run_migrate(&run)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+		return ts_run_fail(&run);
 	}
 	ts_report_decide(&run.rep);
 	for (size_t i = 0; i < run.rep.n_migrations; i++)
@@ -89,9 +87,7 @@ int cmd_replay(int argc, char **argv)
 	if (o.format && ts_report_format_parse(o.format, &fmt))
 		return ts_error_print();
 	if (open_kept(&run, &o)) {
-		code = ts_error_print();
-		ts_run_close(&run);
-		return code;
+		return ts_run_fail(&run);
 	}
 	if (ts_run_matrix(&run, 1)) {
 		ts_report_fail(&run.rep);

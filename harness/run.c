@@ -58,6 +58,14 @@ void ts_run_close(struct ts_run *run)
 	memset(run, 0, sizeof(*run));
 }
 
+int ts_run_fail(struct ts_run *run)
+{
+	int code = ts_error_print();
+
+	ts_run_close(run);
+	return code;
+}
+
 void ts_run_say(struct ts_run *run, const char *fmt, ...)
 {
 	va_list ap;

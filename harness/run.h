@@ -28,6 +28,8 @@ struct ts_run {
 /* Loads the configuration and takes the workdir. -1: error slot set. */
 int ts_run_open(struct ts_run *run, const char *config, const char *env_file);
 void ts_run_close(struct ts_run *run);
+/* Prints the error in the slot, closes run, and returns the exit code to use. */
+int ts_run_fail(struct ts_run *run);
 
 /* Progress, one line per step on stderr: a terminal and a CI log alike. */
 void ts_run_say(struct ts_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
