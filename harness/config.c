@@ -340,8 +340,11 @@ static int parse_file(struct ts_config *cfg, const char *path, const char *shown
 		int e = errno;
 
 		free(ctx.dir);
-		return ts_error_set(TS_EXIT_USAGE, "could not open configuration file \"%s\": %s",
-				    shown, strerror(e));
+		ts_error_set(TS_EXIT_USAGE, "could not open configuration file \"%s\": %s",
+			     shown, strerror(e));
+		if (e == ENOENT && !depth)
+			ts_error_hint("\"twinstage init\" writes a commented one; -c FILE names another");
+		return -1;
 	}
 	r = ini_parse_stream(ini_fgets, &ctx.rd, handler, &ctx);
 	fclose(ctx.rd.fp);
