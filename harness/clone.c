@@ -123,10 +123,7 @@ static int source_env(const char *dsn, struct child_process *cp)
 	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
 
 	if (!opts) {
-		char *shown = conninfo_redact(dsn);
-
 		ts_error_set(TS_EXIT_USAGE, "invalid [source] dsn: %s", err ? err : "cannot parse");
-		free(shown);
 		PQfreemem(err);
 		return -1;
 	}

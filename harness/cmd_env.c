@@ -88,7 +88,7 @@ int cmd_up(int argc, char **argv)
 {
 	struct ts_opts o;
 	struct ts_run run;
-	int done, code;
+	int done, code, loaded;
 
 	code = cmd_parse_options(argc, argv, "up", up_usage, "config env quiet help", &o, &done);
 	if (done)
@@ -96,11 +96,12 @@ int cmd_up(int argc, char **argv)
 	if (ts_run_open(&run, o.config, o.env_file))
 		goto fail;
 	run.quiet = o.quiet;
-	if (ts_env_load(&run.env) > 0) {
+	loaded = ts_env_load(&run.env);
+	if (loaded > 0) {
 		if (ts_env_ensure_running(&run.env))
 			goto fail;
 		ts_run_say(&run, "environments already up");
-	} else if (ts_env_load(&run.env) < 0 || ts_run_provision(&run)) {
+	} else if (loaded < 0 || ts_run_provision(&run)) {
 		int c = ts_error_print();
 
 		ts_env_down(&run.env);

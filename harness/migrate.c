@@ -18,10 +18,10 @@
 #include "report.h"
 #include "tracking.h"
 #include "strbuf.h"
+#include "strvec.h"
 #include "util.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pg_query.h>
@@ -224,11 +224,6 @@ static int set_format(struct ts_migrations *set, enum ts_mig_format f, const cha
 			    ts_mig_format_name(f));
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
  * Adds the up or down part of a versioned migration; `m` gets its version
  * and description on first sight. Used by all formats but dbmate, whose
@@ -356,34 +351,19 @@ out:
 int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 {
 	struct patterns pt;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0;
+	struct strvec names = STRVEC_INIT;
 	const char *first_file = NULL;
-	int r = 0;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!d)
-		return ts_error_set(TS_EXIT_USAGE, "could not open migrations folder \"%s\": %s", dir,
-				    strerror(errno));
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' || l < 5 || strcmp(de->d_name + l - 4, ".sql"))
-			continue;
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (list_sql_files(dir, "migrations", &names))
+		return -1;
 	patterns_init(&pt);
-	for (size_t i = 0; i < n && !r; i++)
-		r = classify(out, &pt, dir, names[i], &first_file);
+	r = 0;
+	for (size_t i = 0; i < names.nr && !r; i++)
+		r = classify(out, &pt, dir, names.v[i], &first_file);
 	patterns_free(&pt);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	strvec_clear(&names);
 	for (size_t i = 0; i < out->n && !r; i++) {
 		struct ts_migration *m = &out->v[i];
 

@@ -19,7 +19,6 @@
 #include "util.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pg_query.h>
 #include <stdio.h>
@@ -377,32 +376,6 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 	return ts_pg_exec(conn, "ROLLBACK");
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.sql files of a folder, sorted by name. */
-static int list_sql(const char *dir, struct strvec *out)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-
-	if (!d)
-		return ts_error_set(TS_EXIT_USAGE, "could not open scenarios folder \"%s\": %s", dir,
-				    strerror(errno));
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] != '.' && l > 4 && !strcmp(de->d_name + l - 4, ".sql"))
-			strvec_push(out, de->d_name);
-	}
-	closedir(d);
-	if (out->nr)
-		qsort(out->v, out->nr, sizeof(*out->v), name_cmp);
-	return 0;
-}
-
 static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
 		       struct ts_report_check *check)
 {
@@ -412,7 +385,7 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 	PGconn *conn = NULL;
 	int r = -1;
 
-	if (list_sql(app->scenarios, &files))
+	if (list_sql_files(app->scenarios, "scenarios", &files))
 		return -1;
 	if (!files.nr) {
 		ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] has no .sql files",

@@ -2,6 +2,7 @@
  * strbuf.c: the growable string. See strbuf.h for the invariants.
  */
 #include "strbuf.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,17 +13,6 @@
 #include <unistd.h>
 
 char strbuf_slopbuf[1];
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *r = realloc(p, n);
-
-	if (!r) {
-		fputs("twinstage: out of memory\n", stderr);
-		abort();
-	}
-	return r;
-}
 
 void strbuf_init(struct strbuf *sb)
 {

@@ -6,8 +6,10 @@
 #include "util.h"
 #include "error.h"
 #include "strbuf.h"
+#include "strvec.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -160,6 +162,31 @@ int mkdir_p(const char *path, mode_t mode)
 		}
 	}
 	free(p);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int list_sql_files(const char *dir, const char *what, struct strvec *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return ts_error_set(TS_EXIT_USAGE, "could not open %s folder \"%s\": %s", what, dir,
+				    strerror(errno));
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' && l > 4 && !strcmp(de->d_name + l - 4, ".sql"))
+			strvec_push(out, de->d_name);
+	}
+	closedir(d);
+	if (out->nr)
+		qsort(out->v, out->nr, sizeof(*out->v), name_cmp);
 	return 0;
 }
 

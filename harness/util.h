@@ -28,6 +28,13 @@ int is_dir(const char *path);
 int is_file(const char *path);
 /* mkdir -p with the given mode; -1 and an error (class TS_EXIT_ENV) on failure. */
 int mkdir_p(const char *path, mode_t mode);
+struct strvec;
+/*
+ * Appends the *.sql files of dir (names only, no dot files) to out, sorted
+ * by name. A folder that cannot be opened is a TS_EXIT_USAGE error naming
+ * it as the `what` folder ("migrations", "scenarios").
+ */
+int list_sql_files(const char *dir, const char *what, struct strvec *out);
 /* rm -rf; a missing path is fine. */
 int rm_rf(const char *path);
 /* Writes a whole file atomically (temp file + rename). */

@@ -154,7 +154,6 @@ Test(rehearse, a_dirty_production_stops_before_anything_runs)
 Test(rehearse, step_commands_build_migrate_replay_and_remove)
 {
 	char *wd = path_join(dir, ".twinstage");
-	char *mig = path_join(dir, "migrations");
 	int code;
 
 	th_project(dir, NULL);
@@ -196,7 +195,6 @@ Test(rehearse, step_commands_build_migrate_replay_and_remove)
 	cr_assert_eq(th_twinstage(dir, &out, &err, "status", NULL), 3);
 	ASSERT_HAS(out, "no environments");
 	free(wd);
-	free(mig);
 }
 
 Test(rehearse, bad_sql_in_a_migration_fails_the_gate_with_file_and_line)
