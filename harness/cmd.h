@@ -15,12 +15,15 @@ int cmd_migrate(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_down(int argc, char **argv);
+int cmd_lint(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 struct ts_opts;
 /*
  * Parses the options every command shares (-c, --env, --format, --keep,
  * --quiet, --force, --purge, --run, --help), accepting only those named in
- * `allowed` (their long names, space-separated). Returns 0 to go on, or an
+ * `allowed` (their long names, space-separated; "ARGS" lets
+ * operands through to o->args). Returns 0 to go on, or an
  * exit code (0 after --help, 2 on a usage error) with *done set.
  */
 int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,

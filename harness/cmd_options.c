@@ -74,7 +74,10 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		case 'r': o->run_id = optarg; break;
 		}
 	}
-	if (optind < argc) {
+	if (allowed_opt(allowed, "ARGS")) {
+		o->args = argv + optind;
+		o->n_args = argc - optind;
+	} else if (optind < argc) {
 		fprintf(stderr, "twinstage %s: unexpected argument \"%s\"\n%s", cmd, argv[optind], usage);
 		*done = 1;
 		return TS_EXIT_USAGE;

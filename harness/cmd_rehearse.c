@@ -65,7 +65,11 @@ int cmd_rehearse(int argc, char **argv)
 	if (!r)
 		r = ts_run_migrate(&run);
 	if (!r)
+		r = ts_run_schema(&run);
+	if (!r)
 		r = ts_run_matrix(&run, 0);
+	if (!r)
+		ts_run_evidence(&run);
 	if (r) {
 		ts_report_fail(&run.rep);
 		ts_error_print();

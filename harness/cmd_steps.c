@@ -7,6 +7,7 @@
 #include "run.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,14 @@ static const char replay_usage[] =
 "\n"
 "Runs the compatibility matrix (each version against each side) on the\n"
 "environments as they are now, and writes a report.\n";
+
+static const char diff_usage[] =
+"usage: twinstage diff [-c twinstage.ini] [--format text|json]\n"
+"\n"
+"Reads the schema of the production clone and of the dev side kept by\n"
+"\"twinstage up\" from their catalogs, and lists every change from one to\n"
+"the other: breaking for the current version, risky to run, or additive.\n"
+"Exit code 1 when a change is breaking.\n";
 
 static const char report_usage[] =
 "usage: twinstage report [-c twinstage.ini] [--format FORMAT] [--run ID]\n"
@@ -135,4 +144,29 @@ int cmd_report(int argc, char **argv)
 	free(reports);
 	ts_config_free(&cfg);
 	return code;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	enum ts_report_format fmt = TS_FMT_TEXT;
+	int done, code;
+	size_t breaking = 0;
+	json_t *c;
+	size_t i;
+
+	code = cmd_parse_options(argc, argv, "diff", diff_usage, "config env format help", &o, &done);
+	if (done)
+		return code;
+	if (o.format && ts_report_format_parse(o.format, &fmt))
+		return ts_error_print();
+	o.quiet = 1;
+	if (open_kept(&run, &o) || ts_run_schema(&run))
+		return ts_run_fail(&run);
+	ts_report_render_schema(&run.rep, fmt, stdout);
+	json_array_foreach(run.rep.schema, i, c)
+		breaking += !strcmp(json_string_value(json_object_get(c, "class")), "breaking");
+	ts_run_close(&run);
+	return breaking ? TS_EXIT_GATE : TS_EXIT_OK;
 }

@@ -30,7 +30,7 @@ static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "inc
 					"clone", "pg_bin", "user", NULL };
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
-static const char *const gate_keys[] = { "forward_compat", NULL };
+static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", NULL };
 
 static const struct section_schema {
 	const char *name;	/* "app" takes a NAME after it */
@@ -309,12 +309,22 @@ static int handler(void *user, const char *section, const char *name, const char
 	} else if (!strcmp(sec->name, "rehearsal")) {
 		set_str(!strcmp(name, "current") ? &cfg->current : &cfg->next, xstrdup(value));
 	} else if (!strcmp(sec->name, "gate")) {
-		if (!strcmp(value, "fail"))
-			cfg->forward_compat = TS_GATE_FAIL;
+		enum ts_gate_level *level = !strcmp(name, "lint") ? &cfg->lint : &cfg->forward_compat;
+		char *end;
+
+		if (!strcmp(name, "max_lock_ms")) {
+			double v = strtod(value, &end);
+
+			if (end == value || *end || v < 0)
+				return fail(ctx, "invalid value for %s: \"%s\" (milliseconds, or 0 for no limit)",
+					    name, value);
+			cfg->max_lock_ms = v;
+		} else if (!strcmp(value, "fail"))
+			*level = TS_GATE_FAIL;
 		else if (!strcmp(value, "warn"))
-			cfg->forward_compat = TS_GATE_WARN;
+			*level = TS_GATE_WARN;
 		else if (!strcmp(value, "off"))
-			cfg->forward_compat = TS_GATE_OFF;
+			*level = TS_GATE_OFF;
 		else
 			return fail(ctx, "invalid value for %s: \"%s\" (expected fail, warn or off)",
 				    name, value);
@@ -458,6 +468,8 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->forward_compat = TS_GATE_WARN;
+	cfg->lint = TS_GATE_WARN;
+	cfg->max_lock_ms = 1000;
 	cfg->path = path_absolute(path);
 	cfg->dir = path_dirname(cfg->path);
 	strvec_clear(&origins);
@@ -556,4 +568,6 @@ const char ts_config_template[] =
 "next = v2                      ; the version this release ships\n"
 "\n"
 "[gate]\n"
-"forward_compat = warn          ; fail | warn | off: next version against the old schema\n";
+"forward_compat = warn          ; fail | warn | off: next version against the old schema\n"
+"max_lock_ms = 1000             ; a lock that blocks writes to an existing table, held longer, fails\n"
+"lint = warn                    ; fail: an error-level lint finding fails the gate by itself\n";

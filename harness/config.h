@@ -47,6 +47,8 @@ struct ts_config {
 
 	char *current, *next;	/* [rehearsal] */
 	enum ts_gate_level forward_compat;	/* [gate] */
+	enum ts_gate_level lint;	/* error-level lint findings: fail or only warn */
+	double max_lock_ms;	/* blocking lock on an existing table held longer fails; 0: off */
 };
 
 /*

@@ -22,6 +22,8 @@ static const struct cmd {
 	{ "migrate", cmd_migrate, "apply the pending migrations on the dev side" },
 	{ "replay", cmd_replay, "run each version's scenarios against both sides" },
 	{ "report", cmd_report, "print the latest report again, in any format" },
+	{ "lint", cmd_lint, "read migrations for what breaks or blocks the live version (no database)" },
+	{ "diff", cmd_diff, "the schema changes between the production clone and the dev side" },
 	{ "down", cmd_down, "stop and remove the environments" },
 };
 

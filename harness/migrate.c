@@ -14,6 +14,8 @@
  */
 #include "migrate.h"
 #include "error.h"
+#include "lint.h"
+#include "trace.h"
 #include "pg.h"
 #include "report.h"
 #include "tracking.h"
@@ -49,6 +51,15 @@ int ts_line_at(const char *text, size_t offset, int first_line)
 		if (text[i] == '\n')
 			line++;
 	return line;
+}
+
+int ts_col_at(const char *text, size_t offset)
+{
+	size_t i = offset;
+
+	while (i > 0 && text[i - 1] != '\n')
+		i--;
+	return (int)(offset - i) + 1;
 }
 
 /*
@@ -348,6 +359,42 @@ out:
 	return r;
 }
 
+int ts_migrations_read_file(const char *path, struct ts_migrations *out)
+{
+	struct patterns pt;
+	char *dir = path_dirname(path);
+	const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *first_file = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	patterns_init(&pt);
+	r = classify(out, &pt, dir, file, &first_file);
+	patterns_free(&pt);
+	free(dir);
+	if (r && ts_error_class() == TS_EXIT_USAGE && !strncmp(ts_error_message(), "cannot tell", 11)) {
+		struct strbuf text = STRBUF_INIT;
+		struct ts_migration *m;
+
+		ts_error_clear();
+		ts_migrations_free(out);
+		if (strbuf_read_file(&text, path))
+			return ts_error_set(TS_EXIT_USAGE, "could not read \"%s\": %s", path,
+					    strerror(errno));
+		out->format = TS_FMT_PLAIN;
+		m = add(out);
+		m->description = xstrdup("");
+		m->file = xstrdup(file);
+		m->path = xstrdup(path);
+		m->up = strbuf_detach(&text);
+		m->up_line = 1;
+		r = 0;
+	}
+	if (r)
+		ts_migrations_free(out);
+	return r;
+}
+
 int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 {
 	struct patterns pt;
@@ -399,8 +446,7 @@ void ts_migrations_free(struct ts_migrations *set)
 	memset(set, 0, sizeof(*set));
 }
 
-/* Offset of the first byte that is not whitespace or a comment. */
-static size_t skip_leading_comments(const char *s)
+size_t ts_skip_comments(const char *s)
 {
 	size_t i = 0;
 
@@ -500,8 +546,10 @@ int ts_stmts_parse(const char *file, const char *sql, int first_line,
 		if (!slen || loc + slen > len)
 			slen = len - loc;
 		st->sql = xstrndup(sql + loc, slen);
+		st->offset = loc;
+		st->node = json_incref(json_object_get(item, "stmt"));
 		st->text_line = ts_line_at(sql, loc, first_line);
-		st->line = ts_line_at(st->sql, skip_leading_comments(st->sql), st->text_line);
+		st->line = ts_line_at(st->sql, ts_skip_comments(st->sql), st->text_line);
 		classify_stmt(st, json_object_get(item, "stmt"));
 		(*n)++;
 	}
@@ -509,18 +557,54 @@ int ts_stmts_parse(const char *file, const char *sql, int first_line,
 	return 0;
 }
 
+void ts_sql_names(struct json_t *node, struct strvec *out)
+{
+	static const char *const keys[] = { "relname", "colname", "name", "newname", "subname",
+					     "idxname", "conname", "sval", NULL };
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (json_is_array(node)) {
+		json_array_foreach(node, i, v)
+			ts_sql_names(v, out);
+		return;
+	}
+	json_object_foreach(node, key, v) {
+		if (json_is_string(v)) {
+			for (i = 0; keys[i]; i++)
+				if (!strcmp(key, keys[i]) && strvec_find(out, json_string_value(v)) < 0)
+					strvec_push(out, json_string_value(v));
+		} else {
+			ts_sql_names(v, out);
+		}
+	}
+}
+
+void ts_sql_names_text(const char *sql, struct strvec *out)
+{
+	PgQueryParseResult pr = pg_query_parse(sql);
+	json_t *tree = pr.error ? NULL : json_loads(pr.parse_tree, 0, NULL);
+
+	pg_query_free_parse_result(pr);
+	if (tree)
+		ts_sql_names(tree, out);
+	json_decref(tree);
+}
+
 void ts_stmts_free(struct ts_stmt *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].sql);
 		free(v[i].kind);
+		json_decref(v[i].node);
 	}
 	free(v);
 }
 
 static char *first_line_of(const char *sql)
 {
-	const char *s = sql + skip_leading_comments(sql);
+	const char *s = sql + ts_skip_comments(sql);
 	size_t n = strcspn(s, "\n");
 
 	if (n > 100)
@@ -528,17 +612,46 @@ static char *first_line_of(const char *sql)
 	return xstrndup(s, n);
 }
 
-/* Runs one statement; on failure sets a TS_EXIT_GATE error "file:line: ...". */
+/* The lint findings of a migration about the statement on `line`, as JSON. */
+static json_t *findings_at(const struct ts_lint *l, int line)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].stmt_line == line)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}",
+							   "rule", l->v[i].rule,
+							   "level", l->v[i].level == TS_LINT_ERROR ? "error" : "warning",
+							   "line", l->v[i].line, "col", l->v[i].col,
+							   "message", l->v[i].message, "recipe", l->v[i].recipe));
+	return a;
+}
+
+/* Runs one statement (traced when trace is set); on failure sets a TS_EXIT_GATE error "file:line: ...". */
 static int run_stmt(PGconn *conn, const struct ts_migration *m, const struct ts_stmt *st,
-		    struct ts_report_migration *rm)
+		    struct ts_report_migration *rm, struct ts_trace *trace, int in_tx,
+		    const struct ts_lint *lint)
 {
 	double t0 = now_ms();
-	PGresult *res = PQexec(conn, st->sql);
+	json_t *facts = NULL;
+	PGresult *res = trace ? ts_trace_exec(trace, st->sql, in_tx, &facts) : PQexec(conn, st->sql);
 	ExecStatusType s = PQresultStatus(res);
 	char *excerpt = first_line_of(st->sql);
+	struct ts_report_stmt *rs = ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
 
-	ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
 	free(excerpt);
+	rs->facts = facts ? facts : json_object();
+	json_object_set_new(rs->facts, "lint", findings_at(lint, st->line));
+	{
+		struct strvec names = STRVEC_INIT;
+		json_t *a = json_array();
+
+		ts_sql_names(st->node, &names);
+		for (size_t i = 0; i < names.nr; i++)
+			json_array_append_new(a, json_string(names.v[i]));
+		json_object_set_new(rs->facts, "names", a);
+		strvec_clear(&names);
+	}
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY) {
 		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
 		int line = pos ? ts_line_at(st->sql, (size_t)(atoi(pos) - 1), st->text_line) : st->line;
@@ -567,15 +680,17 @@ static int in_production(const struct ts_tracker *t, const struct ts_tracking_st
 }
 
 static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
-		     struct ts_report_migration *rm)
+		     enum ts_mig_format fmt, struct ts_report_migration *rm, struct ts_trace *trace)
 {
 	struct ts_stmt *stmts;
+	struct ts_lint lint = { 0 };
 	size_t n;
 	int tx = !m->no_transaction, r = 0;
 	double t0 = now_ms();
 
 	if (ts_stmts_parse(m->file, m->up, m->up_line, &stmts, &n))
 		return -1;
+	ts_lint_stmts(&lint, m->file, m->up, m->up_line, stmts, n, fmt, m->no_transaction);
 	for (size_t i = 0; i < n; i++)
 		if (stmts[i].no_transaction || stmts[i].transaction_control)
 			tx = 0;
@@ -588,8 +703,9 @@ static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_m
 		if (ts_interrupted)
 			r = ts_error_set(TS_EXIT_ENV, "interrupted");
 		else
-			r = run_stmt(conn, m, &stmts[i], rm);
+			r = run_stmt(conn, m, &stmts[i], rm, trace, tx, &lint);
 	}
+	ts_lint_free(&lint);
 	rm->ms = now_ms() - t0;
 	if (r) {
 		char *saved = xstrdup(ts_error_message());
@@ -606,12 +722,15 @@ static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_m
 		if (tx)
 			r = r ? (PQclear(PQexec(conn, "ROLLBACK")), -1) : ts_pg_exec(conn, "COMMIT");
 	}
+	if (trace)
+		ts_trace_tx_end(trace);
 	ts_stmts_free(stmts, n);
 	return r;
 }
 
 int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
-			const struct ts_tracking_state *prod, struct ts_report *rep, int verbose)
+			const struct ts_tracking_state *prod, struct ts_report *rep,
+			struct ts_trace *trace, int verbose)
 {
 	struct ts_tracking_state st;
 	int applied = 0, r = 0;
@@ -652,7 +771,7 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const str
 			fprintf(stderr, "    %s ...", m->file);
 			fflush(stderr);
 		}
-		if (apply_one(conn, t, m, rm)) {
+		if (apply_one(conn, t, m, set->format, rm, trace)) {
 			rm->status = xstrdup("failed");
 			rm->error = xstrdup(ts_error_message());
 			if (verbose)

@@ -48,6 +48,8 @@ struct ts_stmt {
 	char *kind;		/* parse node name: "IndexStmt", "AlterTableStmt", ... */
 	int no_transaction;	/* cannot run inside a transaction block */
 	int transaction_control;	/* BEGIN / COMMIT / ... */
+	size_t offset;		/* where sql starts in the text that was parsed */
+	struct json_t *node;	/* the parse tree: {"<kind>": {...}} (owned) */
 };
 
 const char *ts_mig_format_name(enum ts_mig_format f);
@@ -58,6 +60,11 @@ const char *ts_mig_format_name(enum ts_mig_format f);
  */
 int ts_migrations_discover(const char *dir, struct ts_migrations *out);
 void ts_migrations_free(struct ts_migrations *set);
+/*
+ * Reads one file as discovery would (its format from its name and
+ * markers; a name of no format is a plain file, all of it up).
+ */
+int ts_migrations_read_file(const char *path, struct ts_migrations *out);
 
 /*
  * Splits and parses sql (which starts at first_line of file) with
@@ -67,21 +74,34 @@ int ts_stmts_parse(const char *file, const char *sql, int first_line,
 		   struct ts_stmt **out, size_t *n);
 void ts_stmts_free(struct ts_stmt *v, size_t n);
 
+struct strvec;
+/* The identifiers and strings a parse tree names (tables, columns, ...), once each. */
+void ts_sql_names(struct json_t *node, struct strvec *out);
+/* The same for SQL text; nothing when it does not parse. */
+void ts_sql_names_text(const char *sql, struct strvec *out);
+
 /* Number of the line that byte `offset` of text is on, counting from first_line. */
 int ts_line_at(const char *text, size_t offset, int first_line);
+/* The 1-based column of byte `offset` of text on its line. */
+int ts_col_at(const char *text, size_t offset);
+/* Offset of the first byte of s that is not whitespace or a comment. */
+size_t ts_skip_comments(const char *s);
 
 struct ts_tracker;
 struct ts_tracking_state;
 /*
  * Applies, on conn, every migration of set that t's tracking table does
  * not list as applied, in order, records each there as the tool would, and
- * in rep. A migration that fails stops the run (TS_EXIT_GATE); a file
+ * in rep, each statement with its lint findings and, when trace is set,
+ * its observed locks, rewrites and scans. A migration that fails stops the run (TS_EXIT_GATE); a file
  * changed after it was applied on the dev side (and not in production,
  * `prod`'s table, which may be NULL), or a dirty or failed table, is a
  * TS_EXIT_USAGE error. Returns the number applied, or -1.
  */
+struct ts_trace;
 int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
-			const struct ts_tracking_state *prod, struct ts_report *rep, int verbose);
+			const struct ts_tracking_state *prod, struct ts_report *rep,
+			struct ts_trace *trace, int verbose);
 /* Orders versions numerically, segment by segment; 1 and 1.0 are equal. */
 int ts_version_cmp(const char *a, const char *b);
 

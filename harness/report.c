@@ -7,6 +7,7 @@
 #include "report.h"
 #include "error.h"
 #include "strbuf.h"
+#include "strvec.h"
 #include "util.h"
 
 #include <errno.h>
@@ -45,8 +46,10 @@ void ts_report_free(struct ts_report *r)
 	for (size_t i = 0; i < r->n_migrations; i++) {
 		struct ts_report_migration *m = &r->migrations[i];
 
-		for (size_t j = 0; j < m->n_stmts; j++)
+		for (size_t j = 0; j < m->n_stmts; j++) {
 			free(m->stmts[j].sql);
+			json_decref(m->stmts[j].facts);
+		}
 		free(m->stmts);
 		free(m->file);
 		free(m->version);
@@ -75,6 +78,7 @@ void ts_report_free(struct ts_report *r)
 	for (size_t i = 0; i < r->n_notes; i++)
 		free(r->notes[i]);
 	free(r->notes);
+	json_decref(r->schema);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -112,13 +116,15 @@ struct ts_report_migration *ts_report_migration_add(struct ts_report *r, const c
 	return m;
 }
 
-void ts_report_stmt_add(struct ts_report_migration *m, int line, double ms, const char *sql)
+struct ts_report_stmt *ts_report_stmt_add(struct ts_report_migration *m, int line, double ms,
+					  const char *sql)
 {
 	struct ts_report_stmt *s = GROW(m->stmts, m->n_stmts);
 
 	s->line = line;
 	s->ms = ms;
 	s->sql = xstrdup(sql);
+	return s;
 }
 
 struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
@@ -238,6 +244,39 @@ void ts_report_decide(struct ts_report *r)
 			return;
 		}
 	}
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		for (size_t j = 0; j < m->n_stmts; j++) {
+			json_t *facts = m->stmts[j].facts, *l;
+			size_t k;
+
+			json_array_foreach(json_object_get(facts, "locks"), k, l) {
+				if (!json_is_true(json_object_get(l, "over_gate")))
+					continue;
+				set_verdict(r, "incompatible", TS_EXIT_GATE,
+					    xstrfmt("%s:%d holds %s on %s for %.0f ms, over gate.max_lock_ms = %.0f: the application waits that long",
+						    m->file, m->stmts[j].line,
+						    json_string_value(json_object_get(l, "mode")),
+						    json_string_value(json_object_get(l, "relation")),
+						    json_number_value(json_object_get(l, "held_ms")),
+						    r->max_lock_ms));
+				return;
+			}
+			json_array_foreach(json_object_get(facts, "lint"), k, l) {
+				const char *level = json_string_value(json_object_get(l, "level"));
+
+				if (!r->lint_fails || !level || strcmp(level, "error"))
+					continue;
+				set_verdict(r, "incompatible", TS_EXIT_GATE,
+					    xstrfmt("%s:%d: lint %s: %s (gate.lint = fail)", m->file,
+						    (int)json_integer_value(json_object_get(l, "line")),
+						    json_string_value(json_object_get(l, "rule")),
+						    json_string_value(json_object_get(l, "message"))));
+				return;
+			}
+		}
+	}
 	set_verdict(r, "compatible", TS_EXIT_OK,
 		    xstrdup(r->current ? "every gating check passed" : "the migrations applied"));
 }
@@ -303,8 +342,9 @@ static json_t *to_json(const struct ts_report *r)
 		json_t *st = json_array();
 
 		for (size_t j = 0; j < m->n_stmts; j++)
-			json_array_append_new(st, json_pack("{s:i, s:f, s:s}", "line", m->stmts[j].line,
-							    "ms", m->stmts[j].ms, "sql", m->stmts[j].sql));
+			json_array_append_new(st, json_pack("{s:i, s:f, s:s, s:O?}", "line", m->stmts[j].line,
+							    "ms", m->stmts[j].ms, "sql", m->stmts[j].sql,
+							    "facts", m->stmts[j].facts));
 		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o}",
 						   "file", m->file, "version", jstr(m->version),
 						   "description", jstr(m->description),
@@ -341,6 +381,10 @@ static json_t *to_json(const struct ts_report *r)
 	for (size_t i = 0; i < r->n_notes; i++)
 		json_array_append_new(a, json_string(r->notes[i]));
 	json_object_set_new(o, "notes", a);
+	if (r->schema)
+		json_object_set(o, "schema", r->schema);
+	json_object_set_new(o, "gate", json_pack("{s:f, s:b}", "max_lock_ms", r->max_lock_ms,
+						 "lint_fails", r->lint_fails));
 	return o;
 }
 
@@ -411,8 +455,11 @@ static void from_json(struct ts_report *r, json_t *o)
 		json_array_foreach(json_object_get(v, "statements"), j, w) {
 			char *sql = jget(w, "sql");
 
-			ts_report_stmt_add(m, jint(w, "line"), jnum(w, "ms"), sql ? sql : "");
+			struct ts_report_stmt *rs = ts_report_stmt_add(m, jint(w, "line"), jnum(w, "ms"),
+								       sql ? sql : "");
+
 			free(sql);
+			rs->facts = json_incref(json_object_get(w, "facts"));
 		}
 	}
 	json_array_foreach(json_object_get(o, "checks"), i, v) {
@@ -449,6 +496,9 @@ static void from_json(struct ts_report *r, json_t *o)
 
 		*slot = xstrdup(json_string_value(v) ? json_string_value(v) : "");
 	}
+	r->schema = json_incref(json_object_get(o, "schema"));
+	r->max_lock_ms = jnum(json_object_get(o, "gate"), "max_lock_ms");
+	r->lint_fails = json_is_true(json_object_get(json_object_get(o, "gate"), "lint_fails"));
 }
 
 /* ---- text, Markdown, JUnit ---- */
@@ -505,6 +555,95 @@ static const char *app_label(const struct ts_report *r, const char *app)
 	return "";
 }
 
+static const char *js(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
+}
+
+/* One line for a schema change: "breaking: column x dropped: why [file:line]". */
+static char *change_line(json_t *c)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *ev = json_object_get(c, "evidence"), *e;
+	size_t i;
+
+	strbuf_addf(&sb, "%-8s %s %s %s", js(c, "class"), js(c, "kind"), js(c, "name"), js(c, "change"));
+	if (*js(c, "detail"))
+		strbuf_addf(&sb, ": %s", js(c, "detail"));
+	if (*js(c, "file"))
+		strbuf_addf(&sb, " [%s:%d]", js(c, "file"), (int)json_integer_value(json_object_get(c, "line")));
+	json_array_foreach(ev, i, e)
+		strbuf_addf(&sb, "%s%s", i ? "; " : " - fails ", json_string_value(e));
+	return strbuf_detach(&sb);
+}
+
+/* What was seen of one statement, a line per fact. */
+static void stmt_facts(const struct ts_report *r, const struct ts_report_migration *m,
+		       const struct ts_report_stmt *st, struct strvec *out)
+{
+	json_t *f = st->facts, *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(f, "locks"), i, v)
+		strvec_pushf(out, "lock %s on %s held %.0f ms%s%s", js(v, "mode"), js(v, "relation"),
+			     json_number_value(json_object_get(v, "held_ms")),
+			     json_is_true(json_object_get(v, "blocking")) ? " (blocks writes)" : " (non-blocking)",
+			     json_is_true(json_object_get(v, "over_gate")) ? ", over gate.max_lock_ms" : "");
+	json_array_foreach(json_object_get(f, "rewrites"), i, v)
+		strvec_pushf(out, "rewrote %s", json_string_value(v));
+	json_array_foreach(json_object_get(f, "scans"), i, v)
+		strvec_pushf(out, "scanned all of %s", json_string_value(v));
+	json_array_foreach(json_object_get(f, "lint"), i, v)
+		strvec_pushf(out, "lint %s [%s] %s", js(v, "level"), js(v, "rule"), js(v, "message"));
+	json_array_foreach(r->schema, i, v)
+		if (!strcmp(js(v, "file"), m->file) &&
+		    json_integer_value(json_object_get(v, "line")) == st->line)
+			strvec_pushf(out, "%s: %s %s %s", js(v, "class"), js(v, "kind"), js(v, "name"),
+				     js(v, "change"));
+}
+
+static void schema_counts(const struct ts_report *r, size_t n[3])
+{
+	json_t *v;
+	size_t i;
+
+	n[0] = n[1] = n[2] = 0;
+	json_array_foreach(r->schema, i, v) {
+		const char *c = js(v, "class");
+
+		n[!strcmp(c, "breaking") ? 0 : !strcmp(c, "risky") ? 1 : 2]++;
+	}
+}
+
+static void render_schema_text(const struct ts_report *r, FILE *out)
+{
+	size_t n[3];
+	json_t *v;
+	size_t i;
+
+	schema_counts(r, n);
+	fprintf(out, "schema changes, production clone -> dev side: %zu breaking, %zu risky, %zu additive\n",
+		n[0], n[1], n[2]);
+	json_array_foreach(r->schema, i, v) {
+		char *line = change_line(v);
+
+		fprintf(out, "  %s\n", line);
+		free(line);
+	}
+}
+
+void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out)
+{
+	if (f == TS_FMT_JSON) {
+		json_dumpf(r->schema, out, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		fputc('\n', out);
+	} else {
+		render_schema_text(r, out);
+	}
+}
+
 static void render_text(const struct ts_report *r, FILE *out)
 {
 	const char *apps[64];
@@ -541,6 +680,20 @@ static void render_text(const struct ts_report *r, FILE *out)
 		fputc('\n', out);
 		if (m->error)
 			fprintf(out, "           %s\n", m->error);
+		for (size_t j = 0; j < m->n_stmts; j++) {
+			struct strvec facts = STRVEC_INIT;
+
+			stmt_facts(r, m, &m->stmts[j], &facts);
+			fprintf(out, "    line %-4d %7.1f ms  %s\n", m->stmts[j].line, m->stmts[j].ms,
+				m->stmts[j].sql);
+			for (size_t k = 0; k < facts.nr; k++)
+				fprintf(out, "                         %s\n", facts.v[k]);
+			strvec_clear(&facts);
+		}
+	}
+	if (r->schema) {
+		fputc('\n', out);
+		render_schema_text(r, out);
 	}
 	if (n_apps) {
 		fprintf(out, "\ncompatibility matrix\n  %-18s %-34s %s\n", "version",
@@ -636,6 +789,42 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 				md_escape(out, m->error);
 			}
 			fprintf(out, " | %zu | %.0f ms |\n", m->n_stmts, m->ms);
+		}
+		fputc('\n', out);
+		for (size_t i = 0; i < r->n_migrations; i++) {
+			const struct ts_report_migration *m = &r->migrations[i];
+
+			for (size_t j = 0; j < m->n_stmts; j++) {
+				struct strvec facts = STRVEC_INIT;
+
+				stmt_facts(r, m, &m->stmts[j], &facts);
+				if (facts.nr) {
+					fprintf(out, "- `%s:%d` ", m->file, m->stmts[j].line);
+					md_escape(out, m->stmts[j].sql);
+					fputc('\n', out);
+				}
+				for (size_t k = 0; k < facts.nr; k++) {
+					fprintf(out, "  - ");
+					md_escape(out, facts.v[k]);
+					fputc('\n', out);
+				}
+				strvec_clear(&facts);
+			}
+		}
+		fputc('\n', out);
+	}
+	if (r->schema && json_array_size(r->schema)) {
+		json_t *v;
+		size_t i;
+
+		fprintf(out, "### Schema changes\n\n");
+		json_array_foreach(r->schema, i, v) {
+			char *line = change_line(v);
+
+			fprintf(out, "- ");
+			md_escape(out, line);
+			fputc('\n', out);
+			free(line);
 		}
 		fputc('\n', out);
 	}

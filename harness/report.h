@@ -25,6 +25,12 @@ struct ts_report_stmt {
 	int line;
 	double ms;
 	char *sql;		/* first line, shortened */
+	/*
+	 * What was seen of it, as JSON (or NULL): "locks" [{relation, mode,
+	 * blocking, held_ms, over_gate}], "rewrites" and "scans" [table],
+	 * "lint" [{rule, level, line, col, message, recipe}].
+	 */
+	struct json_t *facts;
 };
 
 struct ts_report_migration {
@@ -94,6 +100,15 @@ struct ts_report {
 	char **notes;		/* warnings for a person to read */
 	size_t n_notes;
 
+	/*
+	 * The schema changes from the production clone to the dev side, as
+	 * JSON (NULL when not read): [{class, kind, name, table, change,
+	 * detail, old_name, file, line, evidence: ["app file:line name"]}].
+	 */
+	struct json_t *schema;
+	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
+	int lint_fails;		/* gate.lint = fail */
+
 	char *error;		/* the run could not finish: why */
 	int error_class;	/* its exit code */
 
@@ -107,7 +122,8 @@ void ts_report_free(struct ts_report *r);
 
 struct ts_report_stage *ts_report_stage_add(struct ts_report *r, const char *name);
 struct ts_report_migration *ts_report_migration_add(struct ts_report *r, const char *file);
-void ts_report_stmt_add(struct ts_report_migration *m, int line, double ms, const char *sql);
+struct ts_report_stmt *ts_report_stmt_add(struct ts_report_migration *m, int line, double ms,
+					  const char *sql);
 struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
 					    const char *side, enum ts_check_role role, int gating);
 struct ts_report_case *ts_report_case_add(struct ts_report_check *c);
@@ -127,6 +143,9 @@ void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *
 int ts_report_write(const struct ts_report *r, const char *dir, char **out_dir);
 /* Reads <dir>/report.json back (for `twinstage report`). */
 int ts_report_load(struct ts_report *r, const char *dir);
+
+/* Prints the schema changes alone (for `twinstage diff`), text or json. */
+void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 
 /* A name for the role, as shown to people. */
 const char *ts_check_role_name(enum ts_check_role role);

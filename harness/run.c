@@ -12,8 +12,12 @@
 #include "migrate.h"
 #include "pg.h"
 #include "scenario.h"
+#include "schema.h"
+#include "strvec.h"
+#include "trace.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,8 @@ int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
 	ts_report_init(&run->rep, run->cfg.name);
 	run->have_report = 1;
 	run->rep.backend = xstrdup(run->cfg.backend);
+	run->rep.max_lock_ms = run->cfg.max_lock_ms;
+	run->rep.lint_fails = run->cfg.lint == TS_GATE_FAIL;
 	if (run->cfg.current)
 		run->rep.current = xstrdup(run->cfg.current);
 	if (run->cfg.next)
@@ -225,9 +231,19 @@ int ts_run_migrate(struct ts_run *run)
 			     ts_mig_format_name(run->set.format), ts_tracking_tool_name(run->tracker.tool));
 	free(run->rep.dev_before);
 	r = side_version(run, conn, &run->rep.dev_before);
-	if (!r)
-		r = ts_migrations_apply(conn, &run->set, &run->tracker,
-					run->have_prod_state ? &run->prod_state : NULL, &run->rep, !run->quiet);
+	if (!r) {
+		struct ts_trace trace;
+		char *observer = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
+
+		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms);
+		free(observer);
+		if (!r) {
+			r = ts_migrations_apply(conn, &run->set, &run->tracker,
+						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
+						&trace, !run->quiet);
+			ts_trace_end(&trace);
+		}
+	}
 	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
 		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
 
@@ -246,6 +262,150 @@ int ts_run_migrate(struct ts_run *run)
 		return 0;
 	}
 	return ts_run_stage_end(run, st, t0, r < 0 ? -1 : 0);
+}
+
+/* The last dot-separated part of a name, before any argument list. */
+static char *short_name(const char *name)
+{
+	const char *paren = strchr(name, '('), *end = paren ? paren : name + strlen(name);
+	const char *p = end;
+
+	while (p > name && p[-1] != '.')
+		p--;
+	return xstrndup(p, (size_t)(end - p));
+}
+
+static int names_have(json_t *names, const char *name)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(names, i, v)
+		if (!strcmp(json_string_value(v), name))
+			return 1;
+	return 0;
+}
+
+/*
+ * Links a change to the statement that made it: the first that names the
+ * object (and its table); failing that, the first that names its table.
+ */
+static void link_statement(struct ts_report *rep, json_t *c, const char *obj, const char *table)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < rep->n_migrations; i++) {
+			const struct ts_report_migration *m = &rep->migrations[i];
+
+			for (size_t j = 0; j < m->n_stmts; j++) {
+				json_t *names = json_object_get(m->stmts[j].facts, "names");
+
+				if (pass == 0 ? names_have(names, obj) && (!table || names_have(names, table))
+					      : table && names_have(names, table)) {
+					json_object_set_new(c, "file", json_string(m->file));
+					json_object_set_new(c, "line", json_integer(m->stmts[j].line));
+					return;
+				}
+			}
+		}
+}
+
+int ts_run_schema(struct ts_run *run)
+{
+	struct ts_schema before, after;
+	struct ts_schema_diff d;
+	struct ts_report_stage *st;
+	PGconn *prod, *dev;
+	double t0 = now_ms();
+	int r = -1;
+
+	st = ts_run_stage(run, "schema", "reading both schemas from the catalogs");
+	if (ts_run_plan(run) || !(prod = connect_side(run, &run->env.prod)))
+		return ts_run_stage_end(run, st, t0, -1);
+	if (!(dev = connect_side(run, &run->env.dev))) {
+		PQfinish(prod);
+		return ts_run_stage_end(run, st, t0, -1);
+	}
+	if (!ts_schema_snapshot(prod, run->tracker.table, &before)) {
+		if (!ts_schema_snapshot(dev, run->tracker.table, &after)) {
+			json_decref(run->rep.schema);
+			run->rep.schema = json_array();
+			ts_schema_diff(&before, &after, &d);
+			for (size_t i = 0; i < d.n; i++) {
+				const struct ts_schema_change *c = &d.v[i];
+				json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:[]}",
+						      "class", ts_change_class_name(c->cls), "kind", c->kind,
+						      "name", c->name, "table", c->table, "change", c->change,
+						      "detail", c->detail, "old_name", c->old_name, "evidence");
+				const char *col = ts_schema_change_column(c);
+				char *obj = col ? xstrdup(col) : short_name(c->name);
+				char *old = c->old_name ? short_name(c->old_name) : NULL;
+				char *table = c->table && strcmp(c->kind, "table") ? short_name(c->table) : NULL;
+
+				json_object_set_new(o, "short", json_string(old ? old : obj));
+				link_statement(&run->rep, o, old ? old : obj, table);
+				json_array_append_new(run->rep.schema, o);
+				free(obj);
+				free(old);
+				free(table);
+			}
+			st->detail = xstrfmt("%zu object%s, %zu breaking, %zu risky, %zu additive change%s",
+					     after.n, after.n == 1 ? "" : "s", d.breaking, d.risky, d.additive,
+					     d.n == 1 ? "" : "s");
+			ts_schema_diff_free(&d);
+			ts_schema_free(&after);
+			r = 0;
+		}
+		ts_schema_free(&before);
+	}
+	PQfinish(prod);
+	PQfinish(dev);
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+/*
+ * Ties each breaking change to the current version's scenarios that fail
+ * on the dev side and name the object (in their SQL or their error), and
+ * notes the breaking changes no scenario exercised.
+ */
+void ts_run_evidence(struct ts_run *run)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(run->rep.schema, i, c) {
+		const char *name = json_string_value(json_object_get(c, "short"));
+		json_t *ev = json_object_get(c, "evidence");
+
+		if (strcmp(json_string_value(json_object_get(c, "class")), "breaking"))
+			continue;
+		for (size_t j = 0; j < run->rep.n_checks; j++) {
+			const struct ts_report_check *k = &run->rep.checks[j];
+
+			if (k->role != TS_CHECK_BACKWARD)
+				continue;
+			for (size_t n = 0; n < k->n_cases; n++) {
+				const struct ts_report_case *cs = &k->cases[n];
+				struct strvec names = STRVEC_INIT;
+				char *quoted = xstrfmt("\"%s\"", name);
+
+				if (!cs->pass) {
+					if (cs->sql)
+						ts_sql_names_text(cs->sql, &names);
+					if (strvec_find(&names, name) >= 0 || (cs->got && strstr(cs->got, quoted)))
+						json_array_append_new(ev, json_sprintf("%s %s:%d \"%s\"", k->app,
+							cs->file, cs->line, cs->name ? cs->name : ""));
+				}
+				free(quoted);
+				strvec_clear(&names);
+			}
+		}
+		if (!json_array_size(ev) && run->cfg.current)
+			ts_report_note(&run->rep,
+				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
+				       run->cfg.current, json_string_value(json_object_get(c, "kind")),
+				       json_string_value(json_object_get(c, "name")),
+				       json_string_value(json_object_get(c, "change")));
+	}
 }
 
 static int migration_failed(const struct ts_report *rep)

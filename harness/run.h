@@ -50,6 +50,10 @@ int ts_run_read_production(struct ts_run *run);
 int ts_run_provision(struct ts_run *run);
 /* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
 int ts_run_migrate(struct ts_run *run);
+/* Reads both schemas and records the classified changes, each tied to its statement. */
+int ts_run_schema(struct ts_run *run);
+/* After the matrix: ties breaking changes to the scenarios they broke; notes the others. */
+void ts_run_evidence(struct ts_run *run);
 /* Runs one check of the compatibility matrix. */
 int ts_run_check(struct ts_run *run, const char *app, struct ts_side *side,
 		 enum ts_check_role role, int gating);
@@ -65,6 +69,8 @@ struct ts_opts {
 	const char *format;
 	int keep, quiet, force, purge;
 	const char *run_id;
+	char **args;		/* operands, when "ARGS" is allowed */
+	int n_args;
 };
 
 #endif

@@ -175,7 +175,7 @@ static int apply(struct th_cluster *c, struct ts_report *rep)
 	cr_assert(conn);
 	discover(&set);
 	ts_tracker_init(&t, ts_tracking_for_format(set.format), NULL);
-	r = ts_migrations_apply(conn, &set, &t, NULL, rep, 0);
+	r = ts_migrations_apply(conn, &set, &t, NULL, rep, NULL, 0);
 	ts_tracker_release(&t);
 	PQfinish(conn);
 	ts_migrations_free(&set);

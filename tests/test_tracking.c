@@ -67,7 +67,7 @@ static int apply(struct ts_report *rep)
 	cr_assert_eq(ts_migrations_discover(dir, &set), 0, "%s", ts_error_message());
 	ts_tracker_init(&t, ts_tracking_for_format(set.format), NULL);
 	ts_report_init(rep, "t");
-	r = ts_migrations_apply(conn, &set, &t, NULL, rep, 0);
+	r = ts_migrations_apply(conn, &set, &t, NULL, rep, NULL, 0);
 	ts_tracker_release(&t);
 	ts_migrations_free(&set);
 	PQfinish(conn);

@@ -1,0 +1,68 @@
+/*
+ * trace: what each migration statement did to the tables that were there
+ * before, observed on the dev side while it ran.
+ *
+ * A statement is sent asynchronously; while it runs, a second session
+ * samples pg_locks for the migration's backend (the only way to see the
+ * locks of a statement that runs outside a transaction, such as CREATE
+ * INDEX CONCURRENTLY). Inside a transaction, the migration's own session
+ * then reads its granted locks, the relfilenodes (a changed one is a
+ * rewrite) and pg_stat_xact_user_tables (a sequential scan during DDL is
+ * a validation). A lock is held until the transaction ends, so its time
+ * is counted from the statement that took it to COMMIT.
+ */
+#ifndef TS_TRACE_H
+#define TS_TRACE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct json_t;
+
+struct ts_trace_rel {
+	unsigned oid;
+	char *name;
+	char kind;		/* pg_class.relkind */
+	unsigned long filenode;
+	long long seq_scan;	/* in the current transaction, before the statement */
+};
+
+struct ts_trace_held {
+	unsigned oid;
+	char *mode;
+	double since;		/* start of the statement that took it */
+	struct json_t *lock;	/* its entry in the statement's facts, to time */
+};
+
+struct ts_trace {
+	PGconn *conn;		/* the migration's session */
+	PGconn *observer;	/* a second session, for sampling; may be NULL */
+	char pid[16];		/* conn's backend pid, as text */
+	double max_lock_ms;	/* gate.max_lock_ms; 0: no gate */
+	struct ts_trace_rel *rels;	/* relations that existed before */
+	size_t n_rels;
+	struct ts_trace_held *held;	/* taken in the open transaction */
+	size_t n_held;
+};
+
+/*
+ * Reads the relations that exist now, and opens the observer session on
+ * observer_conninfo (NULL: no sampling). -1 and an error on failure.
+ */
+int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_conninfo,
+		   double max_lock_ms);
+void ts_trace_end(struct ts_trace *t);
+
+/*
+ * Runs sql on the migration's session and returns its result (as PQexec
+ * would); *facts gets {"locks": [...], "rewrites": [...], "scans": [...]}.
+ * in_tx: the statement runs inside a transaction that COMMIT will end.
+ */
+PGresult *ts_trace_exec(struct ts_trace *t, const char *sql, int in_tx, struct json_t **facts);
+/* The transaction ended (committed or rolled back) now: times its locks. */
+void ts_trace_tx_end(struct ts_trace *t);
+
+/* 1 when mode keeps the application from writing (or reading) a table. */
+int ts_lock_blocks(const char *mode);
+
+#endif
