@@ -30,7 +30,7 @@ static const char snapshot_sql[] =
 "    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass\n"
 "                    AND d.objid = c.oid AND d.deptype = 'e'))\n"
 "SELECT 'table', qname, qname,\n"
-"       json_build_object('relkind', relkind, 'persistence', relpersistence)::text\n"
+"       json_build_object('relkind', relkind, 'persistence', relpersistence, 'oid', oid)::text\n"
 "  FROM rel WHERE relkind IN ('r', 'p', 'f')\n"
 "UNION ALL\n"
 "SELECT CASE relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, qname, qname,\n"
@@ -306,7 +306,7 @@ static void classify_changed(struct ts_schema_diff *d, const struct ts_schema_ob
 		json_t *vb = json_object_get(b->attrs, key);
 		const char *sa = json_string_value(va), *sbv = json_string_value(vb);
 
-		if (json_equal(va, vb) || !strcmp(key, "position"))
+		if (json_equal(va, vb) || !strcmp(key, "position") || !strcmp(key, "oid"))
 			continue;
 		if (!strcmp(k, "column") && !strcmp(key, "type")) {
 			int wide = widens(sa, sbv);
@@ -380,6 +380,27 @@ static char *columns_of(const struct ts_schema *s, const char *table)
 	return strbuf_detach(&sb);
 }
 
+/* Whether the tables both snapshots have keep their oids: one data directory copied. */
+static int same_lineage(const struct ts_schema *a, const struct ts_schema *b)
+{
+	size_t same = 0, differ = 0, i = 0, j = 0;
+
+	while (i < a->n && j < b->n) {
+		int c = obj_cmp(&a->v[i], &b->v[j]);
+
+		if (!c && !strcmp(a->v[i].kind, "table")) {
+			if (json_equal(json_object_get(a->v[i].attrs, "oid"),
+				       json_object_get(b->v[j].attrs, "oid")))
+				same++;
+			else
+				differ++;
+		}
+		i += c <= 0;
+		j += c >= 0;
+	}
+	return same > differ;
+}
+
 struct pending {
 	const struct ts_schema_obj **v;
 	size_t n;
@@ -412,6 +433,7 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 {
 	struct pending added = { 0 }, dropped = { 0 }, gone = { 0 }, born = { 0 };
 	size_t i = 0, j = 0;
+	int lineage;
 
 	memset(out, 0, sizeof(*out));
 	while (i < before->n || j < after->n) {
@@ -429,7 +451,12 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 			j++;
 		}
 	}
-	/* a table dropped and one added with the same columns: renamed */
+	/*
+	 * A table dropped and one added that is the same relation (same oid,
+	 * when both sides descend from one data directory) or, across a
+	 * logical copy, has the same columns: renamed.
+	 */
+	lineage = same_lineage(before, after);
 	for (size_t a = 0; a < dropped.n; a++) {
 		char *sig;
 
@@ -438,11 +465,15 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 		sig = columns_of(before, dropped.v[a]->name);
 		for (size_t b = 0; b < added.n; b++) {
 			char *sig2;
+			int same;
 
 			if (!added.v[b] || strcmp(added.v[b]->kind, "table"))
 				continue;
 			sig2 = columns_of(after, added.v[b]->name);
-			if (!strcmp(sig, sig2)) {
+			same = lineage ? json_equal(json_object_get(dropped.v[a]->attrs, "oid"),
+						    json_object_get(added.v[b]->attrs, "oid"))
+				       : !strcmp(sig, sig2);
+			if (same) {
 				renamed(out, dropped.v[a], added.v[b]);
 				pending_add(&gone, dropped.v[a]);
 				pending_add(&born, added.v[b]);

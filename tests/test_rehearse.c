@@ -108,6 +108,15 @@ Test(rehearse, rename_breaks_example_fails_naming_v1)
 	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "-c", ini, NULL), 1);
 	ASSERT_HAS(out, "verdict: incompatible - v1 fails on the migrated dev side: 01_invoices.sql:5 \"create invoice\"");
 	ASSERT_HAS(out, "INSERT INTO inovices (customer, amount) VALUES ('acme', 100) RETURNING id");
+	/* the three views of the migration, side by side */
+	ASSERT_HAS(out, "lock AccessExclusiveLock on public.inovices held");
+	ASSERT_HAS(out, "lint error [rename-table] renames table inovices to \"invoices\"");
+	ASSERT_HAS(out, "breaking: table public.invoices renamed");
+	ASSERT_HAS(out, "breaking table public.invoices renamed: renamed from public.inovices: the current version still uses the old name [V1__rename_inovices.sql:2] - fails v1 01_invoices.sql:5 \"create invoice\"");
+	cr_assert(!strstr(out.buf, "flyway_schema_history added"), "the tracking table is not a change:\n%s", out.buf);
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "-c", ini, "--format", "markdown", NULL), 1);
+	ASSERT_HAS(out, "### Schema changes");
 	assert_nothing_left(wd);
 	free(ini);
 	free(wd);
@@ -182,6 +191,18 @@ Test(rehearse, step_commands_build_migrate_replay_and_remove)
 	code = th_twinstage(dir, &out, &err, "replay", "--format", "json", NULL);
 	cr_assert_eq(code, 0, "replay: %d\n%s", code, err.buf);
 	ASSERT_HAS(out, "\"verdict\": \"compatible\"");
+
+	/* the schema of the kept pair, from the catalogs */
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "diff", NULL), 0, "%s", err.buf);
+	ASSERT_HAS(out, "schema changes, production clone -> dev side: 0 breaking, 0 risky, 1 additive");
+	ASSERT_HAS(out, "additive table public.invoices added");
+	th_write(dir, "migrations/V2__drop_customer.sql", "ALTER TABLE inovices DROP COLUMN customer;\n");
+	cr_assert_eq(th_twinstage(dir, &out, &err, "migrate", NULL), 0, "%s", err.buf);
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "diff", "--format", "json", NULL), 1);
+	ASSERT_HAS(out, "\"name\": \"public.inovices.customer\"");
+	ASSERT_HAS(out, "\"class\": \"breaking\"");
 
 	/* a migration edited after it was applied is refused */
 	th_write(dir, "migrations/V1__create_invoices.sql", "CREATE TABLE invoices (LIKE inovices INCLUDING ALL);\n");
