@@ -3,6 +3,7 @@
 #   make           build build/twinstage
 #   make demo      install what is missing, build, rehearse the bundled examples
 #   make check     install what is missing, run the Criterion suite under ASan+UBSan
+#   make bench     compare twinstage with what a user would do (bench/*.sh)
 #   make install   PREFIX=/usr/local DESTDIR=
 #
 # `make deps` installs the Debian packages twinstage needs when one is
@@ -82,6 +83,10 @@ demo: deps all
 		else echo "=== $$name: exit $$got, as expected"; fi; echo; \
 	done; exit $$fail
 
+# Benchmarks: twinstage against what a user would do, in one run, as ratios.
+bench: deps all
+	@for b in bench/*.sh; do case $$b in */common.sh) continue;; esac; $$b || exit 1; done
+
 install: build/twinstage
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/twinstage/envs
 	install -m 0755 build/twinstage $(DESTDIR)$(PREFIX)/bin/twinstage
@@ -90,4 +95,4 @@ install: build/twinstage
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan demo install clean
+.PHONY: all deps check check-asan demo bench install clean

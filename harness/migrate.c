@@ -185,24 +185,25 @@ static int dbmate_split(struct ts_migration *m, const char *text)
 	return 0;
 }
 
+/* The file name patterns, compiled once per process (lint reads thousands of files). */
 struct patterns {
-	regex_t flyway, repeatable, golang, numbered;
+	regex_t flyway, repeatable, golang, numbered, dbmate_up;
 };
 
-static void patterns_init(struct patterns *p)
+static struct patterns *patterns(void)
 {
-	regcomp(&p->flyway, "^([VU])([0-9]+([._][0-9]+)*)__(.+)\\.sql$", REG_EXTENDED);
-	regcomp(&p->repeatable, "^R__(.+)\\.sql$", REG_EXTENDED);
-	regcomp(&p->golang, "^([0-9]+)_(.+)\\.(up|down)\\.sql$", REG_EXTENDED);
-	regcomp(&p->numbered, "^([0-9]+)([_.-](.*))?\\.sql$", REG_EXTENDED);
-}
+	static struct patterns p;
+	static int compiled;
 
-static void patterns_free(struct patterns *p)
-{
-	regfree(&p->flyway);
-	regfree(&p->repeatable);
-	regfree(&p->golang);
-	regfree(&p->numbered);
+	if (!compiled) {
+		regcomp(&p.flyway, "^([VU])([0-9]+([._][0-9]+)*)__(.+)\\.sql$", REG_EXTENDED);
+		regcomp(&p.repeatable, "^R__(.+)\\.sql$", REG_EXTENDED);
+		regcomp(&p.golang, "^([0-9]+)_(.+)\\.(up|down)\\.sql$", REG_EXTENDED);
+		regcomp(&p.numbered, "^([0-9]+)([_.-](.*))?\\.sql$", REG_EXTENDED);
+		regcomp(&p.dbmate_up, "^--[[:space:]]*migrate:up", REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
+		compiled = 1;
+	}
+	return &p;
 }
 
 static struct ts_migration *find_version(struct ts_migrations *set, const char *version)
@@ -317,12 +318,8 @@ static int classify(struct ts_migrations *set, struct patterns *pt, const char *
 			     describe(file + g[2].rm_so, (size_t)(g[2].rm_eo - g[2].rm_so)),
 			     file[g[3].rm_so] == 'd', &text);
 	} else if (!regexec(&pt->numbered, file, 4, g, 0)) {
-		regex_t marker;
-		int dbmate;
+		int dbmate = !regexec(&pt->dbmate_up, text.buf, 0, NULL, 0);
 
-		regcomp(&marker, "^--[[:space:]]*migrate:up", REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
-		dbmate = !regexec(&marker, text.buf, 0, NULL, 0);
-		regfree(&marker);
 		if (set_format(set, dbmate ? TS_FMT_DBMATE : TS_FMT_PLAIN, file, first_file))
 			goto out;
 		if (dbmate) {
@@ -361,16 +358,13 @@ out:
 
 int ts_migrations_read_file(const char *path, struct ts_migrations *out)
 {
-	struct patterns pt;
 	char *dir = path_dirname(path);
 	const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	const char *first_file = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	patterns_init(&pt);
-	r = classify(out, &pt, dir, file, &first_file);
-	patterns_free(&pt);
+	r = classify(out, patterns(), dir, file, &first_file);
 	free(dir);
 	if (r && ts_error_class() == TS_EXIT_USAGE && !strncmp(ts_error_message(), "cannot tell", 11)) {
 		struct strbuf text = STRBUF_INIT;
@@ -397,7 +391,6 @@ int ts_migrations_read_file(const char *path, struct ts_migrations *out)
 
 int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 {
-	struct patterns pt;
 	struct strvec names = STRVEC_INIT;
 	const char *first_file = NULL;
 	int r;
@@ -405,11 +398,9 @@ int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 	memset(out, 0, sizeof(*out));
 	if (list_sql_files(dir, "migrations", &names))
 		return -1;
-	patterns_init(&pt);
 	r = 0;
 	for (size_t i = 0; i < names.nr && !r; i++)
-		r = classify(out, &pt, dir, names.v[i], &first_file);
-	patterns_free(&pt);
+		r = classify(out, patterns(), dir, names.v[i], &first_file);
 	strvec_clear(&names);
 	for (size_t i = 0; i < out->n && !r; i++) {
 		struct ts_migration *m = &out->v[i];

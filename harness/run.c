@@ -311,8 +311,8 @@ static void link_statement(struct ts_report *rep, json_t *c, const char *obj, co
 
 int ts_run_schema(struct ts_run *run)
 {
-	struct ts_schema before, after;
 	struct ts_schema_diff d;
+	size_t objects;
 	struct ts_report_stage *st;
 	PGconn *prod, *dev;
 	double t0 = now_ms();
@@ -325,37 +325,31 @@ int ts_run_schema(struct ts_run *run)
 		PQfinish(prod);
 		return ts_run_stage_end(run, st, t0, -1);
 	}
-	if (!ts_schema_snapshot(prod, run->tracker.table, &before)) {
-		if (!ts_schema_snapshot(dev, run->tracker.table, &after)) {
-			json_decref(run->rep.schema);
-			run->rep.schema = json_array();
-			ts_schema_diff(&before, &after, &d);
-			for (size_t i = 0; i < d.n; i++) {
-				const struct ts_schema_change *c = &d.v[i];
-				json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:[]}",
-						      "class", ts_change_class_name(c->cls), "kind", c->kind,
-						      "name", c->name, "table", c->table, "change", c->change,
-						      "detail", c->detail, "old_name", c->old_name, "evidence");
-				const char *col = ts_schema_change_column(c);
-				char *obj = col ? xstrdup(col) : short_name(c->name);
-				char *old = c->old_name ? short_name(c->old_name) : NULL;
-				char *table = c->table && strcmp(c->kind, "table") ? short_name(c->table) : NULL;
+	if (!ts_schema_compare(prod, dev, run->tracker.table, &d, &objects)) {
+		json_decref(run->rep.schema);
+		run->rep.schema = json_array();
+		for (size_t i = 0; i < d.n; i++) {
+			const struct ts_schema_change *c = &d.v[i];
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:[]}",
+					      "class", ts_change_class_name(c->cls), "kind", c->kind,
+					      "name", c->name, "table", c->table, "change", c->change,
+					      "detail", c->detail, "old_name", c->old_name, "evidence");
+			const char *col = ts_schema_change_column(c);
+			char *obj = col ? xstrdup(col) : short_name(c->name);
+			char *old = c->old_name ? short_name(c->old_name) : NULL;
+			char *table = c->table && strcmp(c->kind, "table") ? short_name(c->table) : NULL;
 
-				json_object_set_new(o, "short", json_string(old ? old : obj));
-				link_statement(&run->rep, o, old ? old : obj, table);
-				json_array_append_new(run->rep.schema, o);
-				free(obj);
-				free(old);
-				free(table);
-			}
-			st->detail = xstrfmt("%zu object%s, %zu breaking, %zu risky, %zu additive change%s",
-					     after.n, after.n == 1 ? "" : "s", d.breaking, d.risky, d.additive,
-					     d.n == 1 ? "" : "s");
-			ts_schema_diff_free(&d);
-			ts_schema_free(&after);
-			r = 0;
+			json_object_set_new(o, "short", json_string(old ? old : obj));
+			link_statement(&run->rep, o, old ? old : obj, table);
+			json_array_append_new(run->rep.schema, o);
+			free(obj);
+			free(old);
+			free(table);
 		}
-		ts_schema_free(&before);
+		st->detail = xstrfmt("%zu objects, %zu breaking, %zu risky, %zu additive change%s",
+				     objects, d.breaking, d.risky, d.additive, d.n == 1 ? "" : "s");
+		ts_schema_diff_free(&d);
+		r = 0;
 	}
 	PQfinish(prod);
 	PQfinish(dev);

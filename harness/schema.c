@@ -46,14 +46,19 @@ static const char snapshot_sql[] =
 "  WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm')\n"
 "UNION ALL\n"
 "SELECT 'constraint', r.qname || '.' || co.conname, r.qname,\n"
-"       json_build_object('type', co.contype, 'definition', pg_get_constraintdef(co.oid),\n"
-"                         'validated', co.convalidated)::text\n"
+"       json_build_object('type', co.contype, 'validated', co.convalidated, 'def_oid', co.oid,\n"
+"         'raw', concat_ws(' ', co.conkey::text, co.confrelid::regclass::text, co.confkey::text,\n"
+"           co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred,\n"
+"           regexp_replace(co.conbin::text, ' :location -?[0-9]+', '', 'g')))::text\n"
 "  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid\n"
 "UNION ALL\n"
 "SELECT 'index', i.qname, t.qname,\n"
-"       json_build_object('definition', pg_get_indexdef(x.indexrelid), 'valid', x.indisvalid,\n"
-"                         'unique', x.indisunique)::text\n"
+"       json_build_object('valid', x.indisvalid, 'unique', x.indisunique, 'def_oid', x.indexrelid,\n"
+"         'raw', concat_ws(' ', x.indkey::text, x.indclass::text, x.indoption::text, am.amname,\n"
+"           regexp_replace(x.indexprs::text, ' :location -?[0-9]+', '', 'g'),\n"
+"           regexp_replace(x.indpred::text, ' :location -?[0-9]+', '', 'g')))::text\n"
 "  FROM pg_index x JOIN rel i ON i.oid = x.indexrelid JOIN rel t ON t.oid = x.indrelid\n"
+"  JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam\n"
 "UNION ALL\n"
 "SELECT 'trigger', r.qname || '.' || tg.tgname, r.qname,\n"
 "       json_build_object('definition', pg_get_triggerdef(tg.oid), 'enabled', tg.tgenabled)::text\n"
@@ -86,6 +91,18 @@ static const char snapshot_sql[] =
 "SELECT 'extension', extname, NULL, json_build_object('version', extversion)::text\n"
 "  FROM pg_extension WHERE extname <> 'plpgsql'";
 
+/* The attributes, parsed from the snapshot's text on first use. */
+static json_t *A(const struct ts_schema_obj *o)
+{
+	struct ts_schema_obj *w = (struct ts_schema_obj *)o;
+
+	if (!w->attrs)
+		w->attrs = json_loads(w->text, 0, NULL);
+	if (!w->attrs)
+		w->attrs = json_object();
+	return w->attrs;
+}
+
 static int obj_cmp(const void *pa, const void *pb)
 {
 	const struct ts_schema_obj *a = pa, *b = pb;
@@ -94,44 +111,115 @@ static int obj_cmp(const void *pa, const void *pb)
 	return c ? c : strcmp(a->name, b->name);
 }
 
-int ts_schema_snapshot(PGconn *conn, const char *skip, struct ts_schema *out)
+/* Starts the snapshot query on conn, in its own REPEATABLE READ transaction. */
+static int snapshot_send(PGconn *conn, const char *skip)
 {
 	char *qualified = skip && !strchr(skip, '.') ? xstrfmt("public.%s", skip) : NULL;
 	const char *params[1] = { qualified ? qualified : skip };
-	PGresult *res;
+	int sent;
+
+	if (ts_pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) {
+		free(qualified);
+		return -1;
+	}
+	sent = PQsendQueryParams(conn, snapshot_sql, 1, NULL, params, NULL, NULL, 0);
+	free(qualified);
+	if (!sent)
+		return ts_error_set(TS_EXIT_ENV, "could not read the schema: %s", PQerrorMessage(conn));
+	return 0;
+}
+
+static int snapshot_receive(PGconn *conn, struct ts_schema *out)
+{
+	PGresult *res, *last = NULL;
 	int r = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (ts_pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-		return -1;
-	res = PQexecParams(conn, snapshot_sql, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char *e = ts_pg_result_error(res);
+	while ((res = PQgetResult(conn))) {
+		PQclear(last);
+		last = res;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(last);
 
 		r = ts_error_set(TS_EXIT_ENV, "could not read the schema: %s", e);
 		free(e);
 	} else {
-		int n = PQntuples(res);
+		int n = PQntuples(last);
 
 		out->v = xcalloc((size_t)n + 1, sizeof(*out->v));
 		for (int i = 0; i < n; i++) {
-			struct ts_schema_obj *o = &out->v[out->n];
+			struct ts_schema_obj *o = &out->v[out->n++];
 
-			o->attrs = json_loads(PQgetvalue(res, i, 3), 0, NULL);
-			if (!o->attrs)
-				continue;
-			o->kind = xstrdup(PQgetvalue(res, i, 0));
-			o->name = xstrdup(PQgetvalue(res, i, 1));
-			o->table = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
-			out->n++;
+			o->kind = xstrdup(PQgetvalue(last, i, 0));
+			o->name = xstrdup(PQgetvalue(last, i, 1));
+			o->table = PQgetisnull(last, i, 2) ? NULL : xstrdup(PQgetvalue(last, i, 2));
+			o->text = xstrdup(PQgetvalue(last, i, 3));
 		}
 		qsort(out->v, out->n, sizeof(*out->v), obj_cmp);
 	}
-	PQclear(res);
-	free(qualified);
+	PQclear(last);
 	PQclear(PQexec(conn, "COMMIT"));
-	if (r)
+	return r;
+}
+
+int ts_schema_snapshot(PGconn *conn, const char *skip, struct ts_schema *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (snapshot_send(conn, skip) || snapshot_receive(conn, out)) {
 		ts_schema_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the object has a counterpart in other with the same definition. */
+static int unchanged(const struct ts_schema_obj *o, const struct ts_schema *other)
+{
+	const struct ts_schema_obj *m = bsearch(o, other->v, other->n, sizeof(*other->v), obj_cmp);
+
+	return m && (!strcmp(o->text, m->text) ||
+		     json_equal(json_object_get(A(o), "raw"), json_object_get(A(m), "raw")));
+}
+
+int ts_schema_describe(PGconn *conn, struct ts_schema *s, const struct ts_schema *other)
+{
+	struct strbuf oids = STRBUF_INIT;
+	const char *params[1];
+	PGresult *res;
+	int r = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if ((!strcmp(s->v[i].kind, "index") || !strcmp(s->v[i].kind, "constraint")) &&
+		    !unchanged(&s->v[i], other))
+			strbuf_addf(&oids, "%s%lld", oids.len ? "," : "{",
+				    (long long)json_integer_value(json_object_get(A(&s->v[i]), "def_oid")));
+	if (!oids.len)
+		return 0;
+	strbuf_addch(&oids, '}');
+	params[0] = oids.buf;
+	res = PQexecParams(conn,
+			   "SELECT o::int8, CASE WHEN EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = o)"
+			   " THEN pg_get_indexdef(o) ELSE pg_get_constraintdef(o) END"
+			   " FROM unnest($1::oid[]) o", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		r = ts_error_set(TS_EXIT_ENV, "could not read definitions: %s", e);
+		free(e);
+	} else {
+		for (int row = 0; row < PQntuples(res); row++) {
+			json_t *oid = json_integer(atoll(PQgetvalue(res, row, 0)));
+
+			for (size_t i = 0; i < s->n; i++)
+				if (s->v[i].attrs && json_equal(json_object_get(s->v[i].attrs, "def_oid"), oid))
+					json_object_set_new(s->v[i].attrs, "definition",
+							    json_string(PQgetvalue(res, row, 1)));
+			json_decref(oid);
+		}
+	}
+	PQclear(res);
+	strbuf_release(&oids);
 	return r;
 }
 
@@ -142,6 +230,7 @@ void ts_schema_free(struct ts_schema *s)
 		free(s->v[i].name);
 		free(s->v[i].table);
 		json_decref(s->v[i].attrs);
+		free(s->v[i].text);
 	}
 	free(s->v);
 	memset(s, 0, sizeof(*s));
@@ -165,12 +254,12 @@ const char *ts_schema_change_column(const struct ts_schema_change *c)
 
 static const char *attr_s(const struct ts_schema_obj *o, const char *key)
 {
-	return o ? json_string_value(json_object_get(o->attrs, key)) : NULL;
+	return o ? json_string_value(json_object_get(A(o), key)) : NULL;
 }
 
 static int attr_b(const struct ts_schema_obj *o, const char *key)
 {
-	return o && json_is_true(json_object_get(o->attrs, key));
+	return o && json_is_true(json_object_get(A(o), key));
 }
 
 static int same_s(const char *a, const char *b)
@@ -302,11 +391,14 @@ static void classify_changed(struct ts_schema_diff *d, const struct ts_schema_ob
 
 #define WORSE(c) do { if ((c) > cls) cls = (c); } while (0)
 #define SAY(...) do { if (sb.len) strbuf_addstr(&sb, "; "); strbuf_addf(&sb, __VA_ARGS__); } while (0)
-	json_object_foreach(a->attrs, key, va) {
-		json_t *vb = json_object_get(b->attrs, key);
+	if (!strcmp(a->text, b->text))
+		return;
+	json_object_foreach(A(a), key, va) {
+		json_t *vb = json_object_get(A(b), key);
 		const char *sa = json_string_value(va), *sbv = json_string_value(vb);
 
-		if (json_equal(va, vb) || !strcmp(key, "position") || !strcmp(key, "oid"))
+		if (json_equal(va, vb) || !strcmp(key, "position") || !strcmp(key, "oid") ||
+		    !strcmp(key, "def_oid"))
 			continue;
 		if (!strcmp(k, "column") && !strcmp(key, "type")) {
 			int wide = widens(sa, sbv);
@@ -349,6 +441,12 @@ static void classify_changed(struct ts_schema_diff *d, const struct ts_schema_ob
 		} else if (!strcmp(key, "returns")) {
 			WORSE(TS_CHANGE_BREAKING);
 			SAY("returns %s -> %s", sa, sbv);
+		} else if (!strcmp(key, "raw")) {
+			WORSE(TS_CHANGE_RISKY);
+			SAY("definition %s -> %s", attr_s(a, "definition") ? attr_s(a, "definition") : "?",
+			    attr_s(b, "definition") ? attr_s(b, "definition") : "?");
+		} else if (!strcmp(key, "definition") && json_object_get(A(a), "raw")) {
+			continue;	/* said with "raw" */
 		} else if (!strcmp(key, "body")) {
 			WORSE(TS_CHANGE_RISKY);
 			SAY("body changed: the current version gets the new behaviour");
@@ -389,8 +487,8 @@ static int same_lineage(const struct ts_schema *a, const struct ts_schema *b)
 		int c = obj_cmp(&a->v[i], &b->v[j]);
 
 		if (!c && !strcmp(a->v[i].kind, "table")) {
-			if (json_equal(json_object_get(a->v[i].attrs, "oid"),
-				       json_object_get(b->v[j].attrs, "oid")))
+			if (json_equal(json_object_get(A(&a->v[i]), "oid"),
+				       json_object_get(A(&b->v[j]), "oid")))
 				same++;
 			else
 				differ++;
@@ -456,7 +554,7 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 	 * when both sides descend from one data directory) or, across a
 	 * logical copy, has the same columns: renamed.
 	 */
-	lineage = same_lineage(before, after);
+	lineage = -1;	/* computed when a rename is possible */
 	for (size_t a = 0; a < dropped.n; a++) {
 		char *sig;
 
@@ -470,8 +568,10 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 			if (!added.v[b] || strcmp(added.v[b]->kind, "table"))
 				continue;
 			sig2 = columns_of(after, added.v[b]->name);
-			same = lineage ? json_equal(json_object_get(dropped.v[a]->attrs, "oid"),
-						    json_object_get(added.v[b]->attrs, "oid"))
+			if (lineage < 0)
+				lineage = same_lineage(before, after);
+			same = lineage ? json_equal(json_object_get(A(dropped.v[a]), "oid"),
+						    json_object_get(A(added.v[b]), "oid"))
 				       : !strcmp(sig, sig2);
 			if (same) {
 				renamed(out, dropped.v[a], added.v[b]);
@@ -505,8 +605,8 @@ void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *afte
 
 			if (n && !strcmp(n->kind, "column") && !strcmp(n->table, o->table) &&
 			    same_s(attr_s(o, "type"), attr_s(n, "type")) &&
-			    json_equal(json_object_get(o->attrs, "position"),
-				       json_object_get(n->attrs, "position"))) {
+			    json_equal(json_object_get(A(o), "position"),
+				       json_object_get(A(n), "position"))) {
 				renamed(out, o, n);
 				dropped.v[a] = added.v[b] = NULL;
 				break;
@@ -537,4 +637,35 @@ void ts_schema_diff_free(struct ts_schema_diff *d)
 	}
 	free(d->v);
 	memset(d, 0, sizeof(*d));
+}
+
+int ts_schema_compare(PGconn *before_conn, PGconn *after_conn, const char *skip,
+		      struct ts_schema_diff *out, size_t *n_objects)
+{
+	struct ts_schema before, after;
+	int r;
+
+	/* both sides at once: two servers, each reading its own catalogs */
+	memset(&before, 0, sizeof(before));
+	memset(&after, 0, sizeof(after));
+	r = snapshot_send(before_conn, skip);
+	if (!r && snapshot_send(after_conn, skip)) {
+		snapshot_receive(before_conn, &before);
+		r = -1;
+	} else if (!r) {
+		int rb = snapshot_receive(before_conn, &before);
+		int ra = snapshot_receive(after_conn, &after);
+
+		r = rb || ra ? -1 : 0;
+	}
+	if (!r)
+		r = ts_schema_describe(before_conn, &before, &after);
+	if (!r)
+		r = ts_schema_describe(after_conn, &after, &before);
+	if (!r)
+		ts_schema_diff(&before, &after, out);
+	*n_objects = after.n;
+	ts_schema_free(&before);
+	ts_schema_free(&after);
+	return r;
 }

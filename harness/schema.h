@@ -18,7 +18,8 @@ struct ts_schema_obj {
 	char *kind;		/* "table", "column", "constraint", "index", "view", ... */
 	char *name;		/* "public.invoices", "public.invoices.amount", ... */
 	char *table;		/* the table or view it belongs to, or NULL */
-	struct json_t *attrs;
+	char *text;		/* its attributes as PostgreSQL wrote them (JSON) */
+	struct json_t *attrs;	/* parsed on first use: equal texts never are */
 };
 
 struct ts_schema {
@@ -55,11 +56,22 @@ struct ts_schema_diff {
  */
 int ts_schema_snapshot(PGconn *conn, const char *skip, struct ts_schema *out);
 void ts_schema_free(struct ts_schema *s);
+/*
+ * Index and constraint definitions are compared from the raw catalog
+ * columns (deparsing thousands is the slow part of a snapshot); this
+ * fetches the readable definition of those in s that differ from other
+ * or are missing there, for the diff to show. Call it before the diff,
+ * on each side, with the connection s was read from.
+ */
+int ts_schema_describe(PGconn *conn, struct ts_schema *s, const struct ts_schema *other);
 
 /* What changed from `before` to `after`, each change classified. */
 void ts_schema_diff(const struct ts_schema *before, const struct ts_schema *after,
 		    struct ts_schema_diff *out);
 void ts_schema_diff_free(struct ts_schema_diff *d);
+/* Snapshot, describe and diff, from before_conn's database to after_conn's. */
+int ts_schema_compare(PGconn *before_conn, PGconn *after_conn, const char *skip,
+		      struct ts_schema_diff *out, size_t *n_objects);
 
 const char *ts_change_class_name(enum ts_change_class c);
 /* The column part of a column change's name ("amount"), or NULL. */

@@ -1,0 +1,47 @@
+# bench/common.sh: what the benchmarks share. Sourced, not run.
+#
+# Each benchmark times twinstage and what a user would do instead, in the
+# same run on the same data, and prints both and their ratio. They are not
+# tests: they assert nothing, they measure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TWINSTAGE=${TWINSTAGE:-$ROOT/build/twinstage}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+WORK=$(mktemp -d /tmp/twinstage-bench.XXXXXX)
+chmod 755 "$WORK"
+SCRATCH_PID=""
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+	if [ -n "$SCRATCH_PID" ]; then as_pg "$PG_BIN/pg_ctl" -D "$WORK/scratch" -m immediate stop >/dev/null 2>&1 || true; fi
+	if [ -f "$WORK/project/twinstage.ini" ]; then "$TWINSTAGE" down -c "$WORK/project/twinstage.ini" --purge >/dev/null 2>&1 || true; fi
+	rm -rf "$WORK"
+}
+[ -n "${KEEP:-}" ] || trap cleanup EXIT
+
+# A scratch cluster on a free port, as a user would have one: sets SCRATCH_PORT.
+scratch_start() {
+	SCRATCH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$WORK/scratch" && chown -R postgres "$WORK/scratch" 2>/dev/null || true
+	as_pg "$PG_BIN/initdb" -D "$WORK/scratch" -U postgres -A trust --no-sync >/dev/null
+	as_pg "$PG_BIN/pg_ctl" -D "$WORK/scratch" -l "$WORK/scratch/log" -w \
+		-o "-p $SCRATCH_PORT -k $WORK/scratch -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+	SCRATCH_PID=1
+}
+
+# Seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+
+# elapsed START: seconds since START, 3 decimals.
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# report NAME TWINSTAGE_S BASELINE_S GOAL: prints both times and the ratio.
+report() {
+	awk -v n="$1" -v t="$2" -v b="$3" -v g="$4" 'BEGIN {
+		printf "%-44s twinstage %8.3f s   baseline %8.3f s   ratio %6.1fx faster   (goal %s)\n",
+			n, t, b, (t > 0 ? b / t : 0), g }'
+}
