@@ -232,6 +232,26 @@ Test(rehearse, bad_sql_in_a_migration_fails_the_gate_with_file_and_line)
 	assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
+Test(rehearse, lint_findings_warn_unless_the_gate_says_fail)
+{
+	int code;
+
+	th_project(dir, NULL);
+	th_write(dir, "migrations/V1__index.sql", "CREATE TABLE invoices (LIKE inovices);\nCREATE INDEX inovices_customer ON inovices (customer);\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 0, "a lint error the rehearsal does not confirm is a warning\n%s\n%s", out.buf, err.buf);
+	ASSERT_HAS(out, "lint error [index-not-concurrent] CREATE INDEX on existing table inovices without CONCURRENTLY");
+	ASSERT_HAS(out, "lock ShareLock on public.inovices held");
+	ASSERT_HAS(out, "(blocks writes)");
+
+	th_project(dir, "[gate]\nlint = fail\n");
+	strbuf_reset(&out);
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "verdict: incompatible - V1__index.sql:2: lint index-not-concurrent");
+	assert_nothing_left(path_join(dir, ".twinstage"));
+}
+
 Test(rehearse, failing_baseline_blames_the_scenarios)
 {
 	int code;
