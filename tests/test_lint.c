@@ -47,6 +47,19 @@ static void rule_case(const char *rule, const char *bad, const char *good)
 	ts_lint_free(&l);
 }
 
+/* The level rule has on sql, and how many errors sql has in all. */
+static enum ts_lint_level level_of(const char *sql, const char *rule, size_t *errors)
+{
+	struct ts_lint l;
+	enum ts_lint_level level;
+
+	lint(&l, sql, TS_FMT_PLAIN, 0);
+	level = get(&l, rule)->level;
+	*errors = l.errors;
+	ts_lint_free(&l);
+	return level;
+}
+
 Test(lint, drop_table)
 {
 	rule_case("drop-table", "DROP TABLE invoices;",
@@ -107,13 +120,12 @@ Test(lint, index_not_concurrent)
 
 Test(lint, drop_index_not_concurrent)
 {
-	struct ts_lint l;
+	size_t errors;
 
 	rule_case("drop-index-not-concurrent", "DROP INDEX invoices_customer;",
 		  "DROP INDEX CONCURRENTLY invoices_customer;");
-	lint(&l, "DROP INDEX invoices_customer;", TS_FMT_PLAIN, 0);
-	cr_assert_eq(get(&l, "drop-index-not-concurrent")->level, TS_LINT_WARNING);
-	ts_lint_free(&l);
+	cr_assert_eq(level_of("DROP INDEX invoices_customer;", "drop-index-not-concurrent", &errors),
+		     TS_LINT_WARNING);
 }
 
 Test(lint, concurrently_in_transaction)
@@ -161,14 +173,13 @@ Test(lint, unique_without_index)
 
 Test(lint, missing_lock_timeout)
 {
-	struct ts_lint l;
+	size_t errors;
 
 	rule_case("missing-lock-timeout", "ALTER TABLE invoices ADD COLUMN note text;",
 		  "SET lock_timeout = '2s';\nALTER TABLE invoices ADD COLUMN note text;");
-	lint(&l, "ALTER TABLE invoices ADD COLUMN note text;", TS_FMT_PLAIN, 0);
-	cr_assert_eq(get(&l, "missing-lock-timeout")->level, TS_LINT_WARNING);
-	cr_assert_eq(l.errors, 0, "adding a nullable column is not an error");
-	ts_lint_free(&l);
+	cr_assert_eq(level_of("ALTER TABLE invoices ADD COLUMN note text;", "missing-lock-timeout", &errors),
+		     TS_LINT_WARNING);
+	cr_assert_eq(errors, 0, "adding a nullable column is not an error");
 }
 
 Test(lint, statements_after_lock)
