@@ -203,6 +203,37 @@ static char *case_reason(const struct ts_report_check *c, const char *where)
 		       k->file, k->line, k->name, k->expected, k->got);
 }
 
+/*
+ * Why a migration that applied fails the gate anyway, or NULL: a lock
+ * that blocks writes held over gate.max_lock_ms, or (gate.lint = fail) an
+ * error-level lint finding. One answer for the verdict and for JUnit.
+ */
+static char *gate_failure(const struct ts_report *r, const struct ts_report_migration *m)
+{
+	for (size_t j = 0; j < m->n_stmts; j++) {
+		json_t *facts = m->stmts[j].facts, *l;
+		size_t k;
+
+		json_array_foreach(json_object_get(facts, "locks"), k, l)
+			if (json_is_true(json_object_get(l, "over_gate")))
+				return xstrfmt("%s:%d holds %s on %s for %.0f ms, over gate.max_lock_ms = %.0f: the application waits that long",
+					       m->file, m->stmts[j].line,
+					       json_string_value(json_object_get(l, "mode")),
+					       json_string_value(json_object_get(l, "relation")),
+					       json_number_value(json_object_get(l, "held_ms")), r->max_lock_ms);
+		json_array_foreach(json_object_get(facts, "lint"), k, l) {
+			const char *level = json_string_value(json_object_get(l, "level"));
+
+			if (r->lint_fails && level && !strcmp(level, "error"))
+				return xstrfmt("%s:%d: lint %s: %s (gate.lint = fail)", m->file,
+					       (int)json_integer_value(json_object_get(l, "line")),
+					       json_string_value(json_object_get(l, "rule")),
+					       json_string_value(json_object_get(l, "message")));
+		}
+	}
+	return NULL;
+}
+
 void ts_report_decide(struct ts_report *r)
 {
 	if (r->error) {
@@ -245,36 +276,11 @@ void ts_report_decide(struct ts_report *r)
 		}
 	}
 	for (size_t i = 0; i < r->n_migrations; i++) {
-		const struct ts_report_migration *m = &r->migrations[i];
+		char *why = gate_failure(r, &r->migrations[i]);
 
-		for (size_t j = 0; j < m->n_stmts; j++) {
-			json_t *facts = m->stmts[j].facts, *l;
-			size_t k;
-
-			json_array_foreach(json_object_get(facts, "locks"), k, l) {
-				if (!json_is_true(json_object_get(l, "over_gate")))
-					continue;
-				set_verdict(r, "incompatible", TS_EXIT_GATE,
-					    xstrfmt("%s:%d holds %s on %s for %.0f ms, over gate.max_lock_ms = %.0f: the application waits that long",
-						    m->file, m->stmts[j].line,
-						    json_string_value(json_object_get(l, "mode")),
-						    json_string_value(json_object_get(l, "relation")),
-						    json_number_value(json_object_get(l, "held_ms")),
-						    r->max_lock_ms));
-				return;
-			}
-			json_array_foreach(json_object_get(facts, "lint"), k, l) {
-				const char *level = json_string_value(json_object_get(l, "level"));
-
-				if (!r->lint_fails || !level || strcmp(level, "error"))
-					continue;
-				set_verdict(r, "incompatible", TS_EXIT_GATE,
-					    xstrfmt("%s:%d: lint %s: %s (gate.lint = fail)", m->file,
-						    (int)json_integer_value(json_object_get(l, "line")),
-						    json_string_value(json_object_get(l, "rule")),
-						    json_string_value(json_object_get(l, "message"))));
-				return;
-			}
+		if (why) {
+			set_verdict(r, "incompatible", TS_EXIT_GATE, why);
+			return;
 		}
 	}
 	set_verdict(r, "compatible", TS_EXIT_OK,
@@ -887,8 +893,11 @@ static void render_junit(const struct ts_report *r, FILE *out)
 			failures += r->checks[i].failed;
 	}
 	for (size_t i = 0; i < r->n_migrations; i++) {
+		char *why = gate_failure(r, &r->migrations[i]);
+
 		tests++;
-		failures += r->migrations[i].status && !strcmp(r->migrations[i].status, "failed");
+		failures += (r->migrations[i].status && !strcmp(r->migrations[i].status, "failed")) || why;
+		free(why);
 	}
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"twinstage ");
 	xml_escape(out, r->project);
@@ -896,17 +905,19 @@ static void render_junit(const struct ts_report *r, FILE *out)
 	fprintf(out, "  <testsuite name=\"migrations\" tests=\"%zu\">\n", r->n_migrations);
 	for (size_t i = 0; i < r->n_migrations; i++) {
 		const struct ts_report_migration *m = &r->migrations[i];
+		char *why = gate_failure(r, m);
 
 		fprintf(out, "    <testcase classname=\"migrations\" name=\"");
 		xml_escape(out, m->file);
 		fprintf(out, "\" time=\"%.3f\">", m->ms / 1000.0);
-		if (m->status && !strcmp(m->status, "failed")) {
+		if ((m->status && !strcmp(m->status, "failed")) || why) {
 			fprintf(out, "<failure message=\"");
-			xml_escape(out, m->error);
+			xml_escape(out, why ? why : m->error);
 			fprintf(out, "\"/>");
 		} else if (m->status && !strcmp(m->status, "not run")) {
 			fprintf(out, "<skipped message=\"an earlier migration failed\"/>");
 		}
+		free(why);
 		fprintf(out, "</testcase>\n");
 	}
 	fprintf(out, "  </testsuite>\n");

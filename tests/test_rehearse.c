@@ -249,6 +249,10 @@ Test(rehearse, lint_findings_warn_unless_the_gate_says_fail)
 	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
 	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	ASSERT_HAS(out, "verdict: incompatible - V1__index.sql:2: lint index-not-concurrent");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "--format", "junit", NULL), 1);
+	ASSERT_HAS(out, "name=\"V1__index.sql\" time=");
+	ASSERT_HAS(out, "<failure message=\"V1__index.sql:2: lint index-not-concurrent");
 	assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
