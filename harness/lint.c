@@ -574,7 +574,7 @@ void ts_lint_render_text(const struct ts_lint *l, FILE *out)
 		l->errors == 1 ? "" : "s", l->warnings, l->warnings == 1 ? "" : "s");
 }
 
-static json_t *finding_json(const struct ts_lint_finding *f)
+json_t *ts_lint_finding_json(const struct ts_lint_finding *f)
 {
 	return json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s}", "file", f->file, "line", f->line,
 			 "col", f->col, "rule", f->rule, "level", level_name(f->level),
@@ -586,7 +586,7 @@ void ts_lint_render_json(const struct ts_lint *l, FILE *out)
 	json_t *arr = json_array(), *doc;
 
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(arr, finding_json(&l->v[i]));
+		json_array_append_new(arr, ts_lint_finding_json(&l->v[i]));
 	doc = json_pack("{s:I, s:I, s:I, s:I, s:o}", "files", (json_int_t)l->files,
 			"statements", (json_int_t)l->stmts, "errors", (json_int_t)l->errors,
 			"warnings", (json_int_t)l->warnings, "findings", arr);

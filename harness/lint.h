@@ -54,6 +54,10 @@ void ts_lint_sql(struct ts_lint *out, const char *file, const char *sql, int fir
 int ts_lint_paths(struct ts_lint *out, char **paths, size_t n);
 void ts_lint_free(struct ts_lint *l);
 
+struct json_t;
+/* A finding as JSON: file, line, col, rule, level, message, recipe. */
+struct json_t *ts_lint_finding_json(const struct ts_lint_finding *f);
+
 void ts_lint_render_text(const struct ts_lint *l, FILE *out);
 void ts_lint_render_json(const struct ts_lint *l, FILE *out);
 

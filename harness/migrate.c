@@ -279,8 +279,12 @@ static int add_part(struct ts_migrations *set, const char *file, const char *pat
 	return 0;
 }
 
+/*
+ * Adds file to set by its name's format. A name of no format is an error,
+ * or, with any_name (a file named on the command line), a plain file.
+ */
 static int classify(struct ts_migrations *set, struct patterns *pt, const char *dir,
-		    const char *file, const char **first_file)
+		    const char *file, const char **first_file, int any_name)
 {
 	regmatch_t g[5];
 	char *path = path_join(dir, file);
@@ -346,6 +350,18 @@ static int classify(struct ts_migrations *set, struct patterns *pt, const char *
 						     : xstrdup(""),
 				     0, &text);
 		}
+	} else if (any_name) {
+		struct ts_migration *m;
+
+		if (set_format(set, TS_FMT_PLAIN, file, first_file))
+			goto out;
+		m = add(set);
+		m->description = xstrdup("");
+		m->file = xstrdup(file);
+		m->path = xstrdup(path);
+		m->up = strbuf_detach(&text);
+		m->up_line = 1;
+		r = 0;
 	} else {
 		ts_error_set(TS_EXIT_USAGE, "cannot tell the version of migration file \"%s\"", path);
 		ts_error_hint("name it like V3__add_x.sql (Flyway), 3_add_x.up.sql (golang-migrate), 20240101120000_add_x.sql (dbmate) or 3_add_x.sql");
@@ -364,26 +380,8 @@ int ts_migrations_read_file(const char *path, struct ts_migrations *out)
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = classify(out, patterns(), dir, file, &first_file);
+	r = classify(out, patterns(), dir, file, &first_file, 1);
 	free(dir);
-	if (r && ts_error_class() == TS_EXIT_USAGE && !strncmp(ts_error_message(), "cannot tell", 11)) {
-		struct strbuf text = STRBUF_INIT;
-		struct ts_migration *m;
-
-		ts_error_clear();
-		ts_migrations_free(out);
-		if (strbuf_read_file(&text, path))
-			return ts_error_set(TS_EXIT_USAGE, "could not read \"%s\": %s", path,
-					    strerror(errno));
-		out->format = TS_FMT_PLAIN;
-		m = add(out);
-		m->description = xstrdup("");
-		m->file = xstrdup(file);
-		m->path = xstrdup(path);
-		m->up = strbuf_detach(&text);
-		m->up_line = 1;
-		r = 0;
-	}
 	if (r)
 		ts_migrations_free(out);
 	return r;
@@ -400,7 +398,7 @@ int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 		return -1;
 	r = 0;
 	for (size_t i = 0; i < names.nr && !r; i++)
-		r = classify(out, patterns(), dir, names.v[i], &first_file);
+		r = classify(out, patterns(), dir, names.v[i], &first_file, 0);
 	strvec_clear(&names);
 	for (size_t i = 0; i < out->n && !r; i++) {
 		struct ts_migration *m = &out->v[i];
@@ -610,11 +608,7 @@ static json_t *findings_at(const struct ts_lint *l, int line)
 
 	for (size_t i = 0; i < l->n; i++)
 		if (l->v[i].stmt_line == line)
-			json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}",
-							   "rule", l->v[i].rule,
-							   "level", l->v[i].level == TS_LINT_ERROR ? "error" : "warning",
-							   "line", l->v[i].line, "col", l->v[i].col,
-							   "message", l->v[i].message, "recipe", l->v[i].recipe));
+			json_array_append_new(a, ts_lint_finding_json(&l->v[i]));
 	return a;
 }
 
