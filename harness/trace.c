@@ -79,6 +79,15 @@ int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_connin
 		r->filenode = strtoul(PQgetvalue(res, i, 3), NULL, 10);
 	}
 	PQclear(res);
+	{
+		struct strbuf oids = STRBUF_INIT;
+
+		strbuf_addch(&oids, '{');
+		for (size_t i = 0; i < t->n_rels; i++)
+			strbuf_addf(&oids, "%s%u", i ? "," : "", t->rels[i].oid);
+		strbuf_addch(&oids, '}');
+		t->oids = strbuf_detach(&oids);
+	}
 	if (observer_conninfo) {
 		t->observer = PQconnectdb(observer_conninfo);
 		if (PQstatus(t->observer) != CONNECTION_OK) {
@@ -94,6 +103,7 @@ void ts_trace_end(struct ts_trace *t)
 	for (size_t i = 0; i < t->n_rels; i++)
 		free(t->rels[i].name);
 	free(t->rels);
+	free(t->oids);
 	for (size_t i = 0; i < t->n_held; i++)
 		free(t->held[i].mode);
 	free(t->held);
@@ -145,7 +155,12 @@ static void sample(struct ts_trace *t, PGconn *conn, const char *pid, struct see
 	PQclear(res);
 }
 
-/* Per pre-existing table, the sequential scans this transaction made so far. */
+/*
+ * Lists the pre-existing tables the statement scanned whole: their
+ * sequential scans in this transaction went up. Only the traced
+ * statements run user SQL in the transaction, so the count left by the
+ * previous one (0 at its start) is the count before this one.
+ */
 static void read_scans(struct ts_trace *t, json_t *scans)
 {
 	PGresult *res = query(t->conn, "SELECT relid::int8, seq_scan FROM pg_stat_xact_user_tables", NULL);
@@ -158,7 +173,7 @@ static void read_scans(struct ts_trace *t, json_t *scans)
 
 		if (!r)
 			continue;
-		if (scans && n > r->seq_scan)
+		if (n > r->seq_scan)
 			json_array_append_new(scans, json_string(r->name));
 		r->seq_scan = n;
 	}
@@ -167,16 +182,10 @@ static void read_scans(struct ts_trace *t, json_t *scans)
 
 static void read_rewrites(struct ts_trace *t, json_t *rewrites)
 {
-	struct strbuf oids = STRBUF_INIT;
-	PGresult *res;
+	PGresult *res = query(t->conn,
+			      "SELECT oid::int8, relfilenode::int8 FROM pg_class WHERE oid = ANY($1::oid[])",
+			      t->oids);
 
-	strbuf_addch(&oids, '{');
-	for (size_t i = 0; i < t->n_rels; i++)
-		strbuf_addf(&oids, "%s%u", i ? "," : "", t->rels[i].oid);
-	strbuf_addch(&oids, '}');
-	res = query(t->conn, "SELECT oid::int8, relfilenode::int8 FROM pg_class WHERE oid = ANY($1::oid[])",
-		    oids.buf);
-	strbuf_release(&oids);
 	if (!res)
 		return;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -216,8 +225,6 @@ PGresult *ts_trace_exec(struct ts_trace *t, const char *sql, int in_tx, json_t *
 	double t0, ms;
 	int ok, cancelled = 0;
 
-	if (in_tx)
-		read_scans(t, NULL);
 	t0 = now_ms();
 	if (!PQsendQuery(t->conn, sql)) {
 		*facts = json_pack("{s:o, s:o, s:o}", "locks", locks, "rewrites", rewrites, "scans", scans);

@@ -24,7 +24,7 @@ struct ts_trace_rel {
 	char *name;
 	char kind;		/* pg_class.relkind */
 	unsigned long filenode;
-	long long seq_scan;	/* in the current transaction, before the statement */
+	long long seq_scan;	/* in the current transaction, after the last statement */
 };
 
 struct ts_trace_held {
@@ -41,6 +41,7 @@ struct ts_trace {
 	double max_lock_ms;	/* gate.max_lock_ms; 0: no gate */
 	struct ts_trace_rel *rels;	/* relations that existed before */
 	size_t n_rels;
+	char *oids;		/* their oids, as an array literal "{1,2,...}" */
 	struct ts_trace_held *held;	/* taken in the open transaction */
 	size_t n_held;
 };
