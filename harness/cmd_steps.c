@@ -7,7 +7,6 @@
 #include "run.h"
 #include "util.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,9 +151,7 @@ int cmd_diff(int argc, char **argv)
 	struct ts_run run;
 	enum ts_report_format fmt = TS_FMT_TEXT;
 	int done, code;
-	size_t breaking = 0;
-	json_t *c;
-	size_t i;
+	size_t counts[3];
 
 	code = cmd_parse_options(argc, argv, "diff", diff_usage, "config env format help", &o, &done);
 	if (done)
@@ -165,8 +162,7 @@ int cmd_diff(int argc, char **argv)
 	if (open_kept(&run, &o) || ts_run_schema(&run))
 		return ts_run_fail(&run);
 	ts_report_render_schema(&run.rep, fmt, stdout);
-	json_array_foreach(run.rep.schema, i, c)
-		breaking += !strcmp(json_string_value(json_object_get(c, "class")), "breaking");
+	ts_report_schema_counts(&run.rep, counts);
 	ts_run_close(&run);
-	return breaking ? TS_EXIT_GATE : TS_EXIT_OK;
+	return counts[0] ? TS_EXIT_GATE : TS_EXIT_OK;
 }

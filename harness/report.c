@@ -610,7 +610,7 @@ static void stmt_facts(const struct ts_report *r, const struct ts_report_migrati
 				     js(v, "change"));
 }
 
-static void schema_counts(const struct ts_report *r, size_t n[3])
+void ts_report_schema_counts(const struct ts_report *r, size_t n[3])
 {
 	json_t *v;
 	size_t i;
@@ -629,7 +629,7 @@ static void render_schema_text(const struct ts_report *r, FILE *out)
 	json_t *v;
 	size_t i;
 
-	schema_counts(r, n);
+	ts_report_schema_counts(r, n);
 	fprintf(out, "schema changes, production clone -> dev side: %zu breaking, %zu risky, %zu additive\n",
 		n[0], n[1], n[2]);
 	json_array_foreach(r->schema, i, v) {

@@ -144,6 +144,8 @@ int ts_report_write(const struct ts_report *r, const char *dir, char **out_dir);
 /* Reads <dir>/report.json back (for `twinstage report`). */
 int ts_report_load(struct ts_report *r, const char *dir);
 
+/* Counts the schema changes: n[0] breaking, n[1] risky, n[2] additive. */
+void ts_report_schema_counts(const struct ts_report *r, size_t n[3]);
 /* Prints the schema changes alone (for `twinstage diff`), text or json. */
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 

@@ -369,9 +369,11 @@ void ts_run_evidence(struct ts_run *run)
 	json_array_foreach(run->rep.schema, i, c) {
 		const char *name = json_string_value(json_object_get(c, "short"));
 		json_t *ev = json_object_get(c, "evidence");
+		char *quoted;
 
 		if (strcmp(json_string_value(json_object_get(c, "class")), "breaking"))
 			continue;
+		quoted = xstrfmt("\"%s\"", name);
 		for (size_t j = 0; j < run->rep.n_checks; j++) {
 			const struct ts_report_check *k = &run->rep.checks[j];
 
@@ -380,19 +382,18 @@ void ts_run_evidence(struct ts_run *run)
 			for (size_t n = 0; n < k->n_cases; n++) {
 				const struct ts_report_case *cs = &k->cases[n];
 				struct strvec names = STRVEC_INIT;
-				char *quoted = xstrfmt("\"%s\"", name);
 
-				if (!cs->pass) {
-					if (cs->sql)
-						ts_sql_names_text(cs->sql, &names);
-					if (strvec_find(&names, name) >= 0 || (cs->got && strstr(cs->got, quoted)))
-						json_array_append_new(ev, json_sprintf("%s %s:%d \"%s\"", k->app,
-							cs->file, cs->line, cs->name ? cs->name : ""));
-				}
-				free(quoted);
+				if (cs->pass)
+					continue;
+				if (cs->sql)
+					ts_sql_names_text(cs->sql, &names);
+				if (strvec_find(&names, name) >= 0 || (cs->got && strstr(cs->got, quoted)))
+					json_array_append_new(ev, json_sprintf("%s %s:%d \"%s\"", k->app,
+						cs->file, cs->line, cs->name ? cs->name : ""));
 				strvec_clear(&names);
 			}
 		}
+		free(quoted);
 		if (!json_array_size(ev) && run->cfg.current)
 			ts_report_note(&run->rep,
 				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
