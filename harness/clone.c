@@ -11,6 +11,7 @@
 #include "pg.h"
 #include "run_command.h"
 #include "strbuf.h"
+#include "tool.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -42,68 +43,6 @@ static int create_database(struct ts_env *env, struct ts_side *side)
 	return r;
 }
 
-static char *log_path(struct ts_env *env, const char *name)
-{
-	char *dir = path_join(env->cfg->workdir, "logs");
-	char *p;
-
-	mkdir_p(dir, 0755);
-	p = path_join(dir, name);
-	free(dir);
-	unlink(p);
-	return p;
-}
-
-/* The first line of a log that says ERROR (psql/pg_restore), else its tail. */
-static char *log_error(const char *log)
-{
-	struct strbuf sb = STRBUF_INIT;
-	char *r, *e;
-
-	if (strbuf_read_file(&sb, log) || !sb.len) {
-		strbuf_release(&sb);
-		return xstrdup("(no output)");
-	}
-	e = strstr(sb.buf, "ERROR:");
-	if (!e)
-		e = strstr(sb.buf, "error:");
-	if (e) {
-		while (e > sb.buf && e[-1] != '\n')
-			e--;
-		r = xstrndup(e, strcspn(e, "\n"));
-	} else {
-		strbuf_rtrim(&sb);
-		r = xstrdup(sb.buf + (sb.len > 300 ? sb.len - 300 : 0));
-	}
-	strbuf_release(&sb);
-	return r;
-}
-
-/*
- * Runs a PostgreSQL tool with its output in logs/<logname>; on failure sets
- * an error of class cls, "<what>: <the ERROR line of its output>".
- */
-static int run_tool(struct ts_env *env, struct child_process *cp, const char *logname,
-		    enum ts_exit cls, const char *what)
-{
-	char *log = log_path(env, logname);
-	int r;
-
-	cp->out_path = log;
-	r = run_command(cp);
-	if (r > 0) {
-		char *e = log_error(log);
-
-		ts_error_set(cls, "%s: %s", what, e);
-		ts_error_hint("the whole output is in %s", log);
-		free(e);
-		r = -1;
-	}
-	child_process_clear(cp);
-	free(log);
-	return r;
-}
-
 static int run_seed(struct ts_env *env)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
@@ -113,7 +52,7 @@ static int run_seed(struct ts_env *env)
 	ts_env_child_env(env, &env->prod, &cp);
 	cp.dir = env->cfg->dir;
 	/* psql names the file and line: "psql:seed.sql:12: ERROR: ..." */
-	return run_tool(env, &cp, "seed.log", TS_EXIT_USAGE, "seed script failed");
+	return ts_tool_run(env, &cp, "seed.log", TS_EXIT_USAGE, "seed script failed");
 }
 
 /* Sets the child's PG* variables from a connection string (password included). */
@@ -144,7 +83,7 @@ static int restore(struct ts_env *env, struct ts_side *side, const char *dump, c
 	strvec_pushl(&cp.args, "--no-owner", "--no-privileges", "--exit-on-error", "-j", "2",
 		     "-d", env->cfg->dbname, dump, NULL);
 	ts_env_child_env(env, side, &cp);
-	r = run_tool(env, &cp, logname, TS_EXIT_ENV, what);
+	r = ts_tool_run(env, &cp, logname, TS_EXIT_ENV, what);
 	free(what);
 	return r;
 }
@@ -167,7 +106,7 @@ static int dump_source(struct ts_env *env, const char *dump)
 			strvec_pushl(&cp.args, "-Fc", "-Z", "1", "-f", dump, NULL);
 			free(what);
 			what = xstrfmt("could not dump the source database (%s)", shown);
-			r = run_tool(env, &cp, "source-dump.log", TS_EXIT_ENV, what);
+			r = ts_tool_run(env, &cp, "source-dump.log", TS_EXIT_ENV, what);
 		}
 	}
 	child_process_clear(&cp);
@@ -208,7 +147,7 @@ static int clone_logical(struct ts_env *env)
 		ts_env_push_tool(env, &cp.args, "pg_dump");
 		strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);
 		ts_env_child_env(env, &env->prod, &cp);
-		r = run_tool(env, &cp, "clone-dump.log", TS_EXIT_ENV,
+		r = ts_tool_run(env, &cp, "clone-dump.log", TS_EXIT_ENV,
 			     "could not dump the production clone");
 	}
 	if (!r)

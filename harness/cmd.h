@@ -17,6 +17,7 @@ int cmd_report(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_ddt(int argc, char **argv);
 
 struct ts_opts;
 /*

@@ -14,8 +14,10 @@ static const char usage[] =
 "\n"
 "Builds the production clone and the dev side, runs the current version's\n"
 "scenarios on the production clone (the baseline), migrates the dev side,\n"
-"runs each version against each schema, writes the reports and removes\n"
-"the environments.\n"
+"compares the schemas, runs the double dump test on both sides and\n"
+"compares the data the migration did not touch, runs each version against\n"
+"each schema, rehearses the down migrations when there are some, writes\n"
+"the reports and removes the environments.\n"
 "\n"
 "  -c, --config FILE   configuration (default: twinstage.ini)\n"
 "      --env FILE      take [environments] from FILE (e.g. envs/local.ini)\n"
@@ -53,6 +55,9 @@ int cmd_rehearse(int argc, char **argv)
 	r = ts_run_provision(&run);
 	if (!r)
 		r = ts_run_read_production(&run);
+	/* before any scenario runs there: an application command may write */
+	if (!r)
+		r = ts_run_ddt(&run, &run.env.prod);
 	if (!r && run.cfg.current) {
 		double t0 = now_ms();
 		struct ts_report_stage *st = ts_run_stage(&run, "baseline",
@@ -67,9 +72,15 @@ int cmd_rehearse(int argc, char **argv)
 	if (!r)
 		r = ts_run_schema(&run);
 	if (!r)
+		r = ts_run_ddt(&run, &run.env.dev);
+	if (!r)
+		r = ts_run_equal(&run);
+	if (!r)
 		r = ts_run_matrix(&run, 0);
 	if (!r)
 		ts_run_evidence(&run);
+	if (!r)
+		r = ts_run_rollback(&run);
 	if (r) {
 		ts_report_fail(&run.rep);
 		ts_error_print();

@@ -7,6 +7,7 @@
 #include "run.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,14 @@ static const char diff_usage[] =
 "\"twinstage up\" from their catalogs, and lists every change from one to\n"
 "the other: breaking for the current version, risky to run, or additive.\n"
 "Exit code 1 when a change is breaking.\n";
+
+static const char ddt_usage[] =
+"usage: twinstage ddt [-c twinstage.ini] [--format text|json] [prod|dev]\n"
+"\n"
+"The double dump test of a side kept by \"twinstage up\" (default: dev):\n"
+"dump it, restore the dump into a fresh cluster, dump that again, and\n"
+"compare schema and data (every table, in key order). Names the first\n"
+"object that differs or fails to restore. Exit code 1 when it fails.\n";
 
 static const char report_usage[] =
 "usage: twinstage report [-c twinstage.ini] [--format FORMAT] [--run ID]\n"
@@ -165,4 +174,39 @@ int cmd_diff(int argc, char **argv)
 	ts_report_schema_counts(&run.rep, counts);
 	ts_run_close(&run);
 	return counts[0] ? TS_EXIT_GATE : TS_EXIT_OK;
+}
+
+int cmd_ddt(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	enum ts_report_format fmt = TS_FMT_TEXT;
+	const char *which;
+	json_t *res;
+	int done, code;
+
+	code = cmd_parse_options(argc, argv, "ddt", ddt_usage, "config env format quiet help ARGS",
+				 &o, &done);
+	if (done)
+		return code;
+	if (o.format && ts_report_format_parse(o.format, &fmt))
+		return ts_error_print();
+	which = o.n_args ? o.args[0] : "dev";
+	if (o.n_args > 1 || (strcmp(which, "prod") && strcmp(which, "dev"))) {
+		ts_error_set(TS_EXIT_USAGE, "which side? expected prod or dev, got \"%s\"",
+			     o.n_args > 1 ? o.args[1] : which);
+		return ts_error_print();
+	}
+	if (open_kept(&run, &o))
+		return ts_run_fail(&run);
+	/* run alone, it always runs and always counts */
+	run.cfg.ddt = TS_GATE_FAIL;
+	if (ts_run_ddt(&run, !strcmp(which, "prod") ? &run.env.prod : &run.env.dev))
+		return ts_run_fail(&run);
+	ts_report_render_data(&run.rep, fmt, stdout);
+	res = ts_report_data_find(&run.rep, "ddt", which);
+	code = res && !strcmp(json_string_value(json_object_get(res, "status")), "failed") ?
+	       TS_EXIT_GATE : TS_EXIT_OK;
+	ts_run_close(&run);
+	return code;
 }

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@ static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "inc
 					"clone", "pg_bin", "user", NULL };
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
-static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", NULL };
+static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
+					 "rollback", NULL };
+static const char *const equal_keys[] = { "columns", NULL };
 
 static const struct section_schema {
 	const char *name;	/* "app" takes a NAME after it */
@@ -43,6 +46,7 @@ static const struct section_schema {
 	{ "app", 1, app_keys },
 	{ "rehearsal", 0, rehearsal_keys },
 	{ "gate", 0, gate_keys },
+	{ "equal", 1, equal_keys },
 };
 
 struct reader {
@@ -63,13 +67,17 @@ struct parse_ctx {
 
 static struct strvec origins = STRVEC_INIT;
 
+static void keyless_section(struct parse_ctx *ctx, const char *line);
+
 static char *ini_fgets(char *str, int num, void *stream)
 {
 	struct reader *rd = stream;
 	char *r = fgets(str, num, rd->fp);
 
-	if (r)
+	if (r) {
 		rd->line++;
+		keyless_section((struct parse_ctx *)((char *)rd - offsetof(struct parse_ctx, rd)), r);
+	}
 	return r;
 }
 
@@ -234,6 +242,116 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 	return 1;
 }
 
+/* [equal OLD NEW] (or [equal TABLE]): one per section, the mapping from `columns`. */
+static struct ts_equal *equal_get(struct parse_ctx *ctx, const char *arg)
+{
+	struct ts_config *cfg = ctx->cfg;
+	struct ts_equal *e;
+	char *words = xstrdup(arg), *save = NULL, *a, *b;
+
+	a = strtok_r(words, " \t", &save);
+	b = strtok_r(NULL, " \t", &save);
+	if (!b)
+		b = a;
+	if (strtok_r(NULL, " \t", &save)) {
+		free(words);
+		fail(ctx, "section [equal %s] names more than two tables (expected [equal OLD NEW])", arg);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_equal; i++)
+		if (!strcmp(cfg->equal[i].old_table, a) && !strcmp(cfg->equal[i].new_table, b)) {
+			free(words);
+			return &cfg->equal[i];
+		}
+	cfg->equal = xrealloc(cfg->equal, (cfg->n_equal + 1) * sizeof(*cfg->equal));
+	e = &cfg->equal[cfg->n_equal++];
+	memset(e, 0, sizeof(*e));
+	e->old_table = xstrdup(a);
+	e->new_table = xstrdup(b);
+	e->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+	free(words);
+	return e;
+}
+
+static void equal_free_cols(struct ts_equal *e)
+{
+	for (size_t i = 0; i < e->n_cols; i++) {
+		free(e->old_cols[i]);
+		free(e->new_cols[i]);
+	}
+	free(e->old_cols);
+	free(e->new_cols);
+	e->old_cols = e->new_cols = NULL;
+	e->n_cols = 0;
+}
+
+/*
+ * inih calls the handler only for "name = value" lines, and [equal OLD NEW]
+ * needs none: its header alone declares it.
+ */
+static void keyless_section(struct parse_ctx *ctx, const char *line)
+{
+	const char *p = line, *end, *arg = NULL;
+	const struct section_schema *sec;
+	char *section;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '[' || !(end = strchr(p, ']')) || ctx->failed || ctx->env_only)
+		return;
+	section = xstrndup(p + 1, (size_t)(end - p - 1));
+	sec = find_section(section, &arg);
+	if (sec && !strcmp(sec->name, "equal"))
+		equal_get(ctx, arg);
+	free(section);
+}
+
+/* columns = customer:customer_name, amount */
+static int handle_equal(struct parse_ctx *ctx, const char *arg, const char *value)
+{
+	struct ts_equal *e = equal_get(ctx, arg);
+	char *list, *save = NULL;
+
+	if (!e)
+		return 0;
+	equal_free_cols(e);
+	list = xstrdup(value);
+	for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon, *from, *to;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		for (char *end = item + strlen(item); end > item && (end[-1] == ' ' || end[-1] == '\t');)
+			*--end = '\0';
+		colon = strchr(item, ':');
+		from = colon ? xstrndup(item, (size_t)(colon - item)) : xstrdup(item);
+		to = xstrdup(colon ? colon + 1 : item);
+		for (char *p = from + strlen(from); p > from && p[-1] == ' ';)
+			*--p = '\0';
+		if (!*from || !*to || strchr(to, ':')) {
+			fail(ctx, "invalid column mapping \"%s\" in [equal %s] (expected OLD:NEW or NAME, separated by commas)",
+			     item, arg);
+			free(from);
+			free(to);
+			free(list);
+			return 0;
+		}
+		{
+			char *t = to;
+
+			while (*t == ' ')
+				t++;
+			memmove(to, t, strlen(t) + 1);
+		}
+		e->old_cols = xrealloc(e->old_cols, (e->n_cols + 1) * sizeof(char *));
+		e->new_cols = xrealloc(e->new_cols, (e->n_cols + 1) * sizeof(char *));
+		e->old_cols[e->n_cols] = from;
+		e->new_cols[e->n_cols++] = to;
+	}
+	free(list);
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -306,10 +424,14 @@ static int handler(void *user, const char *section, const char *name, const char
 			set_str(&app->scenarios, rel_path(ctx, value));
 		else
 			set_str(&app->command, xstrdup(value));
+	} else if (!strcmp(sec->name, "equal")) {
+		return handle_equal(ctx, arg, value);
 	} else if (!strcmp(sec->name, "rehearsal")) {
 		set_str(!strcmp(name, "current") ? &cfg->current : &cfg->next, xstrdup(value));
 	} else if (!strcmp(sec->name, "gate")) {
-		enum ts_gate_level *level = !strcmp(name, "lint") ? &cfg->lint : &cfg->forward_compat;
+		enum ts_gate_level *level = !strcmp(name, "lint") ? &cfg->lint :
+					    !strcmp(name, "ddt") ? &cfg->ddt :
+					    !strcmp(name, "rollback") ? &cfg->rollback : &cfg->forward_compat;
 		char *end;
 
 		if (!strcmp(name, "max_lock_ms")) {
@@ -470,6 +592,8 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->forward_compat = TS_GATE_WARN;
 	cfg->lint = TS_GATE_WARN;
 	cfg->max_lock_ms = 1000;
+	cfg->ddt = TS_GATE_FAIL;
+	cfg->rollback = TS_GATE_FAIL;
 	cfg->path = path_absolute(path);
 	cfg->dir = path_dirname(cfg->path);
 	strvec_clear(&origins);
@@ -522,6 +646,13 @@ void ts_config_free(struct ts_config *cfg)
 		free(cfg->apps[i].origin);
 	}
 	free(cfg->apps);
+	for (size_t i = 0; i < cfg->n_equal; i++) {
+		equal_free_cols(&cfg->equal[i]);
+		free(cfg->equal[i].old_table);
+		free(cfg->equal[i].new_table);
+		free(cfg->equal[i].origin);
+	}
+	free(cfg->equal);
 	free(cfg->current);
 	free(cfg->next);
 	memset(cfg, 0, sizeof(*cfg));
@@ -570,4 +701,9 @@ const char ts_config_template[] =
 "[gate]\n"
 "forward_compat = warn          ; fail | warn | off: next version against the old schema\n"
 "max_lock_ms = 1000             ; a lock that blocks writes to an existing table, held longer, fails\n"
-"lint = warn                    ; fail: an error-level lint finding fails the gate by itself\n";
+"lint = warn                    ; fail: an error-level lint finding fails the gate by itself\n"
+"ddt = fail                     ; fail | warn | off: the double dump test of the dev side\n"
+"rollback = fail                ; fail | warn | off: down migrations must restore the old schema\n"
+"\n"
+"; [equal inovices invoices]    ; after migrating, NEW (dev side) holds the rows OLD held\n"
+"; columns = customer:customer_name, amount   ; OLD:NEW, or one name for both; default: all of OLD's\n";

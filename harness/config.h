@@ -21,6 +21,14 @@ struct ts_app {
 	char *origin;		/* "file:line" of the section */
 };
 
+/* [equal OLD NEW]: OLD on the production clone holds the rows NEW holds on the dev side. */
+struct ts_equal {
+	char *old_table, *new_table;
+	char **old_cols, **new_cols;	/* `columns = a:b, c`: the mapping, or NULL for all of OLD's */
+	size_t n_cols;
+	char *origin;		/* "file:line" of the section */
+};
+
 struct ts_config {
 	char *path;		/* absolute path of the main file */
 	char *dir;		/* its folder: relative paths start here */
@@ -44,11 +52,15 @@ struct ts_config {
 
 	struct ts_app *apps;
 	size_t n_apps;
+	struct ts_equal *equal;
+	size_t n_equal;
 
 	char *current, *next;	/* [rehearsal] */
 	enum ts_gate_level forward_compat;	/* [gate] */
 	enum ts_gate_level lint;	/* error-level lint findings: fail or only warn */
 	double max_lock_ms;	/* blocking lock on an existing table held longer fails; 0: off */
+	enum ts_gate_level ddt;	/* the double dump test (off: not run) */
+	enum ts_gate_level rollback;	/* the down migrations (off: not run) */
 };
 
 /*

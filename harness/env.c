@@ -29,8 +29,10 @@ int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
 	env->lock_fd = -1;
 	env->prod.name = "prod";
 	env->dev.name = "dev";
+	env->scratch.name = "scratch";
 	env->prod.dir = path_join(cfg->workdir, "prod");
 	env->dev.dir = path_join(cfg->workdir, "dev");
+	env->scratch.dir = path_join(cfg->workdir, "scratch");
 	env->state_path = path_join(cfg->workdir, "env.json");
 	if (!strcmp(cfg->backend, "instance"))
 		env->ops = &ts_env_instance_ops;
@@ -55,6 +57,7 @@ void ts_env_release(struct ts_env *env)
 {
 	free(env->prod.dir);
 	free(env->dev.dir);
+	free(env->scratch.dir);
 	free(env->pg_bin);
 	free(env->state_path);
 	if (env->lock_fd >= 0)
@@ -101,12 +104,13 @@ int ts_env_lock(struct ts_env *env)
 
 int ts_env_save(struct ts_env *env)
 {
-	json_t *o = json_pack("{s:s, s:s?, s:s, s:{s:i}, s:{s:i}}",
+	json_t *o = json_pack("{s:s, s:s?, s:s, s:{s:i}, s:{s:i}, s:{s:i}}",
 			      "backend", env->ops->name,
 			      "pg_bin", env->pg_bin,
 			      "database", env->cfg->dbname,
 			      "prod", "port", env->prod.port,
-			      "dev", "port", env->dev.port);
+			      "dev", "port", env->dev.port,
+			      "scratch", "port", env->scratch.port);
 	char *text = json_dumps(o, JSON_INDENT(2));
 	int r = write_file(env->state_path, text, strlen(text));
 
@@ -133,6 +137,7 @@ int ts_env_load(struct ts_env *env)
 	}
 	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
 	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
+	env->scratch.port = (int)json_integer_value(json_object_get(json_object_get(o, "scratch"), "port"));
 	json_decref(o);
 	return 1;
 }
@@ -173,6 +178,27 @@ int ts_env_up(struct ts_env *env)
 	return 0;
 }
 
+int ts_env_scratch_up(struct ts_env *env)
+{
+	struct ts_side *s = &env->scratch;
+
+	if (s->port && env->ops->running(env, s))
+		return 0;
+	for (int i = 0; !s->port && i < 20; i++) {
+		int p = port_pick_free();
+
+		if (p && p != env->prod.port && p != env->dev.port)
+			s->port = p;
+	}
+	if (!s->port)
+		return ts_error_set(TS_EXIT_ENV, "could not find a free port for the scratch server");
+	/* saved first, so that `down` finds it even if the run is killed now */
+	if (ts_env_save(env) || env->ops->destroy(env, s) || env->ops->create(env, s) ||
+	    env->ops->start(env, s))
+		return ts_error_prefix("the scratch server of the double dump test");
+	return 0;
+}
+
 int ts_env_ensure_running(struct ts_env *env)
 {
 	struct ts_side *sides[] = { &env->prod, &env->dev };
@@ -187,6 +213,8 @@ int ts_env_down(struct ts_env *env)
 {
 	int r = 0;
 
+	if (env->ops->destroy(env, &env->scratch))
+		r = -1;
 	if (env->ops->destroy(env, &env->dev))
 		r = -1;
 	if (env->ops->destroy(env, &env->prod))

@@ -41,6 +41,12 @@ struct ts_env {
 	const struct ts_config *cfg;
 	const struct ts_env_ops *ops;
 	struct ts_side prod, dev;
+	/*
+	 * A third server, made only when needed: the double dump test restores
+	 * into it, a fresh cluster with no role but the superuser, as a backup
+	 * is restored on a new machine.
+	 */
+	struct ts_side scratch;
 	char *pg_bin;		/* folder holding initdb, pg_ctl, psql, pg_dump */
 	char *state_path;	/* <workdir>/env.json */
 	int as_user;		/* drop to uid/gid for server tools (we are root) */
@@ -64,9 +70,11 @@ int ts_env_save(struct ts_env *env);
 
 /* Chooses ports and creates + starts both sides, empty. */
 int ts_env_up(struct ts_env *env);
+/* Makes and starts the scratch server, unless it runs already. */
+int ts_env_scratch_up(struct ts_env *env);
 /* Starts kept sides that are not running (after a reboot, say). */
 int ts_env_ensure_running(struct ts_env *env);
-/* Removes both sides and env.json, whatever state they are in. */
+/* Removes both sides (and the scratch server) and env.json, whatever state they are in. */
 int ts_env_down(struct ts_env *env);
 
 /* libpq connection string of a side (no secrets in it). */

@@ -295,12 +295,35 @@ static pid_t postmaster_pid(const struct ts_side *side)
 	return pid;
 }
 
+/*
+ * 1 while pid runs. A postmaster that exited stays a zombie until whoever
+ * adopted it reaps it (in a container, that can take seconds): that is
+ * gone, too.
+ */
+static int alive(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *fp;
+	int zombie = 0;
+
+	if (pid <= 0 || (kill(pid, 0) && errno != EPERM))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(path, "r"))) {
+		/* "pid (comm) S ...": the state follows the last ')' */
+		if (fgets(buf, sizeof(buf), fp) && (p = strrchr(buf, ')')) && p[1] == ' ')
+			zombie = p[2] == 'Z';
+		fclose(fp);
+	}
+	return !zombie;
+}
+
 static int instance_running(struct ts_env *env, struct ts_side *side)
 {
 	pid_t pid = postmaster_pid(side);
 
 	(void)env;
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	return alive(pid);
 }
 
 static int instance_start(struct ts_env *env, struct ts_side *side)
@@ -391,7 +414,7 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 			ts_error_clear();
 			kill(pid, SIGKILL);
 		}
-		for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+		for (int i = 0; i < 200 && alive(pid); i++)
 			usleep(50000);
 	}
 	real = real_data_dir(side);

@@ -24,6 +24,7 @@ static const struct cmd {
 	{ "report", cmd_report, "print the latest report again, in any format" },
 	{ "lint", cmd_lint, "read migrations for what breaks or blocks the live version (no database)" },
 	{ "diff", cmd_diff, "the schema changes between the production clone and the dev side" },
+	{ "ddt", cmd_ddt, "the double dump test of a side: dump, restore, dump again, compare" },
 	{ "down", cmd_down, "stop and remove the environments" },
 };
 

@@ -613,7 +613,7 @@ static json_t *findings_at(const struct ts_lint *l, int line)
 }
 
 /* Runs one statement (traced when trace is set); on failure sets a TS_EXIT_GATE error "file:line: ...". */
-static int run_stmt(PGconn *conn, const struct ts_migration *m, const struct ts_stmt *st,
+static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
 		    struct ts_report_migration *rm, struct ts_trace *trace, int in_tx,
 		    const struct ts_lint *lint)
 {
@@ -642,7 +642,7 @@ static int run_stmt(PGconn *conn, const struct ts_migration *m, const struct ts_
 		int line = pos ? ts_line_at(st->sql, (size_t)(atoi(pos) - 1), st->text_line) : st->line;
 		char *e = ts_pg_result_error(res);
 
-		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", m->file, line, e);
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", file, line, e);
 		free(e);
 		PQclear(res);
 		return -1;
@@ -664,23 +664,32 @@ static int in_production(const struct ts_tracker *t, const struct ts_tracking_st
 	return r;
 }
 
-static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
-		     enum ts_mig_format fmt, struct ts_report_migration *rm, struct ts_trace *trace)
+/*
+ * Applies one part of m: its up part (traced, linted, recorded in t's
+ * table), or with `prev` set, its down part (un-recorded, back to version
+ * *prev, which may be NULL).
+ */
+static int apply_part(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+		      enum ts_mig_format fmt, struct ts_report_migration *rm, struct ts_trace *trace,
+		      const char *const *prev)
 {
 	struct ts_stmt *stmts;
 	struct ts_lint lint = { 0 };
+	const char *file = prev && m->down_file ? m->down_file : m->file;
+	const char *sql = prev ? m->down : m->up;
 	size_t n;
 	int tx = !m->no_transaction, r = 0;
 	double t0 = now_ms();
 
-	if (ts_stmts_parse(m->file, m->up, m->up_line, &stmts, &n))
+	if (ts_stmts_parse(file, sql, prev ? m->down_line : m->up_line, &stmts, &n))
 		return -1;
-	ts_lint_stmts(&lint, m->file, m->up, m->up_line, stmts, n, fmt, m->no_transaction);
+	if (!prev)
+		ts_lint_stmts(&lint, m->file, m->up, m->up_line, stmts, n, fmt, m->no_transaction);
 	for (size_t i = 0; i < n; i++)
 		if (stmts[i].no_transaction || stmts[i].transaction_control)
 			tx = 0;
 	rm->transactional = tx;
-	if (ts_tracking_begin(conn, t, m) || (tx && ts_pg_exec(conn, "BEGIN"))) {
+	if ((!prev && ts_tracking_begin(conn, t, m)) || (tx && ts_pg_exec(conn, "BEGIN"))) {
 		ts_stmts_free(stmts, n);
 		return -1;
 	}
@@ -688,7 +697,7 @@ static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_m
 		if (ts_interrupted)
 			r = ts_error_set(TS_EXIT_ENV, "interrupted");
 		else
-			r = run_stmt(conn, m, &stmts[i], rm, trace, tx, &lint);
+			r = run_stmt(conn, file, &stmts[i], rm, trace, tx, &lint);
 	}
 	ts_lint_free(&lint);
 	rm->ms = now_ms() - t0;
@@ -698,12 +707,13 @@ static int apply_one(PGconn *conn, const struct ts_tracker *t, const struct ts_m
 
 		if (tx)
 			PQclear(PQexec(conn, "ROLLBACK"));
-		else
+		else if (!prev)
 			ts_tracking_record(conn, t, m, rm->ms, 0);	/* partly applied: say so */
 		ts_error_set(cls, "%s", saved);
 		free(saved);
 	} else {
-		r = ts_tracking_record(conn, t, m, rm->ms, 1);
+		r = prev ? ts_tracking_unrecord(conn, t, m, *prev, rm->ms)
+			 : ts_tracking_record(conn, t, m, rm->ms, 1);
 		if (tx)
 			r = r ? (PQclear(PQexec(conn, "ROLLBACK")), -1) : ts_pg_exec(conn, "COMMIT");
 	}
@@ -756,7 +766,7 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const str
 			fprintf(stderr, "    %s ...", m->file);
 			fflush(stderr);
 		}
-		if (apply_one(conn, t, m, set->format, rm, trace)) {
+		if (apply_part(conn, t, m, set->format, rm, trace, NULL)) {
 			rm->status = xstrdup("failed");
 			rm->error = xstrdup(ts_error_message());
 			if (verbose)
@@ -776,4 +786,24 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const str
 	}
 	ts_tracking_state_free(&st);
 	return r ? -1 : applied;
+}
+
+int ts_migrations_down(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+		       const struct ts_migration *m, double *ms)
+{
+	const char *prev = NULL;
+	struct ts_report scratch;
+	struct ts_report_migration *rm;
+	int r;
+
+	for (size_t i = 0; i < set->n && &set->v[i] != m; i++)
+		if (set->v[i].version)
+			prev = set->v[i].version;
+	/* the statements are not reported one by one: only the outcome is */
+	ts_report_init(&scratch, "rollback");
+	rm = ts_report_migration_add(&scratch, m->file);
+	r = apply_part(conn, t, m, set->format, rm, NULL, &prev);
+	*ms = rm->ms;
+	ts_report_free(&scratch);
+	return r;
 }

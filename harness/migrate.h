@@ -102,6 +102,13 @@ struct ts_trace;
 int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
 			const struct ts_tracking_state *prod, struct ts_report *rep,
 			struct ts_trace *trace, int verbose);
+/*
+ * Applies the down part of m (which has one) on conn and takes m out of
+ * t's table as the tool's own `down` would. A statement that fails is a
+ * TS_EXIT_GATE error "file:line: ...".
+ */
+int ts_migrations_down(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+		       const struct ts_migration *m, double *ms);
 /* Orders versions numerically, segment by segment; 1 and 1.0 are equal. */
 int ts_version_cmp(const char *a, const char *b);
 

@@ -79,6 +79,7 @@ void ts_report_free(struct ts_report *r)
 		free(r->notes[i]);
 	free(r->notes);
 	json_decref(r->schema);
+	json_decref(r->data);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -157,6 +158,28 @@ void ts_report_note(struct ts_report *r, const char *fmt, ...)
 	*slot = strbuf_detach(&sb);
 }
 
+void ts_report_data_add(struct ts_report *r, json_t *check)
+{
+	if (!r->data)
+		r->data = json_array();
+	json_array_append_new(r->data, check);
+}
+
+json_t *ts_report_data_find(const struct ts_report *r, const char *check, const char *side)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(r->data, i, v) {
+		const char *c = json_string_value(json_object_get(v, "check"));
+		const char *s = json_string_value(json_object_get(v, "side"));
+
+		if (c && !strcmp(c, check) && (!side || (s && !strcmp(s, side))))
+			return v;
+	}
+	return NULL;
+}
+
 void ts_report_fail(struct ts_report *r)
 {
 	free(r->error);
@@ -174,6 +197,7 @@ const char *ts_check_role_name(enum ts_check_role role)
 	case TS_CHECK_BACKWARD: return "backward";
 	case TS_CHECK_NEXT: return "next";
 	case TS_CHECK_FORWARD: return "forward";
+	case TS_CHECK_ROLLBACK: return "after rollback";
 	}
 	return "?";
 }
@@ -193,6 +217,19 @@ static void set_verdict(struct ts_report *r, const char *verdict, int code, char
 	r->verdict = xstrdup(verdict);
 	r->exit_code = code;
 	r->reason = reason;
+}
+
+static const char *js(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v ? v : "";
+}
+
+/* A data check that failed and fails the gate. */
+static int data_fails(json_t *v)
+{
+	return !strcmp(js(v, "status"), "failed") && json_is_true(json_object_get(v, "gating"));
 }
 
 static char *case_reason(const struct ts_report_check *c, const char *where)
@@ -269,11 +306,23 @@ void ts_report_decide(struct ts_report *r)
 		if (c->gating && c->failed) {
 			const char *where = c->role == TS_CHECK_FORWARD ?
 				"on the production clone (forward compatibility)" :
+				c->role == TS_CHECK_ROLLBACK ? "on the dev side after the down migrations" :
 				"on the migrated dev side";
 
 			set_verdict(r, "incompatible", TS_EXIT_GATE, case_reason(c, where));
 			return;
 		}
+	}
+	{
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(r->data, i, v)
+			if (data_fails(v)) {
+				set_verdict(r, "incompatible", TS_EXIT_GATE,
+					    xstrfmt("%s: %s", js(v, "name"), js(v, "failure")));
+				return;
+			}
 	}
 	for (size_t i = 0; i < r->n_migrations; i++) {
 		char *why = gate_failure(r, &r->migrations[i]);
@@ -389,6 +438,8 @@ static json_t *to_json(const struct ts_report *r)
 	json_object_set_new(o, "notes", a);
 	if (r->schema)
 		json_object_set(o, "schema", r->schema);
+	if (r->data)
+		json_object_set(o, "data", r->data);
 	json_object_set_new(o, "gate", json_pack("{s:f, s:b}", "max_lock_ms", r->max_lock_ms,
 						 "lint_fails", r->lint_fails));
 	return o;
@@ -475,7 +526,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		c->app = jget(v, "app");
 		c->side = jget(v, "side");
 		c->role = TS_CHECK_BASELINE;
-		for (int k = TS_CHECK_BASELINE; k <= TS_CHECK_FORWARD; k++)
+		for (int k = TS_CHECK_BASELINE; k <= TS_CHECK_ROLLBACK; k++)
 			if (role && !strcmp(role, ts_check_role_name((enum ts_check_role)k)))
 				c->role = (enum ts_check_role)k;
 		c->gating = json_is_true(json_object_get(v, "gating"));
@@ -503,6 +554,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		*slot = xstrdup(json_string_value(v) ? json_string_value(v) : "");
 	}
 	r->schema = json_incref(json_object_get(o, "schema"));
+	r->data = json_incref(json_object_get(o, "data"));
 	r->max_lock_ms = jnum(json_object_get(o, "gate"), "max_lock_ms");
 	r->lint_fails = json_is_true(json_object_get(json_object_get(o, "gate"), "lint_fails"));
 }
@@ -513,7 +565,8 @@ static const struct ts_report_check *find_check(const struct ts_report *r, const
 						const char *side)
 {
 	for (size_t i = 0; i < r->n_checks; i++)
-		if (!strcmp(r->checks[i].app, app) && !strcmp(r->checks[i].side, side))
+		if (!strcmp(r->checks[i].app, app) && !strcmp(r->checks[i].side, side) &&
+		    r->checks[i].role != TS_CHECK_ROLLBACK)
 			return &r->checks[i];
 	return NULL;
 }
@@ -559,13 +612,6 @@ static const char *app_label(const struct ts_report *r, const char *app)
 	if (r->next && !strcmp(app, r->next))
 		return "next";
 	return "";
-}
-
-static const char *js(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v ? v : "";
 }
 
 /* One line for a schema change: "breaking: column x dropped: why [file:line]". */
@@ -640,6 +686,57 @@ static void render_schema_text(const struct ts_report *r, FILE *out)
 	}
 }
 
+/* "passed   double dump test of the dev side (4 tables, 1004 rows, 0.8 s)" */
+static char *data_line(json_t *v)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *t = json_object_get(v, "tables"), *ms = json_object_get(v, "ms");
+
+	strbuf_addf(&sb, "%-7s %s", js(v, "status"), js(v, "name"));
+	if (!strcmp(js(v, "status"), "failed"))
+		strbuf_addf(&sb, "%s: %s", json_is_true(json_object_get(v, "gating")) ? "" : " (warning)",
+			    js(v, "failure"));
+	else if (*js(v, "failure"))
+		strbuf_addf(&sb, ": %s", js(v, "failure"));
+	if (t || ms) {
+		strbuf_addstr(&sb, " (");
+		if (t)
+			strbuf_addf(&sb, "%lld table%s, %lld rows%s", (long long)json_integer_value(t),
+				    json_integer_value(t) == 1 ? "" : "s",
+				    (long long)json_integer_value(json_object_get(v, "rows")), ms ? ", " : "");
+		if (ms)
+			strbuf_addf(&sb, "%.1f s", json_number_value(ms) / 1000.0);
+		strbuf_addch(&sb, ')');
+	}
+	return strbuf_detach(&sb);
+}
+
+static void render_data_text(const struct ts_report *r, FILE *out)
+{
+	json_t *v, *e;
+	size_t i, j;
+
+	fprintf(out, "data safety\n");
+	json_array_foreach(r->data, i, v) {
+		char *line = data_line(v);
+
+		fprintf(out, "  %s\n", line);
+		json_array_foreach(json_object_get(v, "excerpt"), j, e)
+			fprintf(out, "          %s\n", json_string_value(e));
+		free(line);
+	}
+}
+
+void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, FILE *out)
+{
+	if (f == TS_FMT_JSON) {
+		json_dumpf(r->data, out, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		fputc('\n', out);
+	} else {
+		render_data_text(r, out);
+	}
+}
+
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out)
 {
 	if (f == TS_FMT_JSON) {
@@ -700,6 +797,10 @@ static void render_text(const struct ts_report *r, FILE *out)
 	if (r->schema) {
 		fputc('\n', out);
 		render_schema_text(r, out);
+	}
+	if (r->data) {
+		fputc('\n', out);
+		render_data_text(r, out);
 	}
 	if (n_apps) {
 		fprintf(out, "\ncompatibility matrix\n  %-18s %-34s %s\n", "version",
@@ -834,6 +935,27 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	if (r->data && json_array_size(r->data)) {
+		json_t *v, *e;
+		size_t i, j;
+
+		fprintf(out, "### Data safety\n\n");
+		json_array_foreach(r->data, i, v) {
+			char *line = data_line(v);
+
+			fprintf(out, "- ");
+			md_escape(out, line);
+			fputc('\n', out);
+			json_array_foreach(json_object_get(v, "excerpt"), j, e) {
+				fprintf(out, "  - `");
+				for (const char *p = json_string_value(e); p && *p; p++)
+					fputc(*p == '`' ? '\'' : *p, out);
+				fprintf(out, "`\n");
+			}
+			free(line);
+		}
+		fputc('\n', out);
+	}
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
@@ -891,6 +1013,15 @@ static void render_junit(const struct ts_report *r, FILE *out)
 		tests += r->checks[i].n_cases ? r->checks[i].n_cases : 1;
 		if (r->checks[i].gating || r->checks[i].role == TS_CHECK_BASELINE)
 			failures += r->checks[i].failed;
+	}
+	{
+		json_t *v;
+		size_t i;
+
+		json_array_foreach(r->data, i, v) {
+			tests++;
+			failures += data_fails(v);
+		}
 	}
 	for (size_t i = 0; i < r->n_migrations; i++) {
 		char *why = gate_failure(r, &r->migrations[i]);
@@ -959,6 +1090,36 @@ static void render_junit(const struct ts_report *r, FILE *out)
 					xml_escape(out, c->output);
 				}
 				fprintf(out, counts ? "</failure>" : "</skipped>");
+			}
+			fprintf(out, "</testcase>\n");
+		}
+		fprintf(out, "  </testsuite>\n");
+	}
+	if (r->data) {
+		json_t *v, *e;
+		size_t i, j, nf = 0;
+
+		json_array_foreach(r->data, i, v)
+			nf += data_fails(v);
+		fprintf(out, "  <testsuite name=\"data safety\" tests=\"%zu\" failures=\"%zu\">\n",
+			json_array_size(r->data), nf);
+		json_array_foreach(r->data, i, v) {
+			int failed = !strcmp(js(v, "status"), "failed");
+
+			fprintf(out, "    <testcase classname=\"data.%s\" name=\"", js(v, "check"));
+			xml_escape(out, js(v, "name"));
+			fprintf(out, "\" time=\"%.3f\">", json_number_value(json_object_get(v, "ms")) / 1000.0);
+			if (failed || !strcmp(js(v, "status"), "skipped")) {
+				const char *tag = !failed ? "skipped" : data_fails(v) ? "failure" : "skipped";
+
+				fprintf(out, "<%s message=\"%s", tag, failed && !data_fails(v) ? "warning only: " : "");
+				xml_escape(out, js(v, "failure"));
+				fprintf(out, "\">");
+				json_array_foreach(json_object_get(v, "excerpt"), j, e) {
+					xml_escape(out, json_string_value(e));
+					fputc('\n', out);
+				}
+				fprintf(out, "</%s>", tag);
 			}
 			fprintf(out, "</testcase>\n");
 		}

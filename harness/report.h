@@ -61,6 +61,7 @@ enum ts_check_role {
 	TS_CHECK_BACKWARD,	/* current on dev: the gate */
 	TS_CHECK_NEXT,		/* next on dev: the gate */
 	TS_CHECK_FORWARD,	/* next on prod: per gate.forward_compat */
+	TS_CHECK_ROLLBACK,	/* current on dev after the down migrations: per gate.rollback */
 };
 
 struct ts_report_check {
@@ -106,6 +107,13 @@ struct ts_report {
 	 * detail, old_name, file, line, evidence: ["app file:line name"]}].
 	 */
 	struct json_t *schema;
+	/*
+	 * The data checks, as JSON (NULL when none ran): [{check: "ddt",
+	 * "untouched", "equal" or "rollback", name, side, status: "passed" |
+	 * "failed" | "skipped", gating, object, failure, excerpt: [lines],
+	 * tables, rows, ms}], in the order they ran.
+	 */
+	struct json_t *data;
 	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
 	int lint_fails;		/* gate.lint = fail */
 
@@ -129,6 +137,10 @@ struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app
 struct ts_report_case *ts_report_case_add(struct ts_report_check *c);
 void ts_report_note(struct ts_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Appends a data check (the reference is taken). */
+void ts_report_data_add(struct ts_report *r, struct json_t *check);
+/* The first data check of that kind (and side, when not NULL), or NULL. */
+struct json_t *ts_report_data_find(const struct ts_report *r, const char *check, const char *side);
 /* Records that the run stopped on the error in the error slot. */
 void ts_report_fail(struct ts_report *r);
 
@@ -146,6 +158,8 @@ int ts_report_load(struct ts_report *r, const char *dir);
 
 /* Counts the schema changes: n[0] breaking, n[1] risky, n[2] additive. */
 void ts_report_schema_counts(const struct ts_report *r, size_t n[3]);
+/* Prints the data checks alone (for `twinstage ddt`), text or json. */
+void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, FILE *out);
 /* Prints the schema changes alone (for `twinstage diff`), text or json. */
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 

@@ -54,6 +54,23 @@ int ts_run_migrate(struct ts_run *run);
 int ts_run_schema(struct ts_run *run);
 /* After the matrix: ties breaking changes to the scenarios they broke; notes the others. */
 void ts_run_evidence(struct ts_run *run);
+/*
+ * The double dump test of a side, recorded as a data check; on the dev
+ * side, a failure the production clone already had does not fail the gate.
+ * 0 even when the test fails (that is in the report); -1 when it could not run.
+ */
+int ts_run_ddt(struct ts_run *run, struct ts_side *side);
+/*
+ * After migrating: the tables the migration did not touch hold the same
+ * rows on both sides, and each [equal OLD NEW] holds.
+ */
+int ts_run_equal(struct ts_run *run);
+/*
+ * After the matrix: the down parts of what was applied, newest first; then
+ * the dev side's schema must equal the production clone's, the current
+ * version's scenarios pass again, and untouched tables are still equal.
+ */
+int ts_run_rollback(struct ts_run *run);
 /* Runs one check of the compatibility matrix. */
 int ts_run_check(struct ts_run *run, const char *app, struct ts_side *side,
 		 enum ts_check_role role, int gating);

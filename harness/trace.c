@@ -64,6 +64,7 @@ int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_connin
 	memset(t, 0, sizeof(*t));
 	t->conn = conn;
 	t->max_lock_ms = max_lock_ms;
+	t->tx_fresh = 1;
 	snprintf(t->pid, sizeof(t->pid), "%d", PQbackendPID(conn));
 	res = query(conn, rels_sql, NULL);
 	if (!res)
@@ -157,9 +158,13 @@ static void sample(struct ts_trace *t, PGconn *conn, const char *pid, struct see
 
 /*
  * Lists the pre-existing tables the statement scanned whole: their
- * sequential scans in this transaction went up. Only the traced
- * statements run user SQL in the transaction, so the count left by the
- * previous one (0 at its start) is the count before this one.
+ * sequential scans went up. pg_stat_xact_user_tables shows what the
+ * session has not yet flushed to the shared statistics, which (since
+ * PostgreSQL 15) may include earlier transactions; it is flushed only
+ * between transactions, so the count read at the start of a transaction
+ * holds for all of it. Only the traced statements run user SQL in the
+ * transaction, so the count left by the previous one is the count before
+ * this one. With scans NULL, only reads that count.
  */
 static void read_scans(struct ts_trace *t, json_t *scans)
 {
@@ -173,7 +178,7 @@ static void read_scans(struct ts_trace *t, json_t *scans)
 
 		if (!r)
 			continue;
-		if (n > r->seq_scan)
+		if (scans && n > r->seq_scan)
 			json_array_append_new(scans, json_string(r->name));
 		r->seq_scan = n;
 	}
@@ -225,6 +230,13 @@ PGresult *ts_trace_exec(struct ts_trace *t, const char *sql, int in_tx, json_t *
 	double t0, ms;
 	int ok, cancelled = 0;
 
+	if (in_tx && t->tx_fresh) {
+		/* the counts before the transaction's first statement */
+		for (size_t i = 0; i < t->n_rels; i++)
+			t->rels[i].seq_scan = 0;
+		read_scans(t, NULL);
+		t->tx_fresh = 0;
+	}
 	t0 = now_ms();
 	if (!PQsendQuery(t->conn, sql)) {
 		*facts = json_pack("{s:o, s:o, s:o}", "locks", locks, "rewrites", rewrites, "scans", scans);
@@ -299,6 +311,5 @@ void ts_trace_tx_end(struct ts_trace *t)
 		free(t->held[i].mode);
 	}
 	t->n_held = 0;
-	for (size_t i = 0; i < t->n_rels; i++)
-		t->rels[i].seq_scan = 0;
+	t->tx_fresh = 1;
 }

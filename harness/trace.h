@@ -24,7 +24,7 @@ struct ts_trace_rel {
 	char *name;
 	char kind;		/* pg_class.relkind */
 	unsigned long filenode;
-	long long seq_scan;	/* in the current transaction, after the last statement */
+	long long seq_scan;	/* pending in the session's statistics, after the last statement */
 };
 
 struct ts_trace_held {
@@ -44,6 +44,7 @@ struct ts_trace {
 	char *oids;		/* their oids, as an array literal "{1,2,...}" */
 	struct ts_trace_held *held;	/* taken in the open transaction */
 	size_t n_held;
+	int tx_fresh;		/* no statement of the open transaction has run yet */
 };
 
 /*

@@ -171,13 +171,39 @@ static void add_row(struct ts_tracking_state *st, const char *version, const cha
 	}
 }
 
+/* Forgets the rows of a version that was undone, and finds the latest again. */
+static void undo_row(struct ts_tracking_state *st, const char *version)
+{
+	size_t k = 0;
+
+	free(st->latest);
+	st->latest = NULL;
+	for (size_t i = 0; i < st->n; i++) {
+		struct ts_applied *a = &st->rows[i];
+
+		if (a->version && !ts_version_cmp(a->version, version)) {
+			free(a->version);
+			free(a->description);
+			free(a->checksum);
+			continue;
+		}
+		st->rows[k++] = *a;
+		if (a->version && a->success && (!st->latest || ts_version_cmp(a->version, st->latest) > 0)) {
+			free(st->latest);
+			st->latest = xstrdup(a->version);
+		}
+	}
+	st->n = k;
+}
+
 int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_tracking_state *st)
 {
 	static const char *const queries[] = {
-		[TS_TRACK_TWINSTAGE] = "SELECT version, description, checksum, success FROM {t} ORDER BY installed_on, key",
-		[TS_TRACK_GOLANG] = "SELECT version::text, NULL, NULL, NOT dirty FROM {t}",
-		[TS_TRACK_DBMATE] = "SELECT version, NULL, NULL, true FROM {t} ORDER BY version",
-		[TS_TRACK_FLYWAY] = "SELECT version, description, checksum::text, success FROM {t} ORDER BY installed_rank",
+		[TS_TRACK_TWINSTAGE] = "SELECT version, description, checksum, success, false FROM {t} ORDER BY installed_on, key",
+		[TS_TRACK_GOLANG] = "SELECT version::text, NULL, NULL, NOT dirty, false FROM {t}",
+		[TS_TRACK_DBMATE] = "SELECT version, NULL, NULL, true, false FROM {t} ORDER BY version",
+		/* an undo (Teams edition) takes its version back out */
+		[TS_TRACK_FLYWAY] = "SELECT version, description, checksum::text, success, type = 'UNDO_SQL' FROM {t} ORDER BY installed_rank",
 	};
 	const char *params[1] = { t->table };
 	PGresult *res;
@@ -209,6 +235,12 @@ int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_trackin
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		int ok = PQgetvalue(res, i, 3)[0] == 't';
+
+		if (PQgetvalue(res, i, 4)[0] == 't') {
+			if (ok)
+				undo_row(st, PQgetvalue(res, i, 0));
+			continue;
+		}
 
 		add_row(st, PQgetisnull(res, i, 0) ? NULL : PQgetvalue(res, i, 0),
 			PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
@@ -447,4 +479,41 @@ int ts_tracking_record(PGconn *conn, const struct ts_tracker *t, const struct ts
 	}
 	free(sum);
 	return r;
+}
+
+int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+			 const char *prev, double ms)
+{
+	const char *p[1] = { m->version };
+
+	switch (t->tool) {
+	case TS_TRACK_TWINSTAGE:
+		return exec_ok(conn, t, "DELETE FROM {t} WHERE key = $1", 1, p);
+	case TS_TRACK_GOLANG:
+		return prev ? golang_set(conn, t, prev, 0) : exec_ok(conn, t, "TRUNCATE {t}", 0, NULL);
+	case TS_TRACK_DBMATE:
+		return exec_ok(conn, t, "DELETE FROM {t} WHERE version = $1", 1, p);
+	case TS_TRACK_FLYWAY: {
+		char msbuf[32], *version = xstrdup(m->version);
+		const char *q[4];
+		int r;
+
+		for (char *c = version; *c; c++)
+			if (*c == '_')
+				*c = '.';
+		snprintf(msbuf, sizeof(msbuf), "%d", (int)(ms + 0.5));
+		q[0] = version;
+		q[1] = m->description;
+		q[2] = m->down_file ? m->down_file : m->file;
+		q[3] = msbuf;
+		r = exec_ok(conn, t, "INSERT INTO {t} (installed_rank, version, description, type, script,"
+			    " checksum, installed_by, execution_time, success)"
+			    " SELECT coalesce(max(installed_rank), 0) + 1, $1, $2, 'UNDO_SQL', $3, NULL,"
+			    " current_user, $4::integer, true FROM {t}", 4, q);
+		free(version);
+		return r;
+	}
+	default:
+		return 0;
+	}
 }

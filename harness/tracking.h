@@ -89,4 +89,12 @@ int ts_tracking_begin(PGconn *conn, const struct ts_tracker *t, const struct ts_
 int ts_tracking_record(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
 		       double ms, int success);
 
+/*
+ * Takes m out of the table after its down part ran, inside its transaction:
+ * golang-migrate goes back to version prev (none: an empty table), dbmate
+ * and twinstage delete its row, Flyway adds an UNDO_SQL row.
+ */
+int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+			 const char *prev, double ms);
+
 #endif

@@ -116,3 +116,31 @@ Test(config, environments_come_from_an_included_file)
 	ASSERT_ERROR("[environments]\ninclude = envs/bad.ini\n",
 		     "envs/bad.ini:4: section [project] does not belong in an environment file");
 }
+
+Test(config, equal_sections_need_no_keys_and_map_columns)
+{
+	struct ts_config cfg;
+
+	cr_assert_eq(load("[project]\nmigrations = migrations\n"
+			  "[equal inovices invoices]\n"
+			  "[equal customers]\n"
+			  "columns = id, name : full_name\n", &cfg), 0, "%s", ts_error_message());
+	cr_assert_eq(cfg.n_equal, 2);
+	cr_assert_str_eq(cfg.equal[0].old_table, "inovices");
+	cr_assert_str_eq(cfg.equal[0].new_table, "invoices");
+	cr_assert_eq(cfg.equal[0].n_cols, 0, "no columns: all of OLD's");
+	cr_assert(strstr(cfg.equal[0].origin, "twinstage.ini:3"), "%s", cfg.equal[0].origin);
+	cr_assert_str_eq(cfg.equal[1].new_table, "customers");
+	cr_assert_eq(cfg.equal[1].n_cols, 2);
+	cr_assert_str_eq(cfg.equal[1].old_cols[1], "name");
+	cr_assert_str_eq(cfg.equal[1].new_cols[1], "full_name");
+	cr_assert_eq(cfg.ddt, TS_GATE_FAIL);
+	cr_assert_eq(cfg.rollback, TS_GATE_FAIL);
+	ts_config_free(&cfg);
+	ASSERT_ERROR("[project]\nmigrations = migrations\n[equal a b]\ncolumns = id, name:\n",
+		     "twinstage.ini:4: invalid column mapping \"name:\" in [equal a b]");
+	ASSERT_ERROR("[project]\nmigrations = migrations\n[equal a b c]\n",
+		     "twinstage.ini:3: section [equal a b c] names more than two tables");
+	ASSERT_ERROR("[project]\nmigrations = migrations\n[gate]\nrollback = maybe\n",
+		     "twinstage.ini:4: invalid value for rollback: \"maybe\"");
+}
