@@ -18,6 +18,7 @@ int cmd_down(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_ddt(int argc, char **argv);
+int cmd_equal(int argc, char **argv);
 
 struct ts_opts;
 /*

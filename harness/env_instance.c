@@ -268,8 +268,13 @@ static int write_side_conf(struct ts_env *env, struct ts_side *side, const char 
 			     "max_connections = 100\n"
 			     "logging_collector = off\n"
 			     "log_line_prefix = '%%m [%%p] %%q%%a '\n"
-			     "cluster_name = 'twinstage-%s'\n",
-			     side->port, side->name);
+			     "cluster_name = 'twinstage-%s'\n"
+			     "%s",
+			     side->port, side->name,
+			     /* a restore target that is thrown away: no WAL for its loads */
+			     side == &env->scratch ? "wal_level = minimal\nmax_wal_senders = 0\n"
+						     "maintenance_work_mem = '256MB'\n"
+						     "max_wal_size = '4GB'\nautovacuum = off\n" : "");
 	int r = write_file(path, text, strlen(text));
 
 	if (!r)

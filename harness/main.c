@@ -25,6 +25,7 @@ static const struct cmd {
 	{ "lint", cmd_lint, "read migrations for what breaks or blocks the live version (no database)" },
 	{ "diff", cmd_diff, "the schema changes between the production clone and the dev side" },
 	{ "ddt", cmd_ddt, "the double dump test of a side: dump, restore, dump again, compare" },
+	{ "equal", cmd_equal, "the data of both sides: untouched tables and each [equal OLD NEW]" },
 	{ "down", cmd_down, "stop and remove the environments" },
 };
 
