@@ -1,11 +1,15 @@
 /*
  * equal: do two tables hold the same rows?
  *
- * Both sides are read at once, each as one COPY of its rows in the same
- * order (the primary key, or the whole row where there is none), and
- * compared row by row as they stream in: nothing is held in memory but the
- * current row of each side, both servers work in parallel, and the first
- * difference is known by its key in the same pass.
+ * Two tables of one shape are first streamed in binary in their physical
+ * order, which a physical clone and a restored dump keep, so equal tables
+ * are known equal without a sort. (A server-side sum of row hashes,
+ * hash_record_extended, was measured: it costs twice the CPU of the
+ * stream.) Where they differ, or the tables do not have one shape, both sides are read at
+ * once, each as one COPY in the same order (the primary key, or the whole
+ * row where there is none), and compared row by row as they stream in:
+ * nothing is held in memory but the current row of each side, and the
+ * first difference is known by its key.
  *
  * The same comparison serves the double dump test (a side against its
  * restored dump), the tables a migration did not touch (production clone
