@@ -696,8 +696,8 @@ static char *data_line(json_t *v)
 	if (!strcmp(js(v, "status"), "failed"))
 		strbuf_addf(&sb, "%s: %s", json_is_true(json_object_get(v, "gating")) ? "" : " (warning)",
 			    js(v, "failure"));
-	else if (*js(v, "failure"))
-		strbuf_addf(&sb, ": %s", js(v, "failure"));
+	else if (*js(v, "detail"))
+		strbuf_addf(&sb, ": %s", js(v, "detail"));
 	if (t || ms) {
 		strbuf_addstr(&sb, " (");
 		if (t)

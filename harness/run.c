@@ -870,9 +870,22 @@ int ts_run_rollback(struct ts_run *run)
 		if (!r && strcmp(jstring(check, "status"), "failed"))
 			r = rollback_compare(run, check);
 		/* the current version works again, whatever the schema says */
-		if (!r && run->cfg.current && strcmp(jstring(check, "status"), "failed"))
+		if (!r && run->cfg.current && strcmp(jstring(check, "status"), "failed")) {
 			r = ts_run_check(run, run->cfg.current, &run->env.dev, TS_CHECK_ROLLBACK,
 					 run->cfg.rollback == TS_GATE_FAIL);
+			if (!r) {
+				const struct ts_report_check *c = &run->rep.checks[run->rep.n_checks - 1];
+				char *f = xstrfmt("%s %s after the down migrations (%zu/%zu scenarios)",
+						  c->app, c->failed ? "fails" : "works again",
+						  c->n_cases - c->failed, c->n_cases);
+
+				if (c->failed)
+					data_failed(check, c->app, f);
+				else
+					json_object_set_new(check, "detail", json_string(f));
+				free(f);
+			}
+		}
 	}
 	json_object_set_new(check, "ms", json_real(now_ms() - t0));
 	if (!r) {

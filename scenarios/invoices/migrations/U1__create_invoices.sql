@@ -1,0 +1,2 @@
+-- The way back from V1 (Flyway undo): v1 never used this table.
+DROP TABLE invoices;
