@@ -727,24 +727,26 @@ static void render_data_text(const struct ts_report *r, FILE *out)
 	}
 }
 
-void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, FILE *out)
+/* One section of the report alone: its JSON as stored, or its text. */
+static void render_section(const struct ts_report *r, json_t *section, enum ts_report_format f,
+			   void (*text)(const struct ts_report *, FILE *), FILE *out)
 {
 	if (f == TS_FMT_JSON) {
-		json_dumpf(r->data, out, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		json_dumpf(section, out, JSON_INDENT(2) | JSON_ENCODE_ANY);
 		fputc('\n', out);
 	} else {
-		render_data_text(r, out);
+		text(r, out);
 	}
+}
+
+void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, FILE *out)
+{
+	render_section(r, r->data, f, render_data_text, out);
 }
 
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out)
 {
-	if (f == TS_FMT_JSON) {
-		json_dumpf(r->schema, out, JSON_INDENT(2) | JSON_ENCODE_ANY);
-		fputc('\n', out);
-	} else {
-		render_schema_text(r, out);
-	}
+	render_section(r, r->schema, f, render_schema_text, out);
 }
 
 static void render_text(const struct ts_report *r, FILE *out)

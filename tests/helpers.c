@@ -10,6 +10,7 @@
 #include "util.h"
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -217,4 +218,15 @@ char *th_value(const char *conninfo, const char *sql)
 	PQclear(res);
 	PQfinish(conn);
 	return v;
+}
+
+json_t *th_latest_report(const char *workdir)
+{
+	char *p = xstrfmt("%s/reports/latest/report.json", workdir);
+	json_error_t e;
+	json_t *o = json_load_file(p, 0, &e);
+
+	cr_assert(o, "no report at %s: %s", p, e.text);
+	free(p);
+	return o;
 }

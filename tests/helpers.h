@@ -38,6 +38,14 @@ void th_sql(const char *conninfo, const char *sql);
 /* The first value of the first row of sql's result (new string). */
 char *th_value(const char *conninfo, const char *sql);
 
+/* The report.json a run wrote last under workdir (asserts it exists; json_decref it). */
+struct json_t;
+struct json_t *th_latest_report(const char *workdir);
+
+/* Fails the test unless the strbuf sb holds needle, showing what it holds. */
+#define TH_ASSERT_HAS(sb, needle) \
+	cr_assert(strstr((sb).buf, needle), "output lacks \"%s\":\n%s", needle, (sb).buf)
+
 /* Absolute path of a file of the source tree. */
 char *th_src(const char *rel);
 

@@ -37,8 +37,7 @@ TestSuite(data, .init = setup, .fini = teardown, .timeout = 300);
 /* These releases ship no new version: v1 alone is checked (v2 expects another schema). */
 #define NO_NEXT "\n[rehearsal]\nnext = v1\n"
 
-#define ASSERT_HAS(sb, needle) \
-	cr_assert(strstr((sb).buf, needle), "output lacks \"%s\":\n%s\n%s", needle, (sb).buf, err.buf)
+#define ASSERT_HAS TH_ASSERT_HAS
 
 /* A backfill into a new table, the way back for each step, and the check that it copied everything. */
 static const char backfill_up[] =
@@ -64,12 +63,10 @@ static void backfill_project(const char *up1, const char *up2, const char *down2
 
 static json_t *latest_report(void)
 {
-	char *p = xstrfmt("%s/.twinstage/reports/latest/report.json", dir);
-	json_error_t e;
-	json_t *o = json_load_file(p, 0, &e);
+	char *wd = path_join(dir, ".twinstage");
+	json_t *o = th_latest_report(wd);
 
-	cr_assert(o, "no report at %s: %s", p, e.text);
-	free(p);
+	free(wd);
 	return o;
 }
 

@@ -40,8 +40,7 @@ static void teardown(void)
 
 TestSuite(rehearse, .init = setup, .fini = teardown, .timeout = 300);
 
-#define ASSERT_HAS(sb, needle) \
-	cr_assert(strstr((sb).buf, needle), "output lacks \"%s\":\n%s", needle, (sb).buf)
+#define ASSERT_HAS TH_ASSERT_HAS
 
 static void assert_nothing_left(const char *workdir)
 {
@@ -57,16 +56,7 @@ static void assert_nothing_left(const char *workdir)
 	free(state);
 }
 
-static json_t *latest_report(const char *workdir)
-{
-	char *p = xstrfmt("%s/reports/latest/report.json", workdir);
-	json_error_t e;
-	json_t *o = json_load_file(p, 0, &e);
-
-	cr_assert(o, "no report at %s: %s", p, e.text);
-	free(p);
-	return o;
-}
+#define latest_report th_latest_report
 
 static const char *verdict_of(json_t *o)
 {
