@@ -99,10 +99,6 @@ int start_command(struct child_process *cp)
 			dup2(fd, 2);
 			close(fd);
 		}
-		if (cp->in_fd >= 0)
-			dup2(cp->in_fd, 0);
-		if (cp->out_fd >= 0)
-			dup2(cp->out_fd, 1);
 		if (cp->err_path) {
 			fd = open(cp->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 			if (fd < 0)

@@ -31,11 +31,9 @@ struct child_process {
 	int run_as_user;
 	pid_t pid;
 	int capture_fd;
-	int in_fd;		/* stdin from this fd (a pipe from another child), or -1 */
-	int out_fd;		/* stdout to this fd (stderr stays as set above), or -1 */
 };
 
-#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, -1, -1 }
+#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1 }
 
 int start_command(struct child_process *cp);
 int finish_command(struct child_process *cp);
