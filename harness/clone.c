@@ -19,30 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int create_database(struct ts_env *env, struct ts_side *side)
-{
-	char *ci = ts_env_conninfo(env, side, "postgres");
-	char *what = xstrfmt("the %s side", side->name);
-	PGconn *conn = ts_pg_connect(ci, what);
-	int r = -1;
-
-	if (conn) {
-		char *id = ts_pg_ident(conn, env->cfg->dbname);
-		char *sql = xstrfmt("CREATE DATABASE %s", id);
-
-		r = ts_pg_exec(conn, sql);
-		if (r)
-			ts_error_prefix("could not create database \"%s\" on the %s side",
-					env->cfg->dbname, side->name);
-		free(sql);
-		free(id);
-		PQfinish(conn);
-	}
-	free(what);
-	free(ci);
-	return r;
-}
-
 static int run_seed(struct ts_env *env)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
@@ -120,7 +96,7 @@ int ts_clone_source(struct ts_env *env)
 	char *dump;
 	int r;
 
-	if (create_database(env, &env->prod))
+	if (ts_env_create_database(env, &env->prod, 0))
 		return -1;
 	if (env->cfg->seed)
 		return run_seed(env);
@@ -142,7 +118,7 @@ static int clone_logical(struct ts_env *env)
 	int r;
 
 	r = env->ops->create(env, &env->dev) || env->ops->start(env, &env->dev) ||
-	    create_database(env, &env->dev) ? -1 : 0;
+	    ts_env_create_database(env, &env->dev, 0) ? -1 : 0;
 	if (!r) {
 		ts_env_push_tool(env, &cp.args, "pg_dump");
 		strvec_pushl(&cp.args, "-Fc", "-Z", "0", "-f", dump, NULL);

@@ -215,7 +215,7 @@ int cmd_ddt(int argc, char **argv)
 		return ts_run_fail(&run);
 	ts_report_render_data(&run.rep, fmt, stdout);
 	res = ts_report_data_find(&run.rep, "ddt", which);
-	code = res && !strcmp(json_string_value(json_object_get(res, "status")), "failed") ?
+	code = res && !strcmp(ts_json_str(res, "status"), "failed") ?
 	       TS_EXIT_GATE : TS_EXIT_OK;
 	ts_run_close(&run);
 	return code;
@@ -242,7 +242,7 @@ int cmd_equal(int argc, char **argv)
 	ts_report_render_data(&run.rep, fmt, stdout);
 	code = TS_EXIT_OK;
 	json_array_foreach(run.rep.data, i, v)
-		if (!strcmp(json_string_value(json_object_get(v, "status")), "failed"))
+		if (!strcmp(ts_json_str(v, "status"), "failed"))
 			code = TS_EXIT_GATE;
 	ts_run_close(&run);
 	return code;

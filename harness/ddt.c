@@ -69,40 +69,6 @@ static void excerpt(struct ddt *d, const char *fmt, ...)
 	va_end(ap);
 }
 
-static PGconn *connect_db(struct ts_env *env, struct ts_side *side, const char *db)
-{
-	char *ci = ts_env_conninfo(env, side, db);
-	char *what = xstrfmt("the %s server (127.0.0.1:%d)", side->name, side->port);
-	PGconn *conn = ts_pg_connect(ci, what);
-
-	free(ci);
-	free(what);
-	return conn;
-}
-
-/* A fresh, empty database of the project's name on the scratch server. */
-static int fresh_database(struct ts_env *env)
-{
-	PGconn *conn = connect_db(env, &env->scratch, "postgres");
-	char *id, *sql;
-	int r;
-
-	if (!conn)
-		return -1;
-	id = ts_pg_ident(conn, env->cfg->dbname);
-	sql = xstrfmt("DROP DATABASE IF EXISTS %s WITH (FORCE)", id);
-	r = ts_pg_exec(conn, sql);
-	free(sql);
-	if (!r) {
-		sql = xstrfmt("CREATE DATABASE %s TEMPLATE template0", id);
-		r = ts_pg_exec(conn, sql);
-		free(sql);
-	}
-	free(id);
-	PQfinish(conn);
-	return r;
-}
-
 static void tool_for(struct ts_env *env, struct ts_side *side, struct child_process *cp,
 		     const char *tool)
 {
@@ -272,8 +238,8 @@ static int compare_schema(struct ddt *d, const char *path_a, const char *path_b)
 static int compare_data(struct ddt *d)
 {
 	struct ts_env *env = d->env;
-	PGconn *a = connect_db(env, d->side, env->cfg->dbname);
-	PGconn *b = a ? connect_db(env, &env->scratch, env->cfg->dbname) : NULL;
+	PGconn *a = ts_env_connect(env, d->side, NULL);
+	PGconn *b = a ? ts_env_connect(env, &env->scratch, NULL) : NULL;
 	struct ts_rels ra = { 0 }, rb = { 0 };
 	long long rows = 0;
 	int r = -1;
@@ -317,39 +283,31 @@ out:
 	return r;
 }
 
-/* pg_restore of the dump in `dir` into the scratch server, started. */
-static int restore_start(struct ddt *d, struct child_process *cp, const char *dir, char **log)
-{
-	char *name = xstrfmt("ddt-%s-restore.log", d->side->name);
-	int r;
-
-	*cp = (struct child_process)CHILD_PROCESS_INIT;
-	tool_for(d->env, &d->env->scratch, cp, "pg_restore");
-	strvec_pushl(&cp->args, "--verbose", "--jobs=" DDT_JOBS, NULL);
-	strvec_push(&cp->args, dir);
-	cp->out_path = *log = ts_tool_log(d->env, name);
-	free(name);
-	r = start_command(cp);
-	if (r)
-		child_process_clear(cp);
-	return r;
-}
-
 /*
- * Waits for it: -1 when it could not run; else 0, and its errors (pg_restore
- * goes on past them and exits with 1) become the test's failure.
+ * pg_restore of the dump in `dir` into the scratch server: -1 when it could
+ * not run; else 0, and its errors (pg_restore goes on past them and exits
+ * with 1) become the test's failure, *errors set.
  */
-static int restore_finish(struct ddt *d, struct child_process *cp, const char *log, int *errors)
+static int restore(struct ddt *d, const char *dir, int *errors)
 {
-	int s = finish_command(cp);
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *name = xstrfmt("ddt-%s-restore.log", d->side->name);
+	char *log = ts_tool_log(d->env, name);
+	int s;
 
-	child_process_clear(cp);
+	tool_for(d->env, &d->env->scratch, &cp, "pg_restore");
+	strvec_pushl(&cp.args, "--verbose", "--jobs=" DDT_JOBS, dir, NULL);
+	cp.out_path = log;
+	s = run_command(&cp);
+	child_process_clear(&cp);
 	*errors = s == 1;
-	if (s < 0 || s > 1)
-		return ts_error_set(TS_EXIT_ENV, "pg_restore exited with %d; its output is in %s", s, log);
-	if (*errors)
+	if (s > 1)
+		ts_error_set(TS_EXIT_ENV, "pg_restore exited with %d; its output is in %s", s, log);
+	else if (*errors)
 		restore_errors(d, log);
-	return 0;
+	free(log);
+	free(name);
+	return s < 0 || s > 1 ? -1 : 0;
 }
 
 int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **out)
@@ -383,7 +341,7 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 		free(what);
 	}
 	if (!r)
-		r = fresh_database(env);
+		r = ts_env_create_database(env, &env->scratch, 1);
 	if (r)
 		goto out;
 	step(&d, "dump", t);
@@ -395,11 +353,7 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 	 * the data is compared was measured: on two cores it is slower.)
 	 */
 	t = now_ms();
-	r = restore_start(&d, &cp, dir, &log);
-	if (!r)
-		r = restore_finish(&d, &cp, log, &errors);
-	free(log);
-	log = NULL;
+	r = restore(&d, dir, &errors);
 	step(&d, "restore", t);
 	if (r)
 		goto out;

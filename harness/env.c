@@ -8,6 +8,7 @@
  */
 #include "env.h"
 #include "error.h"
+#include "pg.h"
 #include "run_command.h"
 #include "strbuf.h"
 #include "util.h"
@@ -230,6 +231,41 @@ char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, cons
 	(void)env;
 	return xstrfmt("host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=10 application_name=twinstage",
 		       side->port, dbname, TS_DB_USER);
+}
+
+PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname)
+{
+	char *ci = ts_env_conninfo(env, side, dbname ? dbname : env->cfg->dbname);
+	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
+	PGconn *conn = ts_pg_connect(ci, what);
+
+	free(ci);
+	free(what);
+	return conn;
+}
+
+int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace)
+{
+	PGconn *conn = ts_env_connect(env, side, "postgres");
+	char *id, *sql;
+	int r;
+
+	if (!conn)
+		return -1;
+	id = ts_pg_ident(conn, env->cfg->dbname);
+	sql = xstrfmt("DROP DATABASE IF EXISTS %s WITH (FORCE)", id);
+	r = replace ? ts_pg_exec(conn, sql) : 0;
+	free(sql);
+	sql = xstrfmt("CREATE DATABASE %s", id);
+	if (!r)
+		r = ts_pg_exec(conn, sql);
+	if (r)
+		ts_error_prefix("could not create database \"%s\" on the %s side", env->cfg->dbname,
+				side->name);
+	free(sql);
+	free(id);
+	PQfinish(conn);
+	return r;
 }
 
 void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,

@@ -13,6 +13,8 @@
 
 #include "config.h"
 
+#include <libpq-fe.h>
+
 struct ts_env;
 
 struct ts_side {
@@ -79,6 +81,13 @@ int ts_env_down(struct ts_env *env);
 
 /* libpq connection string of a side (no secrets in it). */
 char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname);
+/*
+ * Connects to a side's database (dbname NULL: the project's), or sets an
+ * error naming the side and returns NULL.
+ */
+PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname);
+/* Creates the project's database on a side; replace: drop it first if it is there. */
+int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace);
 /* Fills cp with the env of a side: PGHOST, PGPORT, PGDATABASE, PGUSER, DATABASE_URL. */
 struct child_process;
 void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,

@@ -38,6 +38,7 @@ static int rel_cmp(const void *a, const void *b)
 int ts_rels_read(PGconn *conn, const char *skip, struct ts_rels *out)
 {
 	PGresult *res = PQexec(conn, rels_sql);
+	char *skipped = skip ? ts_pg_qualified(skip) : NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -45,6 +46,7 @@ int ts_rels_read(PGconn *conn, const char *skip, struct ts_rels *out)
 
 		ts_error_set(TS_EXIT_ENV, "could not list the tables of %s: %s", PQdb(conn), e);
 		free(e);
+		free(skipped);
 		PQclear(res);
 		return -1;
 	}
@@ -57,9 +59,7 @@ int ts_rels_read(PGconn *conn, const char *skip, struct ts_rels *out)
 		size_t j;
 
 		r->shown = xstrfmt("%s.%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-		if (skip && (!strcmp(r->shown, skip) ||
-			     (!strchr(skip, '.') && !strcmp(PQgetvalue(res, i, 0), "public") &&
-			      !strcmp(PQgetvalue(res, i, 1), skip)))) {
+		if (skipped && !strcmp(r->shown, skipped)) {
 			free(r->shown);
 			memset(r, 0, sizeof(*r));
 			json_decref(cols);
@@ -82,6 +82,7 @@ int ts_rels_read(PGconn *conn, const char *skip, struct ts_rels *out)
 		out->n++;
 	}
 	PQclear(res);
+	free(skipped);
 	qsort(out->v, out->n, sizeof(*out->v), rel_cmp);
 	return 0;
 }
@@ -105,7 +106,7 @@ void ts_rels_free(struct ts_rels *rs)
 
 const struct ts_rel *ts_rels_find(const struct ts_rels *rs, const char *name)
 {
-	char *full = strchr(name, '.') ? xstrdup(name) : xstrfmt("public.%s", name);
+	char *full = ts_pg_qualified(name);
 	struct ts_rel probe = { .shown = full };
 	const struct ts_rel *r = bsearch(&probe, rs->v, rs->n, sizeof(*rs->v), rel_cmp);
 

@@ -67,3 +67,8 @@ char *ts_pg_ident(PGconn *conn, const char *name)
 	PQfreemem(q);
 	return r;
 }
+
+char *ts_pg_qualified(const char *name)
+{
+	return strchr(name, '.') ? xstrdup(name) : xstrfmt("public.%s", name);
+}

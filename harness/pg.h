@@ -16,4 +16,7 @@ char *ts_pg_result_error(const PGresult *res);
 /* Quotes an identifier for SQL text (new string). */
 char *ts_pg_ident(PGconn *conn, const char *name);
 
+/* "schema.name" as given, "public.name" for an unqualified name (new string). */
+char *ts_pg_qualified(const char *name);
+
 #endif

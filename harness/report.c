@@ -219,7 +219,7 @@ static void set_verdict(struct ts_report *r, const char *verdict, int code, char
 	r->reason = reason;
 }
 
-static const char *js(json_t *o, const char *key)
+const char *ts_json_str(json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
 
@@ -229,7 +229,7 @@ static const char *js(json_t *o, const char *key)
 /* A data check that failed and fails the gate. */
 static int data_fails(json_t *v)
 {
-	return !strcmp(js(v, "status"), "failed") && json_is_true(json_object_get(v, "gating"));
+	return !strcmp(ts_json_str(v, "status"), "failed") && json_is_true(json_object_get(v, "gating"));
 }
 
 static char *case_reason(const struct ts_report_check *c, const char *where)
@@ -320,7 +320,7 @@ void ts_report_decide(struct ts_report *r)
 		json_array_foreach(r->data, i, v)
 			if (data_fails(v)) {
 				set_verdict(r, "incompatible", TS_EXIT_GATE,
-					    xstrfmt("%s: %s", js(v, "name"), js(v, "failure")));
+					    xstrfmt("%s: %s", ts_json_str(v, "name"), ts_json_str(v, "failure")));
 				return;
 			}
 	}
@@ -621,11 +621,11 @@ static char *change_line(json_t *c)
 	json_t *ev = json_object_get(c, "evidence"), *e;
 	size_t i;
 
-	strbuf_addf(&sb, "%-8s %s %s %s", js(c, "class"), js(c, "kind"), js(c, "name"), js(c, "change"));
-	if (*js(c, "detail"))
-		strbuf_addf(&sb, ": %s", js(c, "detail"));
-	if (*js(c, "file"))
-		strbuf_addf(&sb, " [%s:%d]", js(c, "file"), (int)json_integer_value(json_object_get(c, "line")));
+	strbuf_addf(&sb, "%-8s %s %s %s", ts_json_str(c, "class"), ts_json_str(c, "kind"), ts_json_str(c, "name"), ts_json_str(c, "change"));
+	if (*ts_json_str(c, "detail"))
+		strbuf_addf(&sb, ": %s", ts_json_str(c, "detail"));
+	if (*ts_json_str(c, "file"))
+		strbuf_addf(&sb, " [%s:%d]", ts_json_str(c, "file"), (int)json_integer_value(json_object_get(c, "line")));
 	json_array_foreach(ev, i, e)
 		strbuf_addf(&sb, "%s%s", i ? "; " : " - fails ", json_string_value(e));
 	return strbuf_detach(&sb);
@@ -639,7 +639,7 @@ static void stmt_facts(const struct ts_report *r, const struct ts_report_migrati
 	size_t i;
 
 	json_array_foreach(json_object_get(f, "locks"), i, v)
-		strvec_pushf(out, "lock %s on %s held %.0f ms%s%s", js(v, "mode"), js(v, "relation"),
+		strvec_pushf(out, "lock %s on %s held %.0f ms%s%s", ts_json_str(v, "mode"), ts_json_str(v, "relation"),
 			     json_number_value(json_object_get(v, "held_ms")),
 			     json_is_true(json_object_get(v, "blocking")) ? " (blocks writes)" : " (non-blocking)",
 			     json_is_true(json_object_get(v, "over_gate")) ? ", over gate.max_lock_ms" : "");
@@ -648,12 +648,12 @@ static void stmt_facts(const struct ts_report *r, const struct ts_report_migrati
 	json_array_foreach(json_object_get(f, "scans"), i, v)
 		strvec_pushf(out, "scanned all of %s", json_string_value(v));
 	json_array_foreach(json_object_get(f, "lint"), i, v)
-		strvec_pushf(out, "lint %s [%s] %s", js(v, "level"), js(v, "rule"), js(v, "message"));
+		strvec_pushf(out, "lint %s [%s] %s", ts_json_str(v, "level"), ts_json_str(v, "rule"), ts_json_str(v, "message"));
 	json_array_foreach(r->schema, i, v)
-		if (!strcmp(js(v, "file"), m->file) &&
+		if (!strcmp(ts_json_str(v, "file"), m->file) &&
 		    json_integer_value(json_object_get(v, "line")) == st->line)
-			strvec_pushf(out, "%s: %s %s %s", js(v, "class"), js(v, "kind"), js(v, "name"),
-				     js(v, "change"));
+			strvec_pushf(out, "%s: %s %s %s", ts_json_str(v, "class"), ts_json_str(v, "kind"), ts_json_str(v, "name"),
+				     ts_json_str(v, "change"));
 }
 
 void ts_report_schema_counts(const struct ts_report *r, size_t n[3])
@@ -663,7 +663,7 @@ void ts_report_schema_counts(const struct ts_report *r, size_t n[3])
 
 	n[0] = n[1] = n[2] = 0;
 	json_array_foreach(r->schema, i, v) {
-		const char *c = js(v, "class");
+		const char *c = ts_json_str(v, "class");
 
 		n[!strcmp(c, "breaking") ? 0 : !strcmp(c, "risky") ? 1 : 2]++;
 	}
@@ -692,12 +692,12 @@ static char *data_line(json_t *v)
 	struct strbuf sb = STRBUF_INIT;
 	json_t *t = json_object_get(v, "tables"), *ms = json_object_get(v, "ms");
 
-	strbuf_addf(&sb, "%-7s %s", js(v, "status"), js(v, "name"));
-	if (!strcmp(js(v, "status"), "failed"))
+	strbuf_addf(&sb, "%-7s %s", ts_json_str(v, "status"), ts_json_str(v, "name"));
+	if (!strcmp(ts_json_str(v, "status"), "failed"))
 		strbuf_addf(&sb, "%s: %s", json_is_true(json_object_get(v, "gating")) ? "" : " (warning)",
-			    js(v, "failure"));
-	else if (*js(v, "detail"))
-		strbuf_addf(&sb, ": %s", js(v, "detail"));
+			    ts_json_str(v, "failure"));
+	else if (*ts_json_str(v, "detail"))
+		strbuf_addf(&sb, ": %s", ts_json_str(v, "detail"));
 	if (t || ms) {
 		strbuf_addstr(&sb, " (");
 		if (t)
@@ -1106,16 +1106,16 @@ static void render_junit(const struct ts_report *r, FILE *out)
 		fprintf(out, "  <testsuite name=\"data safety\" tests=\"%zu\" failures=\"%zu\">\n",
 			json_array_size(r->data), nf);
 		json_array_foreach(r->data, i, v) {
-			int failed = !strcmp(js(v, "status"), "failed");
+			int failed = !strcmp(ts_json_str(v, "status"), "failed");
 
-			fprintf(out, "    <testcase classname=\"data.%s\" name=\"", js(v, "check"));
-			xml_escape(out, js(v, "name"));
+			fprintf(out, "    <testcase classname=\"data.%s\" name=\"", ts_json_str(v, "check"));
+			xml_escape(out, ts_json_str(v, "name"));
 			fprintf(out, "\" time=\"%.3f\">", json_number_value(json_object_get(v, "ms")) / 1000.0);
-			if (failed || !strcmp(js(v, "status"), "skipped")) {
+			if (failed || !strcmp(ts_json_str(v, "status"), "skipped")) {
 				const char *tag = !failed ? "skipped" : data_fails(v) ? "failure" : "skipped";
 
 				fprintf(out, "<%s message=\"%s", tag, failed && !data_fails(v) ? "warning only: " : "");
-				xml_escape(out, js(v, "failure"));
+				xml_escape(out, ts_json_str(v, "failure"));
 				fprintf(out, "\">");
 				json_array_foreach(json_object_get(v, "excerpt"), j, e) {
 					xml_escape(out, json_string_value(e));

@@ -163,6 +163,9 @@ void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, F
 /* Prints the schema changes alone (for `twinstage diff`), text or json. */
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 
+/* The string at key of a JSON object of the report, "" when there is none. */
+const char *ts_json_str(struct json_t *o, const char *key);
+
 /* A name for the role, as shown to people. */
 const char *ts_check_role_name(enum ts_check_role role);
 

@@ -170,18 +170,6 @@ static int migration_failed(const struct ts_report *rep)
 	return 0;
 }
 
-/* Connects to the database of a side, with a message naming it. */
-static PGconn *connect_side(struct ts_run *run, struct ts_side *side)
-{
-	char *ci = ts_env_conninfo(&run->env, side, run->cfg.dbname);
-	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
-	PGconn *conn = ts_pg_connect(ci, what);
-
-	free(ci);
-	free(what);
-	return conn;
-}
-
 /* The version a side's tracking table is at (NULL: none), or -1. */
 static int side_version(struct ts_run *run, PGconn *conn, char **out)
 {
@@ -203,7 +191,7 @@ int ts_run_read_production(struct ts_run *run)
 	PGconn *conn;
 	int r;
 
-	if (ts_run_plan(run) || !(conn = connect_side(run, &run->env.prod)))
+	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.prod, NULL)))
 		return -1;
 	r = ts_tracking_read(conn, &run->tracker, &st);
 	PQfinish(conn);
@@ -235,7 +223,7 @@ int ts_run_migrate(struct ts_run *run)
 	int r;
 
 	st = ts_run_stage(run, "migrate", "applying pending migrations on the dev side");
-	if (ts_run_plan(run) || !(conn = connect_side(run, &run->env.dev)))
+	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
 		return ts_run_stage_end(run, st, t0, -1);
 	st->detail = xstrfmt("%zu file%s, %s, %s table", run->set.n, run->set.n == 1 ? "" : "s",
 			     ts_mig_format_name(run->set.format), ts_tracking_tool_name(run->tracker.tool));
@@ -329,9 +317,9 @@ int ts_run_schema(struct ts_run *run)
 	int r = -1;
 
 	st = ts_run_stage(run, "schema", "reading both schemas from the catalogs");
-	if (ts_run_plan(run) || !(prod = connect_side(run, &run->env.prod)))
+	if (ts_run_plan(run) || !(prod = ts_env_connect(&run->env, &run->env.prod, NULL)))
 		return ts_run_stage_end(run, st, t0, -1);
-	if (!(dev = connect_side(run, &run->env.dev))) {
+	if (!(dev = ts_env_connect(&run->env, &run->env.dev, NULL))) {
 		PQfinish(prod);
 		return ts_run_stage_end(run, st, t0, -1);
 	}
@@ -377,11 +365,11 @@ void ts_run_evidence(struct ts_run *run)
 	size_t i;
 
 	json_array_foreach(run->rep.schema, i, c) {
-		const char *name = json_string_value(json_object_get(c, "short"));
+		const char *name = ts_json_str(c, "short");
 		json_t *ev = json_object_get(c, "evidence");
 		char *quoted;
 
-		if (strcmp(json_string_value(json_object_get(c, "class")), "breaking"))
+		if (strcmp(ts_json_str(c, "class"), "breaking"))
 			continue;
 		quoted = xstrfmt("\"%s\"", name);
 		for (size_t j = 0; j < run->rep.n_checks; j++) {
@@ -407,9 +395,9 @@ void ts_run_evidence(struct ts_run *run)
 		if (!json_array_size(ev) && run->cfg.current)
 			ts_report_note(&run->rep,
 				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
-				       run->cfg.current, json_string_value(json_object_get(c, "kind")),
-				       json_string_value(json_object_get(c, "name")),
-				       json_string_value(json_object_get(c, "change")));
+				       run->cfg.current, ts_json_str(c, "kind"),
+				       ts_json_str(c, "name"),
+				       ts_json_str(c, "change"));
 	}
 }
 
@@ -500,13 +488,6 @@ static void data_failed(json_t *check, const char *object, const char *failure)
 	json_object_set_new(check, "failure", json_string(failure));
 }
 
-static const char *jstring(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v ? v : "";
-}
-
 int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 {
 	int is_prod = !strcmp(side->name, "prod");
@@ -531,22 +512,22 @@ int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 	/* the production clone's result is a reference, never the release's fault */
 	json_object_set_new(res, "gating", json_boolean(!is_prod && run->cfg.ddt == TS_GATE_FAIL));
 	before = is_prod ? NULL : ts_report_data_find(&run->rep, "ddt", "prod");
-	if (!strcmp(jstring(res, "status"), "failed")) {
-		ts_run_say(run, "ddt: %s: %s", what, jstring(res, "failure"));
+	if (!strcmp(ts_json_str(res, "status"), "failed")) {
+		ts_run_say(run, "ddt: %s: %s", what, ts_json_str(res, "failure"));
 		if (is_prod)
 			ts_report_note(&run->rep,
 				       "production's own dump does not restore as it is (%s): fix that apart from this release",
-				       jstring(res, "object"));
+				       ts_json_str(res, "object"));
 		/* already broken before the release: not the release's doing */
-		if (before && !strcmp(jstring(before, "status"), "failed") &&
-		    !strcmp(jstring(before, "object"), jstring(res, "object"))) {
+		if (before && !strcmp(ts_json_str(before, "status"), "failed") &&
+		    !strcmp(ts_json_str(before, "object"), ts_json_str(res, "object"))) {
 			json_object_set_new(res, "gating", json_false());
 			ts_report_note(&run->rep,
 				       "the double dump test fails on the production clone too, at %s: it was broken before this release",
-				       jstring(res, "object"));
+				       ts_json_str(res, "object"));
 		}
 	}
-	st->detail = xstrdup(jstring(res, "status"));
+	st->detail = xstrdup(ts_json_str(res, "status"));
 	ts_report_data_add(&run->rep, res);
 	free(what);
 	return ts_run_stage_end(run, st, t0, 0);
@@ -561,15 +542,15 @@ static void touched_tables(const struct ts_report *rep, struct strvec *out)
 	for (size_t m = 0; m < rep->n_migrations; m++)
 		for (size_t j = 0; j < rep->migrations[m].n_stmts; j++)
 			json_array_foreach(json_object_get(rep->migrations[m].stmts[j].facts, "locks"), k, l)
-				if (strcmp(jstring(l, "mode"), "AccessShareLock"))
-					strvec_push(out, jstring(l, "relation"));
+				if (strcmp(ts_json_str(l, "mode"), "AccessShareLock"))
+					strvec_push(out, ts_json_str(l, "relation"));
 	json_array_foreach(rep->schema, i, v) {
 		if (json_is_string(json_object_get(v, "table")))
-			strvec_push(out, jstring(v, "table"));
-		if (!strcmp(jstring(v, "kind"), "table")) {
-			strvec_push(out, jstring(v, "name"));
+			strvec_push(out, ts_json_str(v, "table"));
+		if (!strcmp(ts_json_str(v, "kind"), "table")) {
+			strvec_push(out, ts_json_str(v, "name"));
 			if (json_is_string(json_object_get(v, "old_name")))
-				strvec_push(out, jstring(v, "old_name"));
+				strvec_push(out, ts_json_str(v, "old_name"));
 		}
 	}
 }
@@ -634,7 +615,7 @@ static int compare_untouched(struct ts_run *run, PGconn *prod, PGconn *dev, json
 		ts_cmp_free(&c);
 	}
 	if (differ > 1) {
-		char *f = xstrfmt("%s (and %lld more table%s)", jstring(check, "failure"), differ - 1,
+		char *f = xstrfmt("%s (and %lld more table%s)", ts_json_str(check, "failure"), differ - 1,
 				  differ > 2 ? "s" : "");
 
 		json_object_set_new(check, "failure", json_string(f));
@@ -709,9 +690,9 @@ out:
 
 static PGconn *connect_both(struct ts_run *run, PGconn **dev)
 {
-	PGconn *prod = connect_side(run, &run->env.prod);
+	PGconn *prod = ts_env_connect(&run->env, &run->env.prod, NULL);
 
-	*dev = prod ? connect_side(run, &run->env.dev) : NULL;
+	*dev = prod ? ts_env_connect(&run->env, &run->env.dev, NULL) : NULL;
 	if (prod && !*dev) {
 		PQfinish(prod);
 		prod = NULL;
@@ -773,14 +754,14 @@ static int rollback_compare(struct ts_run *run, json_t *check)
 	}
 	if (!r)
 		ts_schema_diff_free(&d);
-	if (!r && strcmp(jstring(check, "status"), "failed")) {
+	if (!r && strcmp(ts_json_str(check, "status"), "failed")) {
 		json_t *data = data_check("untouched", "", NULL, 1);
 
 		r = compare_untouched(run, prod, dev, data);
-		if (!r && !strcmp(jstring(data, "status"), "failed")) {
-			char *f = xstrfmt("after the down migrations, %s", jstring(data, "failure"));
+		if (!r && !strcmp(ts_json_str(data, "status"), "failed")) {
+			char *f = xstrfmt("after the down migrations, %s", ts_json_str(data, "failure"));
 
-			data_failed(check, jstring(data, "object"), f);
+			data_failed(check, ts_json_str(data, "object"), f);
 			json_object_set(check, "excerpt", json_object_get(data, "excerpt"));
 			free(f);
 		}
@@ -843,7 +824,7 @@ int ts_run_rollback(struct ts_run *run)
 			json_array_append_new(json_object_get(check, "excerpt"),
 					      json_sprintf("%s has no down part", missing.v[i]));
 		free(f);
-	} else if (!(dev = connect_side(run, &run->env.dev))) {
+	} else if (!(dev = ts_env_connect(&run->env, &run->env.dev, NULL))) {
 		r = -1;
 	} else {
 		for (size_t i = n; i-- > 0 && !r;) {
@@ -867,10 +848,10 @@ int ts_run_rollback(struct ts_run *run)
 				fprintf(stderr, " %.0f ms\n", ms);
 		}
 		PQfinish(dev);
-		if (!r && strcmp(jstring(check, "status"), "failed"))
+		if (!r && strcmp(ts_json_str(check, "status"), "failed"))
 			r = rollback_compare(run, check);
 		/* the current version works again, whatever the schema says */
-		if (!r && run->cfg.current && strcmp(jstring(check, "status"), "failed")) {
+		if (!r && run->cfg.current && strcmp(ts_json_str(check, "status"), "failed")) {
 			r = ts_run_check(run, run->cfg.current, &run->env.dev, TS_CHECK_ROLLBACK,
 					 run->cfg.rollback == TS_GATE_FAIL);
 			if (!r) {
@@ -889,7 +870,7 @@ int ts_run_rollback(struct ts_run *run)
 	}
 	json_object_set_new(check, "ms", json_real(now_ms() - t0));
 	if (!r) {
-		st->detail = xstrdup(jstring(check, "status"));
+		st->detail = xstrdup(ts_json_str(check, "status"));
 		ts_report_data_add(&run->rep, check);
 	} else {
 		json_decref(check);

@@ -114,8 +114,8 @@ static int obj_cmp(const void *pa, const void *pb)
 /* Starts the snapshot query on conn, in its own REPEATABLE READ transaction. */
 static int snapshot_send(PGconn *conn, const char *skip)
 {
-	char *qualified = skip && !strchr(skip, '.') ? xstrfmt("public.%s", skip) : NULL;
-	const char *params[1] = { qualified ? qualified : skip };
+	char *qualified = skip ? ts_pg_qualified(skip) : NULL;
+	const char *params[1] = { qualified };
 	int sent;
 
 	if (ts_pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")) {

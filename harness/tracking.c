@@ -154,6 +154,15 @@ static int exec_ok(PGconn *conn, const struct ts_tracker *t, const char *sql, in
 	return ok ? 0 : -1;
 }
 
+/* Keeps st->latest the newest version applied successfully, as rows are read. */
+static void note_latest(struct ts_tracking_state *st, const struct ts_applied *a)
+{
+	if (a->version && a->success && (!st->latest || ts_version_cmp(a->version, st->latest) > 0)) {
+		free(st->latest);
+		st->latest = xstrdup(a->version);
+	}
+}
+
 static void add_row(struct ts_tracking_state *st, const char *version, const char *description,
 		    const char *checksum, int success)
 {
@@ -165,10 +174,7 @@ static void add_row(struct ts_tracking_state *st, const char *version, const cha
 	a->description = description ? xstrdup(description) : NULL;
 	a->checksum = checksum ? xstrdup(checksum) : NULL;
 	a->success = success;
-	if (version && success && (!st->latest || ts_version_cmp(version, st->latest) > 0)) {
-		free(st->latest);
-		st->latest = xstrdup(version);
-	}
+	note_latest(st, a);
 }
 
 /* Forgets the rows of a version that was undone, and finds the latest again. */
@@ -188,10 +194,7 @@ static void undo_row(struct ts_tracking_state *st, const char *version)
 			continue;
 		}
 		st->rows[k++] = *a;
-		if (a->version && a->success && (!st->latest || ts_version_cmp(a->version, st->latest) > 0)) {
-			free(st->latest);
-			st->latest = xstrdup(a->version);
-		}
+		note_latest(st, a);
 	}
 	st->n = k;
 }
