@@ -33,6 +33,11 @@ scratch_start() {
 	SCRATCH_PID=1
 }
 
+# kept_port INI N: the port of the Nth side (1 production clone, 2 dev side) kept by `up`.
+kept_port() {
+	"$TWINSTAGE" status -c "$1" | grep -o '127.0.0.1:[0-9]*' | sed -n "${2}p" | cut -d: -f2
+}
+
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 

@@ -54,7 +54,7 @@ dsn = host=127.0.0.1 port=$SCRATCH_PORT user=postgres dbname=bench
 INI
 echo "cloning it to a kept pair with twinstage up (not timed)..." >&2
 "$TWINSTAGE" up -c "$P/twinstage.ini" -q >/dev/null
-dev=$("$TWINSTAGE" status -c "$P/twinstage.ini" | grep -o '127.0.0.1:[0-9]*' | sed -n 2p | cut -d: -f2)
+dev=$(kept_port "$P/twinstage.ini" 2)
 as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$dev" -U postgres -d bench -c "CHECKPOINT" >/dev/null
 
 PGDUMP=("$PG_BIN/pg_dump" -h 127.0.0.1 -p "$dev" -U postgres)

@@ -29,9 +29,8 @@ INI
 echo "building a pair with $N tables (not timed)..." >&2
 "$TWINSTAGE" up -c "$P/twinstage.ini" -q >/dev/null
 "$TWINSTAGE" migrate -c "$P/twinstage.ini" -q >/dev/null
-ports=$("$TWINSTAGE" status -c "$P/twinstage.ini" | grep -o '127.0.0.1:[0-9]*' | cut -d: -f2)
-prod=$(echo "$ports" | sed -n 1p)
-dev=$(echo "$ports" | sed -n 2p)
+prod=$(kept_port "$P/twinstage.ini" 1)
+dev=$(kept_port "$P/twinstage.ini" 2)
 
 t0=$(now)
 "$TWINSTAGE" diff -c "$P/twinstage.ini" > "$WORK/diff.out" || true
