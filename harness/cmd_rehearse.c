@@ -4,6 +4,7 @@
  */
 #include "cmd.h"
 #include "error.h"
+#include "phase.h"
 #include "run.h"
 #include "util.h"
 
@@ -18,6 +19,10 @@ static const char usage[] =
 "compares the data the migration did not touch, runs each version against\n"
 "each schema, rehearses the down migrations when there are some, writes\n"
 "the reports and removes the environments.\n"
+"\n"
+"With [phase] sections, the migrations are applied phase by phase; after\n"
+"each, the versions it names must pass on the dev side, its equal tables\n"
+"must hold, and its down migrations must lead back to the phase before.\n"
 "\n"
 "  -c, --config FILE   configuration (default: twinstage.ini)\n"
 "      --env FILE      take [environments] from FILE (e.g. envs/local.ini)\n"
@@ -67,20 +72,25 @@ int cmd_rehearse(int argc, char **argv)
 				     ts_run_check(&run, run.cfg.current, &run.env.prod,
 						  TS_CHECK_BASELINE, 0));
 	}
-	if (!r)
-		r = ts_run_migrate(&run);
-	if (!r)
-		r = ts_run_schema(&run);
-	if (!r)
-		r = ts_run_ddt(&run, &run.env.dev);
-	if (!r)
-		r = ts_run_equal(&run);
-	if (!r)
-		r = ts_run_matrix(&run, 0);
-	if (!r)
-		ts_run_evidence(&run);
-	if (!r)
-		r = ts_run_rollback(&run);
+	if (!r && run.cfg.n_phases) {
+		/* a rollout in several releases: each phase in turn */
+		r = ts_run_phases(&run);
+	} else {
+		if (!r)
+			r = ts_run_migrate(&run);
+		if (!r)
+			r = ts_run_schema(&run);
+		if (!r)
+			r = ts_run_ddt(&run, &run.env.dev);
+		if (!r)
+			r = ts_run_equal(&run);
+		if (!r)
+			r = ts_run_matrix(&run, 0);
+		if (!r)
+			ts_run_evidence(&run);
+		if (!r)
+			r = ts_run_rollback(&run);
+	}
 	if (r) {
 		ts_report_fail(&run.rep);
 		ts_error_print();

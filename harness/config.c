@@ -34,6 +34,7 @@ static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
 					 "rollback", NULL };
 static const char *const equal_keys[] = { "columns", NULL };
+static const char *const phase_keys[] = { "migrations", "apps", "equal", "title", NULL };
 
 static const struct section_schema {
 	const char *name;	/* "app" takes a NAME after it */
@@ -47,6 +48,7 @@ static const struct section_schema {
 	{ "rehearsal", 0, rehearsal_keys },
 	{ "gate", 0, gate_keys },
 	{ "equal", 1, equal_keys },
+	{ "phase", 1, phase_keys },
 };
 
 struct reader {
@@ -68,6 +70,7 @@ struct parse_ctx {
 static struct strvec origins = STRVEC_INIT;
 
 static void keyless_section(struct parse_ctx *ctx, const char *line);
+static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name);
 
 static char *ini_fgets(char *str, int num, void *stream)
 {
@@ -303,6 +306,8 @@ static void keyless_section(struct parse_ctx *ctx, const char *line)
 	sec = find_section(section, &arg);
 	if (sec && !strcmp(sec->name, "equal"))
 		equal_get(ctx, arg);
+	else if (sec && !strcmp(sec->name, "phase"))
+		phase_get(ctx, arg);
 	free(section);
 }
 
@@ -349,6 +354,57 @@ static int handle_equal(struct parse_ctx *ctx, const char *arg, const char *valu
 		e->new_cols[e->n_cols++] = to;
 	}
 	free(list);
+	return 1;
+}
+
+/* [phase NAME]: one per name, in the order of the file. */
+static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name)
+{
+	struct ts_config *cfg = ctx->cfg;
+	struct ts_phase *ph;
+
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		if (!strcmp(cfg->phases[i].name, name))
+			return &cfg->phases[i];
+	cfg->phases = xrealloc(cfg->phases, (cfg->n_phases + 1) * sizeof(*cfg->phases));
+	ph = &cfg->phases[cfg->n_phases++];
+	memset(ph, 0, sizeof(*ph));
+	ph->name = xstrdup(name);
+	ph->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+	return ph;
+}
+
+static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name, const char *value)
+{
+	struct ts_phase *ph = phase_get(ctx, arg);
+	struct strvec words = STRVEC_INIT;
+
+	if (!strcmp(name, "title")) {
+		set_str(&ph->title, xstrdup(value));
+	} else if (!strcmp(name, "migrations")) {
+		strvec_clear(&ph->migrations);
+		strvec_split(&ph->migrations, value, ",");
+		set_str(&ph->migrations_origin, xstrfmt("%s:%d", ctx->file, ctx->rd.line));
+	} else if (!strcmp(name, "apps")) {
+		strvec_clear(&ph->apps);
+		strvec_split(&ph->apps, value, ", \t");
+	} else {
+		struct ts_equal *e;
+
+		strvec_split(&words, value, " \t");
+		if (words.nr != 2) {
+			strvec_clear(&words);
+			return fail(ctx, "invalid value for equal in [phase %s]: \"%s\" (expected two tables: equal = OLD NEW)",
+				    arg, value);
+		}
+		ph->equal = xrealloc(ph->equal, (ph->n_equal + 1) * sizeof(*ph->equal));
+		e = &ph->equal[ph->n_equal++];
+		memset(e, 0, sizeof(*e));
+		e->old_table = xstrdup(words.v[0]);
+		e->new_table = xstrdup(words.v[1]);
+		e->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+		strvec_clear(&words);
+	}
 	return 1;
 }
 
@@ -426,6 +482,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			set_str(&app->command, xstrdup(value));
 	} else if (!strcmp(sec->name, "equal")) {
 		return handle_equal(ctx, arg, value);
+	} else if (!strcmp(sec->name, "phase")) {
+		return handle_phase(ctx, arg, name, value);
 	} else if (!strcmp(sec->name, "rehearsal")) {
 		set_str(!strcmp(name, "current") ? &cfg->current : &cfg->next, xstrdup(value));
 	} else if (!strcmp(sec->name, "gate")) {
@@ -569,6 +627,21 @@ static int check(struct ts_config *cfg)
 			return ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] does not exist",
 					    a->origin, a->scenarios, a->name);
 	}
+	for (size_t i = 0; i < cfg->n_phases; i++) {
+		struct ts_phase *ph = &cfg->phases[i];
+
+		if (!ph->apps.nr)
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s: [phase %s] needs apps = the versions that must work after it",
+					    ph->origin, ph->name);
+		for (size_t j = 0; j < ph->apps.nr; j++)
+			if (!ts_config_app(cfg, ph->apps.v[j]))
+				return ts_error_set(TS_EXIT_USAGE, "%s: [phase %s] names version %s, but there is no section [app %s]",
+						    ph->origin, ph->name, ph->apps.v[j], ph->apps.v[j]);
+	}
+	/* with phases, the version live now is the first phase's first, unless named */
+	if (!cfg->current && cfg->n_phases)
+		cfg->current = xstrdup(cfg->phases[0].apps.v[0]);
 	if (!cfg->current) {
 		if (cfg->n_apps)
 			return ts_error_set(TS_EXIT_USAGE,
@@ -653,6 +726,23 @@ void ts_config_free(struct ts_config *cfg)
 		free(cfg->equal[i].origin);
 	}
 	free(cfg->equal);
+	for (size_t i = 0; i < cfg->n_phases; i++) {
+		struct ts_phase *ph = &cfg->phases[i];
+
+		free(ph->name);
+		free(ph->title);
+		strvec_clear(&ph->migrations);
+		free(ph->migrations_origin);
+		strvec_clear(&ph->apps);
+		for (size_t j = 0; j < ph->n_equal; j++) {
+			free(ph->equal[j].old_table);
+			free(ph->equal[j].new_table);
+			free(ph->equal[j].origin);
+		}
+		free(ph->equal);
+		free(ph->origin);
+	}
+	free(cfg->phases);
 	free(cfg->current);
 	free(cfg->next);
 	memset(cfg, 0, sizeof(*cfg));
@@ -706,4 +796,16 @@ const char ts_config_template[] =
 "rollback = fail                ; fail | warn | off: down migrations must restore the old schema\n"
 "\n"
 "; [equal inovices invoices]    ; after migrating, NEW (dev side) holds the rows OLD held\n"
-"; columns = customer:customer_name, amount   ; OLD:NEW, or one name for both; default: all of OLD's\n";
+"; columns = customer:customer_name, amount   ; OLD:NEW, or one name for both; default: all of OLD's\n"
+"\n"
+"; A rollout in several releases (the four part migration): one [phase] each,\n"
+"; rehearsed in order; without them, one phase applies every pending migration.\n"
+"; [phase 1]\n"
+"; title = expand: create invoices, write twice\n"
+"; migrations = 1-2              ; versions (or file names) applied in this phase\n"
+"; apps = v1, v2                 ; versions that must work after it\n"
+"; [phase 2]\n"
+"; title = backfill\n"
+"; migrations = 3\n"
+"; apps = v2\n"
+"; equal = inovices invoices     ; must hold after this phase\n";

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "strvec.h"
+
 enum ts_gate_level { TS_GATE_OFF, TS_GATE_WARN, TS_GATE_FAIL };
 
 struct ts_app {
@@ -26,6 +28,21 @@ struct ts_equal {
 	char *old_table, *new_table;
 	char **old_cols, **new_cols;	/* `columns = a:b, c`: the mapping, or NULL for all of OLD's */
 	size_t n_cols;
+	char *origin;		/* "file:line" of the section */
+};
+
+/*
+ * [phase NAME]: one release of a multi-phase rollout (the four part
+ * migration), in the order of the file.
+ */
+struct ts_phase {
+	char *name;
+	char *title;		/* title = ..., or NULL */
+	struct strvec migrations;	/* as written: "1-2", "3", "V3__x.sql" */
+	char *migrations_origin;	/* "file:line" of `migrations =` */
+	struct strvec apps;	/* the versions that must work after it */
+	struct ts_equal *equal;	/* equal = OLD NEW: must hold after it */
+	size_t n_equal;
 	char *origin;		/* "file:line" of the section */
 };
 
@@ -54,6 +71,8 @@ struct ts_config {
 	size_t n_apps;
 	struct ts_equal *equal;
 	size_t n_equal;
+	struct ts_phase *phases;
+	size_t n_phases;
 
 	char *current, *next;	/* [rehearsal] */
 	enum ts_gate_level forward_compat;	/* [gate] */

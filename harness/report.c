@@ -56,6 +56,7 @@ void ts_report_free(struct ts_report *r)
 		free(m->description);
 		free(m->status);
 		free(m->error);
+		free(m->phase);
 	}
 	for (size_t i = 0; i < r->n_checks; i++) {
 		struct ts_report_check *c = &r->checks[i];
@@ -74,12 +75,14 @@ void ts_report_free(struct ts_report *r)
 		free(c->side);
 		free(c->skip);
 		free(c->output);
+		free(c->phase);
 	}
 	for (size_t i = 0; i < r->n_notes; i++)
 		free(r->notes[i]);
 	free(r->notes);
 	json_decref(r->schema);
 	json_decref(r->data);
+	json_decref(r->phases);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -271,66 +274,100 @@ static char *gate_failure(const struct ts_report *r, const struct ts_report_migr
 	return NULL;
 }
 
+static int same_phase(const char *a, const char *b)
+{
+	return a ? b && !strcmp(a, b) : !b;
+}
+
+/* Where a check ran, for a reason: "on the migrated dev side", "... after phase 2". */
+static char *check_where(const struct ts_report_check *c)
+{
+	if (c->role == TS_CHECK_FORWARD)
+		return xstrdup("on the production clone (forward compatibility)");
+	if (c->role == TS_CHECK_ROLLBACK)
+		return c->phase ? xstrfmt("on the dev side after rolling phase %s back", c->phase)
+				: xstrdup("on the dev side after the down migrations");
+	if (c->phase)
+		return xstrfmt("on the dev side after phase %s", c->phase);
+	return xstrdup(strcmp(c->side, "prod") ? "on the migrated dev side" : "on the production clone");
+}
+
+/*
+ * Why what was recorded for one phase (NULL: outside any phase) fails the
+ * gate, or NULL: a failed migration, then a gating check, then a data
+ * check, then a lock or lint gate.
+ */
+static char *phase_failure(const struct ts_report *r, const char *phase)
+{
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		if (same_phase(phase, m->phase) && m->status && !strcmp(m->status, "failed"))
+			return xstrfmt("migration %s failed on the dev side: %s", m->file,
+				       m->error ? m->error : "unknown error");
+	}
+	for (i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		if (same_phase(phase, c->phase) && c->gating && c->failed) {
+			char *where = check_where(c), *why = case_reason(c, where);
+
+			free(where);
+			return why;
+		}
+	}
+	json_array_foreach(r->data, i, v)
+		if (same_phase(phase, json_string_value(json_object_get(v, "phase"))) && data_fails(v))
+			return xstrfmt("%s: %s", ts_json_str(v, "name"), ts_json_str(v, "failure"));
+	for (i = 0; i < r->n_migrations; i++) {
+		char *why = same_phase(phase, r->migrations[i].phase) ? gate_failure(r, &r->migrations[i]) : NULL;
+
+		if (why)
+			return why;
+	}
+	return NULL;
+}
+
 void ts_report_decide(struct ts_report *r)
 {
+	json_t *ph;
+	size_t i;
+	char *why;
+
 	if (r->error) {
 		set_verdict(r, "error", r->error_class ? r->error_class : TS_EXIT_ENV,
 			    xstrdup(r->error));
 		return;
 	}
-	for (size_t i = 0; i < r->n_checks; i++) {
+	for (i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
 		if (c->role == TS_CHECK_BASELINE && c->failed) {
-			char *why = case_reason(c, "on the production clone, before any migration");
-
+			why = case_reason(c, "on the production clone, before any migration");
 			set_verdict(r, "scenarios-wrong", TS_EXIT_USAGE,
 				    xstrfmt("%s; the scenarios are wrong, not the migration", why));
 			free(why);
 			return;
 		}
 	}
-	for (size_t i = 0; i < r->n_migrations; i++) {
-		const struct ts_report_migration *m = &r->migrations[i];
+	/* the first phase that would break a live version is the one to name */
+	json_array_foreach(r->phases, i, ph) {
+		const char *name = ts_json_str(ph, "name"), *title = ts_json_str(ph, "title");
 
-		if (m->status && !strcmp(m->status, "failed")) {
+		if ((why = phase_failure(r, name))) {
 			set_verdict(r, "incompatible", TS_EXIT_GATE,
-				    xstrfmt("migration %s failed on the dev side: %s", m->file,
-					    m->error ? m->error : "unknown error"));
+				    xstrfmt("phase %s%s%s%s: %s", name, *title ? " (" : "", title,
+					    *title ? ")" : "", why));
+			free(why);
 			return;
 		}
 	}
-	for (size_t i = 0; i < r->n_checks; i++) {
-		const struct ts_report_check *c = &r->checks[i];
-
-		if (c->gating && c->failed) {
-			const char *where = c->role == TS_CHECK_FORWARD ?
-				"on the production clone (forward compatibility)" :
-				c->role == TS_CHECK_ROLLBACK ? "on the dev side after the down migrations" :
-				"on the migrated dev side";
-
-			set_verdict(r, "incompatible", TS_EXIT_GATE, case_reason(c, where));
-			return;
-		}
-	}
-	{
-		json_t *v;
-		size_t i;
-
-		json_array_foreach(r->data, i, v)
-			if (data_fails(v)) {
-				set_verdict(r, "incompatible", TS_EXIT_GATE,
-					    xstrfmt("%s: %s", ts_json_str(v, "name"), ts_json_str(v, "failure")));
-				return;
-			}
-	}
-	for (size_t i = 0; i < r->n_migrations; i++) {
-		char *why = gate_failure(r, &r->migrations[i]);
-
-		if (why) {
-			set_verdict(r, "incompatible", TS_EXIT_GATE, why);
-			return;
-		}
+	if ((why = phase_failure(r, NULL))) {
+		set_verdict(r, "incompatible", TS_EXIT_GATE, why);
+		return;
 	}
 	set_verdict(r, "compatible", TS_EXIT_OK,
 		    xstrdup(r->current ? "every gating check passed" : "the migrations applied"));
@@ -400,11 +437,12 @@ static json_t *to_json(const struct ts_report *r)
 			json_array_append_new(st, json_pack("{s:i, s:f, s:s, s:O?}", "line", m->stmts[j].line,
 							    "ms", m->stmts[j].ms, "sql", m->stmts[j].sql,
 							    "facts", m->stmts[j].facts));
-		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o}",
+		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o, s:o}",
 						   "file", m->file, "version", jstr(m->version),
 						   "description", jstr(m->description),
 						   "status", m->status, "transactional", m->transactional,
-						   "ms", m->ms, "error", jstr(m->error), "statements", st));
+						   "ms", m->ms, "error", jstr(m->error), "phase", jstr(m->phase),
+						   "statements", st));
 	}
 	json_object_set_new(o, "migrations", a);
 
@@ -422,13 +460,13 @@ static json_t *to_json(const struct ts_report *r)
 							       "expected", k->expected, "got", k->got,
 							       "pass", k->pass));
 		}
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:f, s:i, s:o, s:o}",
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:f, s:i, s:o, s:o, s:o}",
 						   "app", c->app, "side", c->side,
 						   "role", ts_check_role_name(c->role),
 						   "gating", c->gating, "ran", c->ran,
 						   "skip", jstr(c->skip), "ms", c->ms,
 						   "failed", (int)c->failed, "output", jstr(c->output),
-						   "cases", cases));
+						   "phase", jstr(c->phase), "cases", cases));
 	}
 	json_object_set_new(o, "checks", a);
 
@@ -440,6 +478,8 @@ static json_t *to_json(const struct ts_report *r)
 		json_object_set(o, "schema", r->schema);
 	if (r->data)
 		json_object_set(o, "data", r->data);
+	if (r->phases)
+		json_object_set(o, "phases", r->phases);
 	json_object_set_new(o, "gate", json_pack("{s:f, s:b}", "max_lock_ms", r->max_lock_ms,
 						 "lint_fails", r->lint_fails));
 	return o;
@@ -509,6 +549,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		m->transactional = json_is_true(json_object_get(v, "transactional"));
 		m->ms = jnum(v, "ms");
 		m->error = jget(v, "error");
+		m->phase = jget(v, "phase");
 		json_array_foreach(json_object_get(v, "statements"), j, w) {
 			char *sql = jget(w, "sql");
 
@@ -534,6 +575,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		c->skip = jget(v, "skip");
 		c->ms = jnum(v, "ms");
 		c->output = jget(v, "output");
+		c->phase = jget(v, "phase");
 		json_array_foreach(json_object_get(v, "cases"), j, w) {
 			struct ts_report_case *k = ts_report_case_add(c);
 
@@ -555,6 +597,7 @@ static void from_json(struct ts_report *r, json_t *o)
 	}
 	r->schema = json_incref(json_object_get(o, "schema"));
 	r->data = json_incref(json_object_get(o, "data"));
+	r->phases = json_incref(json_object_get(o, "phases"));
 	r->max_lock_ms = jnum(json_object_get(o, "gate"), "max_lock_ms");
 	r->lint_fails = json_is_true(json_object_get(json_object_get(o, "gate"), "lint_fails"));
 }
@@ -612,6 +655,180 @@ static const char *app_label(const struct ts_report *r, const char *app)
 	if (r->next && !strcmp(app, r->next))
 		return "next";
 	return "";
+}
+
+static void md_escape(FILE *out, const char *s);
+
+/* A check shown only in the rollout matrix: a version that is not live there. */
+static int informational(const struct ts_report *r, const struct ts_report_check *c)
+{
+	return r->phases && !c->gating && c->role != TS_CHECK_BASELINE;
+}
+
+/* ---- phases: the rollout matrix and what each phase did ---- */
+
+static const struct ts_report_check *find_phase_check(const struct ts_report *r, const char *app,
+						      const char *phase)
+{
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+
+		if (!strcmp(c->app, app) && c->role != TS_CHECK_ROLLBACK && same_phase(phase, c->phase) &&
+		    (phase || !strcmp(c->side, "prod")))
+			return c;
+	}
+	return NULL;
+}
+
+/* "pass 5/5", "FAIL 2/3: "name"", or in parentheses where the version is not live. */
+static char *phase_cell(const struct ts_report_check *c, int markdown)
+{
+	const struct ts_report_case *k;
+
+	if (!c)
+		return xstrdup("-");
+	if (!c->ran)
+		return xstrdup("not run");
+	if (!c->gating)
+		return xstrfmt("(%s %zu/%zu)", c->failed ? "fail" : "pass", c->n_cases - c->failed, c->n_cases);
+	if (!c->failed)
+		return xstrfmt("pass %zu/%zu", c->n_cases, c->n_cases);
+	k = first_failure(c);
+	return xstrfmt("%s %zu/%zu: \"%s\"", markdown ? "**FAIL**" : "FAIL", c->n_cases - c->failed,
+		       c->n_cases, k->name ? k->name : k->file);
+}
+
+/* "after phase 2 (backfill)", or "production clone" for NULL. */
+static char *phase_label(json_t *ph)
+{
+	const char *title = ts_json_str(ph, "title");
+
+	if (!ph)
+		return xstrdup("production clone");
+	return xstrfmt("after phase %s%s%s%s", ts_json_str(ph, "name"), *title ? " (" : "", title,
+		       *title ? ")" : "");
+}
+
+/*
+ * What a phase did, in one line: its migrations, batches, and the
+ * longest lock that kept the application from writing.
+ */
+static char *phase_summary(const struct ts_report *r, json_t *ph)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *name = ts_json_str(ph, "name");
+	json_t *worst = NULL, *l;
+	size_t n = 0, stmts = 0, k;
+	long long batches = 0, rows = 0;
+	double ms = 0;
+
+	for (size_t i = 0; i < r->n_migrations; i++) {
+		const struct ts_report_migration *m = &r->migrations[i];
+
+		if (!same_phase(name, m->phase))
+			continue;
+		n++;
+		ms += m->ms;
+		stmts += m->n_stmts;
+		for (size_t j = 0; j < m->n_stmts; j++) {
+			json_t *b = json_object_get(m->stmts[j].facts, "batch");
+
+			batches += json_integer_value(json_object_get(b, "batches"));
+			rows += json_integer_value(json_object_get(b, "rows"));
+			json_array_foreach(json_object_get(m->stmts[j].facts, "locks"), k, l)
+				if (json_is_true(json_object_get(l, "blocking")) &&
+				    (!worst || json_number_value(json_object_get(l, "held_ms")) >
+						       json_number_value(json_object_get(worst, "held_ms"))))
+					worst = l;
+		}
+	}
+	strbuf_addf(&sb, "%zu migration%s, %zu statement%s, %.0f ms", n, n == 1 ? "" : "s", stmts,
+		    stmts == 1 ? "" : "s", ms);
+	if (batches)
+		strbuf_addf(&sb, ", %lld rows in %lld batch%s", rows, batches, batches == 1 ? "" : "es");
+	if (worst)
+		strbuf_addf(&sb, "; longest lock that blocks writes: %s on %s, %.0f ms", ts_json_str(worst, "mode"),
+			    ts_json_str(worst, "relation"), json_number_value(json_object_get(worst, "held_ms")));
+	else if (n)
+		strbuf_addstr(&sb, "; no lock that blocks writes");
+	return strbuf_detach(&sb);
+}
+
+/* The phase x version matrix, as text or a Markdown table. */
+static void render_phases(const struct ts_report *r, const char **apps, size_t n_apps, int markdown,
+			  FILE *out)
+{
+	json_t *ph;
+	size_t i;
+	int w = (int)strlen("production clone");
+
+	json_array_foreach(r->phases, i, ph) {
+		char *label = phase_label(ph);
+
+		if ((int)strlen(label) > w)
+			w = (int)strlen(label);
+		free(label);
+	}
+	if (markdown) {
+		fprintf(out, "| state |");
+		for (size_t a = 0; a < n_apps; a++) {
+			fputc(' ', out);
+			md_escape(out, apps[a]);
+			fprintf(out, " |");
+		}
+		fprintf(out, "\n|---|");
+		for (size_t a = 0; a < n_apps; a++)
+			fprintf(out, "---|");
+		fputc('\n', out);
+	} else {
+		fprintf(out, "\nrollout: each version after each phase (in parentheses: not live then, not gating)\n  %-*s", w, "state");
+		for (size_t a = 0; a < n_apps; a++)
+			fprintf(out, " %-24s", apps[a]);
+		fputc('\n', out);
+	}
+	for (i = 0; i <= json_array_size(r->phases); i++) {
+		json_t *p = i ? json_array_get(r->phases, i - 1) : NULL;
+		char *label = phase_label(p);
+
+		if (markdown) {
+			fprintf(out, "| ");
+			md_escape(out, label);
+			fprintf(out, " |");
+		} else {
+			fprintf(out, "  %-*s", w, label);
+		}
+		for (size_t a = 0; a < n_apps; a++) {
+			char *c = phase_cell(find_phase_check(r, apps[a], p ? ts_json_str(p, "name") : NULL),
+					     markdown);
+
+			if (markdown)
+				fprintf(out, " %s |", c);
+			else
+				fprintf(out, " %-24s", c);
+			free(c);
+		}
+		fputc('\n', out);
+		free(label);
+	}
+	if (markdown)
+		fputc('\n', out);
+	json_array_foreach(r->phases, i, ph) {
+		char *sum = phase_summary(r, ph), *label = phase_label(ph);
+
+		if (markdown) {
+			fprintf(out, "- ");
+			md_escape(out, label + strlen("after "));
+			fprintf(out, ": ");
+			md_escape(out, sum);
+			fputc('\n', out);
+		} else {
+			fprintf(out, "  %s: %s\n", label + strlen("after "), sum);
+		}
+		free(sum);
+		free(label);
+	}
+	if (markdown)
+		fputc('\n', out);
 }
 
 /* One line for a schema change: "breaking: column x dropped: why [file:line]". */
@@ -779,6 +996,8 @@ static void render_text(const struct ts_report *r, FILE *out)
 		const struct ts_report_migration *m = &r->migrations[i];
 
 		fprintf(out, "  %-8s %s", m->status ? m->status : "?", m->file);
+		if (m->phase)
+			fprintf(out, " [phase %s]", m->phase);
 		if (m->status && strcmp(m->status, "not run"))
 			fprintf(out, "  (%zu statement%s, %.0f ms%s)", m->n_stmts, m->n_stmts == 1 ? "" : "s",
 				m->ms, m->transactional ? "" : ", no transaction");
@@ -804,7 +1023,9 @@ static void render_text(const struct ts_report *r, FILE *out)
 		fputc('\n', out);
 		render_data_text(r, out);
 	}
-	if (n_apps) {
+	if (n_apps && r->phases) {
+		render_phases(r, apps, n_apps, 0, out);
+	} else if (n_apps) {
 		fprintf(out, "\ncompatibility matrix\n  %-18s %-34s %s\n", "version",
 			"production clone (old schema)", "dev side (migrated)");
 		for (size_t i = 0; i < n_apps; i++) {
@@ -825,12 +1046,13 @@ static void render_text(const struct ts_report *r, FILE *out)
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
-			if (k->pass)
+			if (k->pass || informational(r, c))
 				continue;
 			if (!failures++)
 				fprintf(out, "\nfailures\n");
-			fprintf(out, "  %s on %s%s: %s:%d \"%s\"\n    %s\n    expected %s, got %s\n",
-				c->app, c->side, c->gating ? "" : " (warning)", k->file, k->line,
+			fprintf(out, "  %s on %s%s%s%s: %s:%d \"%s\"\n    %s\n    expected %s, got %s\n",
+				c->app, c->side, c->phase ? " after phase " : "", c->phase ? c->phase : "",
+				c->gating ? "" : " (warning)", k->file, k->line,
 				k->name, k->sql ? k->sql : "", k->expected, k->got);
 		}
 		if (c->failed && c->output)
@@ -867,7 +1089,9 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		md_escape(out, r->reason);
 		fprintf(out, "\n\n");
 	}
-	if (n_apps) {
+	if (n_apps && r->phases) {
+		render_phases(r, apps, n_apps, 1, out);
+	} else if (n_apps) {
 		fprintf(out, "| version | production clone (old schema) | dev side (migrated) |\n|---|---|---|\n");
 		for (size_t i = 0; i < n_apps; i++) {
 			char *p = cell(find_check(r, apps[i], "prod"), 1);
@@ -964,14 +1188,14 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
-			if (k->pass)
+			if (k->pass || informational(r, c))
 				continue;
 			if (!failures++)
 				fprintf(out, "### Failures\n\n");
 			fprintf(out, "- **");
 			md_escape(out, c->app);
-			fprintf(out, "** on %s%s, `%s:%d` ", c->side, c->gating ? "" : " (warning)",
-				k->file, k->line);
+			fprintf(out, "** on %s%s%s%s, `%s:%d` ", c->side, c->phase ? " after phase " : "",
+				c->phase ? c->phase : "", c->gating ? "" : " (warning)", k->file, k->line);
 			md_escape(out, k->name);
 			fprintf(out, ": expected `%s`, got `%s`\n", k->expected, k->got);
 		}
@@ -1060,8 +1284,8 @@ static void render_junit(const struct ts_report *r, FILE *out)
 
 		fprintf(out, "  <testsuite name=\"");
 		xml_escape(out, c->app);
-		fprintf(out, " on %s (%s)\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", c->side,
-			ts_check_role_name(c->role), c->n_cases ? c->n_cases : 1, counts ? c->failed : 0,
+		fprintf(out, " on %s%s%s (%s)\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", c->side,
+			c->phase ? " after phase " : "", c->phase ? c->phase : "", ts_check_role_name(c->role), c->n_cases ? c->n_cases : 1, counts ? c->failed : 0,
 			c->ms / 1000.0);
 		if (!c->ran) {
 			fprintf(out, "    <testcase classname=\"%s\" name=\"", c->side);

@@ -43,6 +43,7 @@ struct ts_report_migration {
 	struct ts_report_stmt *stmts;
 	size_t n_stmts;
 	char *error;		/* "file:line: SQLSTATE: message", or NULL */
+	char *phase;		/* the [phase] that applied it, or NULL */
 };
 
 struct ts_report_case {
@@ -76,6 +77,7 @@ struct ts_report_check {
 	size_t n_cases;
 	size_t failed;
 	char *output;		/* tail of a command's output, or NULL */
+	char *phase;		/* on the dev side after this [phase], or NULL */
 };
 
 struct ts_report {
@@ -114,6 +116,12 @@ struct ts_report {
 	 * tables, rows, ms}], in the order they ran.
 	 */
 	struct json_t *data;
+	/*
+	 * The [phase] sections, in order (NULL without): [{name, title,
+	 * apps: [the versions live after it], migrations: [files]}]. Data
+	 * checks of a phase carry its name as "phase".
+	 */
+	struct json_t *phases;
 	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
 	int lint_fails;		/* gate.lint = fail */
 

@@ -217,18 +217,33 @@ int ts_run_read_production(struct ts_run *run)
 
 int ts_run_migrate(struct ts_run *run)
 {
+	if (ts_run_plan(run))
+		return -1;
+	return ts_run_migrate_set(run, &run->set);
+}
+
+int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
+{
 	struct ts_report_stage *st;
 	PGconn *conn;
 	double t0 = now_ms();
+	size_t first = run->rep.n_migrations;
+	char *what = run->phase ? xstrfmt("phase %s: applying its migrations on the dev side", run->phase)
+				: xstrdup("applying pending migrations on the dev side");
 	int r;
 
-	st = ts_run_stage(run, "migrate", "applying pending migrations on the dev side");
+	st = ts_run_stage(run, "migrate", what);
+	free(what);
 	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
 		return ts_run_stage_end(run, st, t0, -1);
-	st->detail = xstrfmt("%zu file%s, %s, %s table", run->set.n, run->set.n == 1 ? "" : "s",
-			     ts_mig_format_name(run->set.format), ts_tracking_tool_name(run->tracker.tool));
-	free(run->rep.dev_before);
-	r = side_version(run, conn, &run->rep.dev_before);
+	st->detail = xstrfmt("%s%s%s%zu file%s, %s, %s table", run->phase ? "phase " : "",
+			     run->phase ? run->phase : "", run->phase ? ": " : "", set->n,
+			     set->n == 1 ? "" : "s", ts_mig_format_name(set->format),
+			     ts_tracking_tool_name(run->tracker.tool));
+	if (!run->rep.dev_before)
+		r = side_version(run, conn, &run->rep.dev_before);
+	else
+		r = 0;
 	if (!r) {
 		struct ts_trace trace;
 		char *observer = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
@@ -236,12 +251,14 @@ int ts_run_migrate(struct ts_run *run)
 		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms);
 		free(observer);
 		if (!r) {
-			r = ts_migrations_apply(conn, &run->set, &run->tracker,
+			r = ts_migrations_apply(conn, set, &run->tracker,
 						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
 						&trace, !run->quiet);
 			ts_trace_end(&trace);
 		}
 	}
+	for (size_t i = first; run->phase && i < run->rep.n_migrations; i++)
+		run->rep.migrations[i].phase = xstrdup(run->phase);
 	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
 		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
 
@@ -375,7 +392,8 @@ void ts_run_evidence(struct ts_run *run)
 		for (size_t j = 0; j < run->rep.n_checks; j++) {
 			const struct ts_report_check *k = &run->rep.checks[j];
 
-			if (k->role != TS_CHECK_BACKWARD)
+			/* any version that ran on the migrated dev side is evidence; in a rollout, a live one */
+			if (k->role == TS_CHECK_ROLLBACK || strcmp(k->side, "dev") || (k->phase && !k->gating))
 				continue;
 			for (size_t n = 0; n < k->n_cases; n++) {
 				const struct ts_report_case *cs = &k->cases[n];
@@ -392,7 +410,8 @@ void ts_run_evidence(struct ts_run *run)
 			}
 		}
 		free(quoted);
-		if (!json_array_size(ev) && run->cfg.current)
+		/* in a rollout, the current version retires: the matrix says when */
+		if (!json_array_size(ev) && run->cfg.current && !run->cfg.n_phases)
 			ts_report_note(&run->rep,
 				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
 				       run->cfg.current, ts_json_str(c, "kind"),
@@ -410,6 +429,8 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 	char *logs = path_join(run->cfg.workdir, "logs");
 	int r;
 
+	if (run->phase && !strcmp(side->name, "dev"))
+		c->phase = xstrdup(run->phase);
 	if (!strcmp(side->name, "dev") && migration_failed(&run->rep)) {
 		c->skip = xstrdup("a migration failed");
 		free(logs);
@@ -418,8 +439,10 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 	r = ts_scenario_run_app(&run->env, side, app, logs, c);
 	free(logs);
 	if (!r && !run->quiet)
-		fprintf(stderr, "twinstage: check: %s on %s (%s): %zu/%zu passed\n", app_name,
-			side->name, ts_check_role_name(role), c->n_cases - c->failed, c->n_cases);
+		fprintf(stderr, "twinstage: check: %s on %s%s%s (%s%s): %zu/%zu passed\n", app_name,
+			side->name, c->phase ? " after phase " : "", c->phase ? c->phase : "",
+			ts_check_role_name(role), gating || role == TS_CHECK_BASELINE ? "" : ", not gating",
+			c->n_cases - c->failed, c->n_cases);
 	return r;
 }
 
@@ -474,10 +497,23 @@ int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)
 
 /* ---- data safety: the double dump test, equal data, the way back ---- */
 
+static int same_str(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
 static json_t *data_check(const char *check, const char *name, const char *side, int gating)
 {
 	return json_pack("{s:s, s:s, s:s?, s:s, s:b, s:[]}", "check", check, "name", name,
 			 "side", side, "status", "passed", "gating", gating, "excerpt");
+}
+
+/* Records a data check, tagged with the phase being rehearsed. */
+static void add_data(struct ts_run *run, json_t *check)
+{
+	if (run->phase && !json_object_get(check, "phase"))
+		json_object_set_new(check, "phase", json_string(run->phase));
+	ts_report_data_add(&run->rep, check);
 }
 
 static void data_failed(json_t *check, const char *object, const char *failure)
@@ -528,7 +564,7 @@ int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 		}
 	}
 	st->detail = xstrdup(ts_json_str(res, "status"));
-	ts_report_data_add(&run->rep, res);
+	add_data(run, res);
 	free(what);
 	return ts_run_stage_end(run, st, t0, 0);
 }
@@ -634,7 +670,8 @@ out:
 /* One [equal OLD NEW]: OLD on the production clone, NEW on the dev side. */
 static int compare_declared(struct ts_run *run, PGconn *prod, PGconn *dev, const struct ts_equal *e)
 {
-	char *name = xstrfmt("[equal %s %s] (%s)", e->old_table, e->new_table, e->origin);
+	char *name = xstrfmt("[equal %s %s]%s%s (%s)", e->old_table, e->new_table,
+			     run->phase ? " after phase " : "", run->phase ? run->phase : "", e->origin);
 	json_t *check = data_check("equal", name, NULL, 1);
 	struct ts_rels rp = { 0 }, rd = { 0 };
 	const struct ts_rel *a, *b;
@@ -678,7 +715,7 @@ static int compare_declared(struct ts_run *run, PGconn *prod, PGconn *dev, const
 	r = 0;
 out:
 	if (!r) {
-		ts_report_data_add(&run->rep, check);
+		add_data(run, check);
 		check = NULL;
 	}
 	json_decref(check);
@@ -719,7 +756,7 @@ int ts_run_equal(struct ts_run *run)
 		r = -1;
 	} else {
 		json_object_set_new(check, "ms", json_real(now_ms() - t0));
-		ts_report_data_add(&run->rep, check);
+		add_data(run, check);
 	}
 	for (size_t i = 0; !r && i < run->cfg.n_equal; i++)
 		r = compare_declared(run, prod, dev, &run->cfg.equal[i]);
@@ -728,8 +765,30 @@ int ts_run_equal(struct ts_run *run)
 	return ts_run_stage_end(run, st, t0, r);
 }
 
-/* After the down parts ran: same schema as the production clone, same data where untouched. */
-static int rollback_compare(struct ts_run *run, json_t *check)
+int ts_run_equal_phase(struct ts_run *run, const struct ts_phase *ph)
+{
+	struct ts_report_stage *st;
+	PGconn *prod, *dev;
+	double t0 = now_ms();
+	int r = 0;
+
+	if (!ph->n_equal || migration_failed(&run->rep))
+		return 0;
+	st = ts_run_stage(run, "equal", "comparing the tables the phase must keep equal");
+	if (!(prod = connect_both(run, &dev)))
+		return ts_run_stage_end(run, st, t0, -1);
+	for (size_t i = 0; !r && i < ph->n_equal; i++)
+		r = compare_declared(run, prod, dev, &ph->equal[i]);
+	PQfinish(prod);
+	PQfinish(dev);
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+/*
+ * After the down parts ran: the schema `before` (NULL: the production
+ * clone's), and the same data where untouched.
+ */
+static int rollback_compare(struct ts_run *run, json_t *check, const struct ts_schema *before)
 {
 	struct ts_schema_diff d;
 	size_t objects;
@@ -738,10 +797,21 @@ static int rollback_compare(struct ts_run *run, json_t *check)
 
 	if (!(prod = connect_both(run, &dev)))
 		return -1;
-	r = ts_schema_compare(prod, dev, run->tracker.table, &d, &objects);
+	if (before) {
+		struct ts_schema now;
+
+		r = ts_schema_snapshot(dev, run->tracker.table, &now);
+		if (!r) {
+			ts_schema_diff(before, &now, &d);
+			ts_schema_free(&now);
+		}
+	} else {
+		r = ts_schema_compare(prod, dev, run->tracker.table, &d, &objects);
+	}
 	if (!r && d.n) {
 		const struct ts_schema_change *c = &d.v[0];
-		char *f = xstrfmt("after the down migrations the dev side's schema still differs from the production clone's: %s %s %s%s%s (%zu difference%s)",
+		char *f = xstrfmt("after the down migrations the dev side's schema still differs from %s: %s %s %s%s%s (%zu difference%s)",
+				  before ? "the one before the phase" : "the production clone's",
 				  c->kind, c->name, c->change, c->detail ? ": " : "",
 				  c->detail ? c->detail : "", d.n, d.n == 1 ? "" : "s");
 
@@ -772,24 +842,33 @@ static int rollback_compare(struct ts_run *run, json_t *check)
 	return r;
 }
 
-int ts_run_rollback(struct ts_run *run)
+/*
+ * The down parts of what this run applied (with run->phase: what that
+ * phase applied), newest first; then the schema must be `before` again
+ * (NULL: the production clone's), untouched tables equal, and `apps` pass.
+ * *passed: 1 when the way back was rehearsed and held.
+ */
+static int rollback(struct ts_run *run, const struct ts_schema *before, const struct strvec *apps,
+		    int *passed)
 {
 	struct ts_report_stage *st;
 	struct strvec missing = STRVEC_INIT;
 	const struct ts_migration **todo;
 	size_t n = 0, with_down = 0;
 	json_t *check;
+	char *name;
 	PGconn *dev;
 	double t0 = now_ms();
 	int r = 0;
 
+	*passed = 0;
 	if (run->cfg.rollback == TS_GATE_OFF || migration_failed(&run->rep))
 		return 0;
 	todo = xcalloc(run->rep.n_migrations + 1, sizeof(*todo));
 	for (size_t i = 0; i < run->rep.n_migrations; i++) {
 		const struct ts_report_migration *rm = &run->rep.migrations[i];
 
-		if (strcmp(rm->status, "applied"))
+		if (strcmp(rm->status, "applied") || (run->phase && !same_str(rm->phase, run->phase)))
 			continue;
 		for (size_t j = 0; j < run->set.n; j++) {
 			const struct ts_migration *m = &run->set.v[j];
@@ -806,18 +885,25 @@ int ts_run_rollback(struct ts_run *run)
 		}
 	}
 	if (!with_down) {
-		if (n)
+		if (n && run->phase)
+			ts_report_note(&run->rep, "phase %s has no down migrations: its way back was not rehearsed",
+				       run->phase);
+		else if (n)
 			ts_report_note(&run->rep, "no down migrations: the way back was not rehearsed");
 		free(todo);
 		strvec_clear(&missing);
+		*passed = 1;
 		return 0;
 	}
+	name = run->phase ? xstrfmt("rollback of phase %s: its down migrations restore the schema before it", run->phase)
+			  : xstrdup("rollback: the down migrations restore the production clone's schema");
 	st = ts_run_stage(run, "rollback", "applying the down migrations on the dev side");
-	check = data_check("rollback", "rollback: the down migrations restore the production clone's schema",
-			   "dev", run->cfg.rollback == TS_GATE_FAIL);
+	check = data_check("rollback", name, "dev", run->cfg.rollback == TS_GATE_FAIL);
+	free(name);
 	if (missing.nr) {
-		char *f = xstrfmt("%s has no down part, so the release cannot be rolled back%s",
-				  missing.v[0], missing.nr > 1 ? " (nor can the others listed)" : "");
+		char *f = xstrfmt("%s has no down part, so the %s cannot be rolled back%s",
+				  missing.v[0], run->phase ? "phase" : "release",
+				  missing.nr > 1 ? " (nor can the others listed)" : "");
 
 		data_failed(check, missing.v[0], f);
 		for (size_t i = 1; i < missing.nr; i++)
@@ -849,10 +935,10 @@ int ts_run_rollback(struct ts_run *run)
 		}
 		PQfinish(dev);
 		if (!r && strcmp(ts_json_str(check, "status"), "failed"))
-			r = rollback_compare(run, check);
-		/* the current version works again, whatever the schema says */
-		if (!r && run->cfg.current && strcmp(ts_json_str(check, "status"), "failed")) {
-			r = ts_run_check(run, run->cfg.current, &run->env.dev, TS_CHECK_ROLLBACK,
+			r = rollback_compare(run, check, before);
+		/* the versions live before work again, whatever the schema says */
+		for (size_t a = 0; !r && a < apps->nr && strcmp(ts_json_str(check, "status"), "failed"); a++) {
+			r = ts_run_check(run, apps->v[a], &run->env.dev, TS_CHECK_ROLLBACK,
 					 run->cfg.rollback == TS_GATE_FAIL);
 			if (!r) {
 				const struct ts_report_check *c = &run->rep.checks[run->rep.n_checks - 1];
@@ -870,12 +956,31 @@ int ts_run_rollback(struct ts_run *run)
 	}
 	json_object_set_new(check, "ms", json_real(now_ms() - t0));
 	if (!r) {
+		*passed = strcmp(ts_json_str(check, "status"), "failed") != 0;
 		st->detail = xstrdup(ts_json_str(check, "status"));
-		ts_report_data_add(&run->rep, check);
+		add_data(run, check);
 	} else {
 		json_decref(check);
 	}
 	free(todo);
 	strvec_clear(&missing);
 	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_rollback(struct ts_run *run)
+{
+	struct strvec apps = STRVEC_INIT;
+	int passed, r;
+
+	if (run->cfg.current)
+		strvec_push(&apps, run->cfg.current);
+	r = rollback(run, NULL, &apps, &passed);
+	strvec_clear(&apps);
+	return r;
+}
+
+int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
+			  const struct strvec *apps, int *passed)
+{
+	return rollback(run, before, apps, passed);
 }

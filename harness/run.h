@@ -22,6 +22,7 @@ struct ts_run {
 	int have_prod_state;
 	int have_config, have_env, have_report, planned;
 	int quiet;		/* no progress lines */
+	const char *phase;	/* the [phase] being rehearsed, or NULL */
 	char *report_dir;	/* where this run's reports went */
 };
 
@@ -50,6 +51,10 @@ int ts_run_read_production(struct ts_run *run);
 int ts_run_provision(struct ts_run *run);
 /* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
 int ts_run_migrate(struct ts_run *run);
+/* The same for the pending migrations of `set` (a phase's), tagged with run->phase. */
+int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set);
+/* Each `equal = OLD NEW` of a phase: OLD on the production clone, NEW on the dev side now. */
+int ts_run_equal_phase(struct ts_run *run, const struct ts_phase *ph);
 /* Reads both schemas and records the classified changes, each tied to its statement. */
 int ts_run_schema(struct ts_run *run);
 /* After the matrix: ties breaking changes to the scenarios they broke; notes the others. */
@@ -71,6 +76,14 @@ int ts_run_equal(struct ts_run *run);
  * version's scenarios pass again, and untouched tables are still equal.
  */
 int ts_run_rollback(struct ts_run *run);
+/*
+ * The same for the migrations run->phase applied: back to the schema
+ * `before` (read before the phase), where `apps` (the versions live before
+ * it) must pass again. *passed: whether the way back worked.
+ */
+struct ts_schema;
+int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
+			  const struct strvec *apps, int *passed);
 /* Runs one check of the compatibility matrix. */
 int ts_run_check(struct ts_run *run, const char *app, struct ts_side *side,
 		 enum ts_check_role role, int gating);

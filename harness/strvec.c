@@ -60,3 +60,22 @@ int strvec_find(const struct strvec *sv, const char *s)
 			return (int)i;
 	return -1;
 }
+
+void strvec_split(struct strvec *sv, const char *s, const char *seps)
+{
+	while (*s) {
+		size_t n;
+
+		s += strspn(s, seps);
+		n = strcspn(s, seps);
+		while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		while (n && (*s == ' ' || *s == '\t')) {
+			s++;
+			n--;
+		}
+		if (n)
+			push_owned(sv, xstrndup(s, n));
+		s += strcspn(s, seps);
+	}
+}

@@ -22,5 +22,7 @@ void strvec_pushl(struct strvec *sv, ...);	/* NULL-terminated list */
 void strvec_clear(struct strvec *sv);
 /* Index of s in sv, or -1. */
 int strvec_find(const struct strvec *sv, const char *s);
+/* Pushes the words of s between any of seps, without blanks around them. */
+void strvec_split(struct strvec *sv, const char *s, const char *seps);
 
 #endif
