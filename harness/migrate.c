@@ -13,6 +13,7 @@
  * if it applied.
  */
 #include "migrate.h"
+#include "batch.h"
 #include "error.h"
 #include "lint.h"
 #include "trace.h"
@@ -541,6 +542,13 @@ int ts_stmts_parse(const char *file, const char *sql, int first_line,
 		st->line = ts_line_at(st->sql, ts_skip_comments(st->sql), st->text_line);
 		classify_stmt(st, json_object_get(item, "stmt"));
 		(*n)++;
+		if ((st->batch = ts_batch_size(file, st)) < 0) {
+			json_decref(tree);
+			ts_stmts_free(*out, *n);
+			*out = NULL;
+			*n = 0;
+			return -1;
+		}
 	}
 	json_decref(tree);
 	return 0;
@@ -615,12 +623,13 @@ static json_t *findings_at(const struct ts_lint *l, int line)
 /* Runs one statement (traced when trace is set); on failure sets a TS_EXIT_GATE error "file:line: ...". */
 static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
 		    struct ts_report_migration *rm, struct ts_trace *trace, int in_tx,
-		    const struct ts_lint *lint)
+		    const struct ts_lint *lint, int verbose)
 {
 	double t0 = now_ms();
 	json_t *facts = NULL;
-	PGresult *res = trace ? ts_trace_exec(trace, st->sql, in_tx, &facts) : PQexec(conn, st->sql);
-	ExecStatusType s = PQresultStatus(res);
+	PGresult *res = st->batch ? ts_batch_exec(conn, st, trace, verbose, &facts) :
+			trace ? ts_trace_exec(trace, st->sql, in_tx, &facts) : PQexec(conn, st->sql);
+	ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	char *excerpt = first_line_of(st->sql);
 	struct ts_report_stmt *rs = ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
 
@@ -637,8 +646,16 @@ static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
 		json_object_set_new(rs->facts, "names", a);
 		strvec_clear(&names);
 	}
+	if (!res) {	/* could not be batched: the reason is in the error slot */
+		char *why = xstrdup(ts_error_message());
+
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", file, st->line, why);
+		free(why);
+		return -1;
+	}
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY) {
-		const char *pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+		/* a batch runs rewritten text: its positions are not the file's */
+		const char *pos = st->batch ? NULL : PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
 		int line = pos ? ts_line_at(st->sql, (size_t)(atoi(pos) - 1), st->text_line) : st->line;
 		char *e = ts_pg_result_error(res);
 
@@ -671,7 +688,7 @@ static int in_production(const struct ts_tracker *t, const struct ts_tracking_st
  */
 static int apply_part(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
 		      enum ts_mig_format fmt, struct ts_report_migration *rm, struct ts_trace *trace,
-		      const char *const *prev)
+		      const char *const *prev, int verbose)
 {
 	struct ts_stmt *stmts;
 	struct ts_lint lint = { 0 };
@@ -685,8 +702,9 @@ static int apply_part(PGconn *conn, const struct ts_tracker *t, const struct ts_
 		return -1;
 	if (!prev)
 		ts_lint_stmts(&lint, m->file, m->up, m->up_line, stmts, n, fmt, m->no_transaction);
+	/* each batch commits on its own, as on a live table */
 	for (size_t i = 0; i < n; i++)
-		if (stmts[i].no_transaction || stmts[i].transaction_control)
+		if (stmts[i].no_transaction || stmts[i].transaction_control || stmts[i].batch)
 			tx = 0;
 	rm->transactional = tx;
 	if ((!prev && ts_tracking_begin(conn, t, m)) || (tx && ts_pg_exec(conn, "BEGIN"))) {
@@ -697,7 +715,7 @@ static int apply_part(PGconn *conn, const struct ts_tracker *t, const struct ts_
 		if (ts_interrupted)
 			r = ts_error_set(TS_EXIT_ENV, "interrupted");
 		else
-			r = run_stmt(conn, file, &stmts[i], rm, trace, tx, &lint);
+			r = run_stmt(conn, file, &stmts[i], rm, trace, tx, &lint, verbose);
 	}
 	ts_lint_free(&lint);
 	rm->ms = now_ms() - t0;
@@ -766,7 +784,7 @@ int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const str
 			fprintf(stderr, "    %s ...", m->file);
 			fflush(stderr);
 		}
-		if (apply_part(conn, t, m, set->format, rm, trace, NULL)) {
+		if (apply_part(conn, t, m, set->format, rm, trace, NULL, verbose)) {
 			rm->status = xstrdup("failed");
 			rm->error = xstrdup(ts_error_message());
 			if (verbose)
@@ -802,7 +820,7 @@ int ts_migrations_down(PGconn *conn, const struct ts_migrations *set, const stru
 	/* the statements are not reported one by one: only the outcome is */
 	ts_report_init(&scratch, "rollback");
 	rm = ts_report_migration_add(&scratch, m->file);
-	r = apply_part(conn, t, m, set->format, rm, NULL, &prev);
+	r = apply_part(conn, t, m, set->format, rm, NULL, &prev, 0);
 	*ms = rm->ms;
 	ts_report_free(&scratch);
 	return r;

@@ -48,6 +48,7 @@ struct ts_stmt {
 	char *kind;		/* parse node name: "IndexStmt", "AlterTableStmt", ... */
 	int no_transaction;	/* cannot run inside a transaction block */
 	int transaction_control;	/* BEGIN / COMMIT / ... */
+	long batch;		/* "-- twinstage:batch N": rows per batch, 0 for none */
 	size_t offset;		/* where sql starts in the text that was parsed */
 	struct json_t *node;	/* the parse tree: {"<kind>": {...}} (owned) */
 };

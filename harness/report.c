@@ -860,6 +860,13 @@ static void stmt_facts(const struct ts_report *r, const struct ts_report_migrati
 			     json_number_value(json_object_get(v, "held_ms")),
 			     json_is_true(json_object_get(v, "blocking")) ? " (blocks writes)" : " (non-blocking)",
 			     json_is_true(json_object_get(v, "over_gate")) ? ", over gate.max_lock_ms" : "");
+	if ((v = json_object_get(f, "batch")))
+		strvec_pushf(out, "ran in %lld batches of %lld: %lld rows, %.0f rows/s, longest batch %.0f ms",
+			     (long long)json_integer_value(json_object_get(v, "batches")),
+			     (long long)json_integer_value(json_object_get(v, "size")),
+			     (long long)json_integer_value(json_object_get(v, "rows")),
+			     json_number_value(json_object_get(v, "rows_per_s")),
+			     json_number_value(json_object_get(v, "max_ms")));
 	json_array_foreach(json_object_get(f, "rewrites"), i, v)
 		strvec_pushf(out, "rewrote %s", json_string_value(v));
 	json_array_foreach(json_object_get(f, "scans"), i, v)
