@@ -235,7 +235,10 @@ static int snapshot_dev(struct ts_run *run, struct ts_schema *out)
 	return r;
 }
 
-/* After a phase's way back was rehearsed: the phase again, quietly, as it was. */
+/*
+ * After a phase's way back was rehearsed: the phase again, quietly, as it
+ * was. 1: it does not apply again (recorded as a failed check).
+ */
 static int reapply(struct ts_run *run, const struct ts_migrations *set)
 {
 	struct ts_report scratch;
@@ -249,6 +252,18 @@ static int reapply(struct ts_run *run, const struct ts_migrations *set)
 				&scratch, NULL, 0);
 	ts_report_free(&scratch);
 	PQfinish(dev);
+	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
+		/* down then up again does not round-trip: a finding, not a crash */
+		char *name = xstrfmt("redo of phase %s: its migrations apply again after the way back", run->phase);
+		char *why = xstrfmt("after the down migrations, phase %s does not apply again: %s", run->phase,
+				    ts_error_message());
+
+		ts_run_data_failed(run, "rollback", name, NULL, why, run->cfg.rollback == TS_GATE_FAIL);
+		ts_error_clear();
+		free(name);
+		free(why);
+		return 1;
+	}
 	if (r < 0)
 		return ts_error_prefix("applying phase %s again after rehearsing its way back", run->phase);
 	return 0;
@@ -309,8 +324,10 @@ int ts_run_phases(struct ts_run *run)
 			r = ts_run_equal_phase(run, ph);
 		if (!r && want_back) {
 			r = ts_run_rollback_phase(run, &before, &live, &passed);
-			if (!r && passed)
-				r = reapply(run, &plans[p].set);
+			if (!r && passed && (r = reapply(run, &plans[p].set)) > 0) {
+				passed = 0;
+				r = 0;
+			}
 		}
 		if (want_back)
 			ts_schema_free(&before);

@@ -524,6 +524,15 @@ static void data_failed(json_t *check, const char *object, const char *failure)
 	json_object_set_new(check, "failure", json_string(failure));
 }
 
+void ts_run_data_failed(struct ts_run *run, const char *check, const char *name, const char *object,
+			const char *failure, int gating)
+{
+	json_t *c = data_check(check, name, "dev", gating);
+
+	data_failed(c, object, failure);
+	add_data(run, c);
+}
+
 int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 {
 	int is_prod = !strcmp(side->name, "prod");

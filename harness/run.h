@@ -84,6 +84,9 @@ int ts_run_rollback(struct ts_run *run);
 struct ts_schema;
 int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 			  const struct strvec *apps, int *passed);
+/* Records a data check that failed on the dev side (tagged with run->phase). */
+void ts_run_data_failed(struct ts_run *run, const char *check, const char *name, const char *object,
+			const char *failure, int gating);
 /* Runs one check of the compatibility matrix. */
 int ts_run_check(struct ts_run *run, const char *app, struct ts_side *side,
 		 enum ts_check_role role, int gating);
