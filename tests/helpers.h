@@ -46,6 +46,28 @@ struct json_t *th_latest_report(const char *workdir);
 #define TH_ASSERT_HAS(sb, needle) \
 	cr_assert(strstr((sb).buf, needle), "output lacks \"%s\":\n%s", needle, (sb).buf)
 
+/*
+ * The fixture of a suite that runs twinstage as a user would: a fresh
+ * folder `dir`, its output in `out` and `err`, and whatever a test did,
+ * no server left behind.
+ */
+#define TH_PROJECT_SUITE(suite) \
+	static char *dir; \
+	static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT; \
+	static void suite##_setup(void) \
+	{ \
+		dir = th_tmpdir(); \
+		strbuf_reset(&out); \
+		strbuf_reset(&err); \
+	} \
+	static void suite##_teardown(void) \
+	{ \
+		th_twinstage(dir, NULL, NULL, "down", "-q", NULL); \
+		th_rmtree(dir); \
+		free(dir); \
+	} \
+	TestSuite(suite, .init = suite##_setup, .fini = suite##_teardown, .timeout = 300)
+
 /* Absolute path of a file of the source tree. */
 char *th_src(const char *rel);
 

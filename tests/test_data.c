@@ -15,24 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dir;
-static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-
-static void setup(void)
-{
-	dir = th_tmpdir();
-	strbuf_reset(&out);
-	strbuf_reset(&err);
-}
-
-static void teardown(void)
-{
-	th_twinstage(dir, NULL, NULL, "down", "-q", NULL);
-	th_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(data, .init = setup, .fini = teardown, .timeout = 300);
+TH_PROJECT_SUITE(data);
 
 /* These releases ship no new version: v1 alone is checked (v2 expects another schema). */
 #define NO_NEXT "\n[rehearsal]\nnext = v1\n"

@@ -20,25 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *dir;
-static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-
-static void setup(void)
-{
-	dir = th_tmpdir();
-	strbuf_reset(&out);
-	strbuf_reset(&err);
-}
-
-static void teardown(void)
-{
-	/* whatever a test did, leave no server behind */
-	th_twinstage(dir, NULL, NULL, "down", "-q", NULL);
-	th_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(rehearse, .init = setup, .fini = teardown, .timeout = 300);
+TH_PROJECT_SUITE(rehearse);
 
 #define ASSERT_HAS TH_ASSERT_HAS
 
