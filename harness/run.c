@@ -96,6 +96,13 @@ struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const
 int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r)
 {
 	st->ms = now_ms() - t0;
+	if (run->phase && (!st->detail || strncmp(st->detail, "phase ", 6))) {
+		char *d = xstrfmt("phase %s%s%s", run->phase, st->detail ? ": " : "",
+				  st->detail ? st->detail : "");
+
+		free(st->detail);
+		st->detail = d;
+	}
 	free(st->status);
 	st->status = xstrdup(r ? "failed" : "ok");
 	if (!run->quiet && st->ms >= 1000)
@@ -240,10 +247,12 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 			     run->phase ? run->phase : "", run->phase ? ": " : "", set->n,
 			     set->n == 1 ? "" : "s", ts_mig_format_name(set->format),
 			     ts_tracking_tool_name(run->tracker.tool));
-	if (!run->rep.dev_before)
+	r = 0;
+	if (!run->dev_before_read) {	/* a rollout's later phases start where the first did */
+		free(run->rep.dev_before);
 		r = side_version(run, conn, &run->rep.dev_before);
-	else
-		r = 0;
+		run->dev_before_read = 1;
+	}
 	if (!r) {
 		struct ts_trace trace;
 		char *observer = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
