@@ -90,6 +90,17 @@ static int top_level(const struct tokens *t, int tok, int from)
 	return -1;
 }
 
+/* Offset of the ON of a top-level ON CONFLICT (not a join's ON), or -1. */
+static int on_conflict(const struct tokens *t, int from)
+{
+	int c = top_level(t, PG_QUERY__TOKEN__CONFLICT, from);
+
+	for (size_t i = 1; c >= 0 && i < t->scan->n_tokens; i++)
+		if (t->scan->tokens[i]->start == c && (int)t->scan->tokens[i - 1]->token == PG_QUERY__TOKEN__ON)
+			return t->scan->tokens[i - 1]->start;
+	return -1;
+}
+
 /* "name" with embedded quotes doubled. */
 static void add_ident(struct strbuf *sb, const char *name)
 {
@@ -155,7 +166,7 @@ static int rewrite(const struct ts_stmt *st, long n, char **out, char **count)
 			   top_level(&t, PG_QUERY__TOKEN__FETCH, at) >= 0) {
 			r = ts_error_set(TS_EXIT_USAGE, "the SELECT of a batch INSERT has a LIMIT already; twinstage adds one of N rows");
 		} else {
-			end = top_level(&t, PG_QUERY__TOKEN__ON, at);
+			end = on_conflict(&t, at);
 			if (end < 0)
 				end = (int)len;
 			strbuf_addf(&sb, "%.*s LIMIT %ld%s%s", end, sql, n, end < (int)len ? " " : "", sql + end);

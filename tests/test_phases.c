@@ -180,6 +180,21 @@ Test(phases, a_batch_backfill_of_200000_rows_runs_in_batches)
 	free(wd);
 }
 
+Test(phases, an_insert_select_with_a_join_and_on_conflict_runs_in_batches)
+{
+	int code;
+
+	/* the LIMIT goes before ON CONFLICT, not before the join's ON */
+	batch_project("CREATE TABLE copies (id bigint PRIMARY KEY, email text, again text);\n"
+		      "-- twinstage:batch 300\n"
+		      "INSERT INTO copies SELECT a.id, a.email, b.email FROM accounts a JOIN accounts b ON a.id = b.id\n"
+		      "WHERE NOT EXISTS (SELECT 1 FROM copies c WHERE c.id = a.id) ORDER BY a.id\n"
+		      "ON CONFLICT DO NOTHING;\n", 2000);
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "ran in 7 batches of 300: 2000 rows");
+}
+
 /* A batch statement twinstage refuses to run to the end: the migration fails, saying why. */
 static void batch_refused(const char *sql, const char *why)
 {
