@@ -239,6 +239,14 @@ static void merge_facts(json_t *all, json_t *one)
 		}
 }
 
+/* Rows per second since t0. */
+static double rate(long long rows, double t0)
+{
+	double s = (now_ms() - t0) / 1000.0;
+
+	return s > 0 ? rows / s : 0.0;
+}
+
 static int ok(PGresult *res)
 {
 	return PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -247,7 +255,7 @@ static int ok(PGresult *res)
 PGresult *ts_batch_exec(PGconn *conn, const struct ts_stmt *st, struct ts_trace *trace,
 			int verbose, json_t **facts)
 {
-	long n = ts_batch_size("", st);
+	long n = st->batch;
 	char *sql = NULL, *count = NULL;
 	long long todo, rows = 0, batches = 0;
 	double t0 = now_ms(), max_ms = 0, last_say = t0;
@@ -293,10 +301,8 @@ PGresult *ts_batch_exec(PGconn *conn, const struct ts_stmt *st, struct ts_trace 
 			break;
 		}
 		if (verbose && (tty || now_ms() - last_say >= 5000)) {
-			double s = (now_ms() - t0) / 1000.0;
-
 			fprintf(stderr, "%s      batch %lld: %lld of %lld rows, %.0f rows/s%s", tty ? "\r" : "\n",
-				batches, rows, todo, s > 0 ? rows / s : 0.0, tty ? "   " : "");
+				batches, rows, todo, rate(rows, t0), tty ? "   " : "");
 			last_say = now_ms();
 		}
 		PQclear(res);
@@ -306,19 +312,13 @@ PGresult *ts_batch_exec(PGconn *conn, const struct ts_stmt *st, struct ts_trace 
 			break;
 		}
 	}
-	{
-		double s = (now_ms() - t0) / 1000.0;
-
-		json_object_set_new(*facts, "batch",
-				    json_pack("{s:I, s:I, s:I, s:f, s:f, s:f}", "size", (json_int_t)n,
-					      "batches", (json_int_t)batches, "rows", (json_int_t)rows,
-					      "ms", now_ms() - t0, "max_ms", max_ms,
-					      "rows_per_s", s > 0 ? rows / s : 0.0));
-		if (verbose)
-			fprintf(stderr, "%s      %lld rows in %lld batch%s of %ld, %.0f rows/s, longest batch %.0f ms;",
-				tty ? "\r" : "\n", rows, batches, batches == 1 ? "" : "es", n,
-				s > 0 ? rows / s : 0.0, max_ms);
-	}
+	json_object_set_new(*facts, "batch",
+			    json_pack("{s:I, s:I, s:I, s:f, s:f, s:f}", "size", (json_int_t)n,
+				      "batches", (json_int_t)batches, "rows", (json_int_t)rows,
+				      "ms", now_ms() - t0, "max_ms", max_ms, "rows_per_s", rate(rows, t0)));
+	if (verbose)
+		fprintf(stderr, "%s      %lld rows in %lld batch%s of %ld, %.0f rows/s, longest batch %.0f ms;",
+			tty ? "\r" : "\n", rows, batches, batches == 1 ? "" : "es", n, rate(rows, t0), max_ms);
 	free(sql);
 	free(count);
 	return res;

@@ -77,7 +77,7 @@ int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *s
 	for (size_t p = 0; p < np && !r; p++) {
 		const struct ts_phase *ph = &cfg->phases[p];
 		const char *where = ph->migrations_origin ? ph->migrations_origin : ph->origin;
-		const char *first = NULL, *high = NULL;
+		const char *high = NULL;
 
 		plans[p].cfg = ph;
 		for (size_t k = 0; k < ph->migrations.nr && !r; k++) {
@@ -112,8 +112,6 @@ int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *s
 				r = ts_error_set(TS_EXIT_USAGE,
 						 "%s: [phase %s] applies version %s, which is not above version %s of [phase %s]: phases apply migrations in version order",
 						 where, ph->name, v, last_version, cfg->phases[last_phase].name);
-			if (!first)
-				first = v;
 			high = v;
 		}
 		if (high) {
@@ -338,9 +336,8 @@ int ts_run_phases(struct ts_run *run)
 			stopped = 1;
 		}
 		/* a failed migration leaves a state no later phase starts from */
-		for (size_t i = 0; i < run->rep.n_migrations; i++)
-			if (!strcmp(run->rep.migrations[i].status, "failed"))
-				stopped = 1;
+		if (ts_run_migration_failed(run))
+			stopped = 1;
 		strvec_clear(&live);
 		for (size_t i = 0; i < ph->apps.nr; i++)
 			strvec_push(&live, ph->apps.v[i]);

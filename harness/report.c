@@ -274,6 +274,15 @@ static char *gate_failure(const struct ts_report *r, const struct ts_report_migr
 	return NULL;
 }
 
+/* "phase 2 (backfill)": a phase of r->phases as people read it. */
+static char *phase_title(json_t *ph)
+{
+	const char *title = ts_json_str(ph, "title");
+
+	return xstrfmt("phase %s%s%s%s", ts_json_str(ph, "name"), *title ? " (" : "", title,
+		       *title ? ")" : "");
+}
+
 static int same_phase(const char *a, const char *b)
 {
 	return a ? b && !strcmp(a, b) : !b;
@@ -355,12 +364,11 @@ void ts_report_decide(struct ts_report *r)
 	}
 	/* the first phase that would break a live version is the one to name */
 	json_array_foreach(r->phases, i, ph) {
-		const char *name = ts_json_str(ph, "name"), *title = ts_json_str(ph, "title");
+		if ((why = phase_failure(r, ts_json_str(ph, "name")))) {
+			char *title = phase_title(ph);
 
-		if ((why = phase_failure(r, name))) {
-			set_verdict(r, "incompatible", TS_EXIT_GATE,
-				    xstrfmt("phase %s%s%s%s: %s", name, *title ? " (" : "", title,
-					    *title ? ")" : "", why));
+			set_verdict(r, "incompatible", TS_EXIT_GATE, xstrfmt("%s: %s", title, why));
+			free(title);
 			free(why);
 			return;
 		}
@@ -701,12 +709,14 @@ static char *phase_cell(const struct ts_report_check *c, int markdown)
 /* "after phase 2 (backfill)", or "production clone" for NULL. */
 static char *phase_label(json_t *ph)
 {
-	const char *title = ts_json_str(ph, "title");
+	char *title, *label;
 
 	if (!ph)
 		return xstrdup("production clone");
-	return xstrfmt("after phase %s%s%s%s", ts_json_str(ph, "name"), *title ? " (" : "", title,
-		       *title ? ")" : "");
+	title = phase_title(ph);
+	label = xstrfmt("after %s", title);
+	free(title);
+	return label;
 }
 
 /*
@@ -813,19 +823,19 @@ static void render_phases(const struct ts_report *r, const char **apps, size_t n
 	if (markdown)
 		fputc('\n', out);
 	json_array_foreach(r->phases, i, ph) {
-		char *sum = phase_summary(r, ph), *label = phase_label(ph);
+		char *sum = phase_summary(r, ph), *title = phase_title(ph);
 
 		if (markdown) {
 			fprintf(out, "- ");
-			md_escape(out, label + strlen("after "));
+			md_escape(out, title);
 			fprintf(out, ": ");
 			md_escape(out, sum);
 			fputc('\n', out);
 		} else {
-			fprintf(out, "  %s: %s\n", label + strlen("after "), sum);
+			fprintf(out, "  %s: %s\n", title, sum);
 		}
 		free(sum);
-		free(label);
+		free(title);
 	}
 	if (markdown)
 		fputc('\n', out);

@@ -96,7 +96,7 @@ struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const
 int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r)
 {
 	st->ms = now_ms() - t0;
-	if (run->phase && (!st->detail || strncmp(st->detail, "phase ", 6))) {
+	if (run->phase) {
 		char *d = xstrfmt("phase %s%s%s", run->phase, st->detail ? ": " : "",
 				  st->detail ? st->detail : "");
 
@@ -169,10 +169,10 @@ int ts_run_plan(struct ts_run *run)
 	return 0;
 }
 
-static int migration_failed(const struct ts_report *rep)
+int ts_run_migration_failed(const struct ts_run *run)
 {
-	for (size_t i = 0; i < rep->n_migrations; i++)
-		if (rep->migrations[i].status && !strcmp(rep->migrations[i].status, "failed"))
+	for (size_t i = 0; i < run->rep.n_migrations; i++)
+		if (run->rep.migrations[i].status && !strcmp(run->rep.migrations[i].status, "failed"))
 			return 1;
 	return 0;
 }
@@ -243,10 +243,8 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 	free(what);
 	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
 		return ts_run_stage_end(run, st, t0, -1);
-	st->detail = xstrfmt("%s%s%s%zu file%s, %s, %s table", run->phase ? "phase " : "",
-			     run->phase ? run->phase : "", run->phase ? ": " : "", set->n,
-			     set->n == 1 ? "" : "s", ts_mig_format_name(set->format),
-			     ts_tracking_tool_name(run->tracker.tool));
+	st->detail = xstrfmt("%zu file%s, %s, %s table", set->n, set->n == 1 ? "" : "s",
+			     ts_mig_format_name(set->format), ts_tracking_tool_name(run->tracker.tool));
 	r = 0;
 	if (!run->dev_before_read) {	/* a rollout's later phases start where the first did */
 		free(run->rep.dev_before);
@@ -440,7 +438,7 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 
 	if (run->phase && !strcmp(side->name, "dev"))
 		c->phase = xstrdup(run->phase);
-	if (!strcmp(side->name, "dev") && migration_failed(&run->rep)) {
+	if (!strcmp(side->name, "dev") && ts_run_migration_failed(run)) {
 		c->skip = xstrdup("a migration failed");
 		free(logs);
 		return 0;
@@ -506,11 +504,6 @@ int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)
 
 /* ---- data safety: the double dump test, equal data, the way back ---- */
 
-static int same_str(const char *a, const char *b)
-{
-	return a && b && !strcmp(a, b);
-}
-
 static json_t *data_check(const char *check, const char *name, const char *side, int gating)
 {
 	return json_pack("{s:s, s:s, s:s?, s:s, s:b, s:[]}", "check", check, "name", name,
@@ -552,7 +545,7 @@ int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 	int r;
 
 	/* a half-migrated dev side is not what would be dumped */
-	if (run->cfg.ddt == TS_GATE_OFF || (!is_prod && migration_failed(&run->rep))) {
+	if (run->cfg.ddt == TS_GATE_OFF || (!is_prod && ts_run_migration_failed(run))) {
 		free(what);
 		return 0;
 	}
@@ -763,7 +756,7 @@ int ts_run_equal(struct ts_run *run)
 	double t0 = now_ms();
 	int r = 0;
 
-	if (migration_failed(&run->rep))
+	if (ts_run_migration_failed(run))
 		return 0;
 	st = ts_run_stage(run, "equal", "comparing the data of both sides");
 	if (ts_run_plan(run) || !(prod = connect_both(run, &dev)))
@@ -790,7 +783,7 @@ int ts_run_equal_phase(struct ts_run *run, const struct ts_phase *ph)
 	double t0 = now_ms();
 	int r = 0;
 
-	if (!ph->n_equal || migration_failed(&run->rep))
+	if (!ph->n_equal || ts_run_migration_failed(run))
 		return 0;
 	st = ts_run_stage(run, "equal", "comparing the tables the phase must keep equal");
 	if (!(prod = connect_both(run, &dev)))
@@ -860,14 +853,8 @@ static int rollback_compare(struct ts_run *run, json_t *check, const struct ts_s
 	return r;
 }
 
-/*
- * The down parts of what this run applied (with run->phase: what that
- * phase applied), newest first; then the schema must be `before` again
- * (NULL: the production clone's), untouched tables equal, and `apps` pass.
- * *passed: 1 when the way back was rehearsed and held.
- */
-static int rollback(struct ts_run *run, const struct ts_schema *before, const struct strvec *apps,
-		    int *passed)
+int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
+			  const struct strvec *apps, int *passed)
 {
 	struct ts_report_stage *st;
 	struct strvec missing = STRVEC_INIT;
@@ -880,13 +867,14 @@ static int rollback(struct ts_run *run, const struct ts_schema *before, const st
 	int r = 0;
 
 	*passed = 0;
-	if (run->cfg.rollback == TS_GATE_OFF || migration_failed(&run->rep))
+	if (run->cfg.rollback == TS_GATE_OFF || ts_run_migration_failed(run))
 		return 0;
 	todo = xcalloc(run->rep.n_migrations + 1, sizeof(*todo));
 	for (size_t i = 0; i < run->rep.n_migrations; i++) {
 		const struct ts_report_migration *rm = &run->rep.migrations[i];
 
-		if (strcmp(rm->status, "applied") || (run->phase && !same_str(rm->phase, run->phase)))
+		if (strcmp(rm->status, "applied") ||
+		    (run->phase && (!rm->phase || strcmp(rm->phase, run->phase))))
 			continue;
 		for (size_t j = 0; j < run->set.n; j++) {
 			const struct ts_migration *m = &run->set.v[j];
@@ -992,13 +980,7 @@ int ts_run_rollback(struct ts_run *run)
 
 	if (run->cfg.current)
 		strvec_push(&apps, run->cfg.current);
-	r = rollback(run, NULL, &apps, &passed);
+	r = ts_run_rollback_phase(run, NULL, &apps, &passed);
 	strvec_clear(&apps);
 	return r;
-}
-
-int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
-			  const struct strvec *apps, int *passed)
-{
-	return rollback(run, before, apps, passed);
 }

@@ -50,6 +50,8 @@ int ts_run_plan(struct ts_run *run);
 int ts_run_read_production(struct ts_run *run);
 /* Builds both sides: the production clone from [source], the dev side from it. */
 int ts_run_provision(struct ts_run *run);
+/* 1 when a migration failed on the dev side in this run. */
+int ts_run_migration_failed(const struct ts_run *run);
 /* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
 int ts_run_migrate(struct ts_run *run);
 /* The same for the pending migrations of `set` (a phase's), tagged with run->phase. */
@@ -78,9 +80,11 @@ int ts_run_equal(struct ts_run *run);
  */
 int ts_run_rollback(struct ts_run *run);
 /*
- * The same for the migrations run->phase applied: back to the schema
- * `before` (read before the phase), where `apps` (the versions live before
- * it) must pass again. *passed: whether the way back worked.
+ * The same, in general: the down parts of what this run applied (with
+ * run->phase set: what that phase applied), newest first; then the schema
+ * must be `before` again (NULL: the production clone's), untouched tables
+ * equal, and `apps` (the versions live before) pass. *passed: 1 when the
+ * way back was rehearsed and held, or there was none to rehearse.
  */
 struct ts_schema;
 int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
