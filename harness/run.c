@@ -952,10 +952,16 @@ int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 						  c->app, c->failed ? "fails" : "works again",
 						  c->n_cases - c->failed, c->n_cases);
 
-				if (c->failed)
+				if (c->failed) {
 					data_failed(check, c->app, f);
-				else
-					json_object_set_new(check, "detail", json_string(f));
+				} else {
+					/* each version live before says so, not only the last */
+					const char *was = ts_json_str(check, "detail");
+					char *d = *was ? xstrfmt("%s; %s", was, f) : xstrdup(f);
+
+					json_object_set_new(check, "detail", json_string(d));
+					free(d);
+				}
 				free(f);
 			}
 		}

@@ -113,6 +113,8 @@ Test(phases, the_four_part_example_passes_every_phase)
 	ASSERT_HAS(out, "3000 rows in 3 batches");
 	ASSERT_HAS(out, "phase 4 has no down migrations");
 	ASSERT_HAS(err, "3000 rows in 3 batches of 1000");
+	/* both versions live before phase 2 are shown to work again after its way back */
+	ASSERT_HAS(out, "v1 works again after the down migrations (5/5 scenarios); v2 works again after the down migrations (3/3 scenarios)");
 	free(ini);
 }
 
