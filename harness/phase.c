@@ -63,7 +63,6 @@ static size_t match_item(const struct ts_migrations *set, const char *item, char
 }
 
 int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *set,
-		      const struct ts_tracker *t, const struct ts_tracking_state *prod,
 		      struct ts_phase_plan **out)
 {
 	size_t np = cfg->n_phases;
@@ -119,24 +118,10 @@ int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *s
 			last_phase = p;
 		}
 	}
-	for (size_t i = 0; i < set->n && !r; i++) {
-		const struct ts_migration *m = &set->v[i];
-		char *sum = NULL;
-
-		if (owner[i])
-			continue;
-		if (m->repeatable) {
-			owner[i] = 1;	/* a migrate run applies repeatables after the versions */
-			continue;
-		}
-		if (!prod || !ts_tracking_applied(t, prod, m, &sum))
-			r = ts_error_set(TS_EXIT_USAGE,
-					 "%s: migration %s is pending (production has not applied it), but no [phase] names it",
-					 cfg->phases[np - 1].origin, m->file);
-		free(sum);
-		if (r)
-			ts_error_hint("add its version to the migrations of the phase that ships it");
-	}
+	/* a migrate run applies repeatables after the versions */
+	for (size_t i = 0; i < set->n; i++)
+		if (!owner[i] && set->v[i].repeatable)
+			owner[i] = 1;
 	for (size_t p = 0; p < np && !r; p++) {
 		struct ts_migrations *v = &plans[p].set;
 
@@ -153,6 +138,39 @@ int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *s
 		return -1;
 	}
 	*out = plans;
+	return 0;
+}
+
+static int in_a_phase(const struct ts_phase_plan *plans, size_t np, const struct ts_migration *m)
+{
+	for (size_t p = 0; p < np; p++)
+		for (size_t i = 0; i < plans[p].set.n; i++)
+			if (!strcmp(plans[p].set.v[i].file, m->file))
+				return 1;
+	return 0;
+}
+
+int ts_phases_check_pending(const struct ts_config *cfg, const struct ts_phase_plan *plans,
+			    const struct ts_migrations *set, const struct ts_tracker *t,
+			    const struct ts_tracking_state *prod)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct ts_migration *m = &set->v[i];
+		char *sum = NULL;
+		int applied;
+
+		if (in_a_phase(plans, cfg->n_phases, m))
+			continue;
+		applied = prod && ts_tracking_applied(t, prod, m, &sum);
+		free(sum);
+		if (!applied) {
+			ts_error_set(TS_EXIT_USAGE,
+				     "%s: migration %s is pending (production has not applied it), but no [phase] names it",
+				     cfg->phases[cfg->n_phases - 1].origin, m->file);
+			ts_error_hint("add its version to the migrations of the phase that ships it");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -286,9 +304,10 @@ int ts_run_phases(struct ts_run *run)
 	int r, stopped = 0;
 
 	if (ts_run_plan(run) ||
-	    ts_phases_resolve(&run->cfg, &run->set, &run->tracker,
-			      run->have_prod_state ? &run->prod_state : NULL, &plans))
+	    ts_phases_check_pending(&run->cfg, run->plans, &run->set, &run->tracker,
+				    run->have_prod_state ? &run->prod_state : NULL))
 		return -1;
+	plans = run->plans;
 	json_decref(run->rep.phases);
 	run->rep.phases = phases_json(plans, np);
 	strvec_push(&live, run->cfg.current);
@@ -353,6 +372,5 @@ int ts_run_phases(struct ts_run *run)
 	if (!r)
 		ts_run_evidence(run);
 	strvec_clear(&live);
-	ts_phases_free(plans, np);
 	return r;
 }

@@ -27,14 +27,20 @@ struct ts_phase_plan {
 
 /*
  * Resolves each phase's `migrations` (versions, ranges A-B, or file names)
- * against the folder's migrations. Errors (TS_EXIT_USAGE) name the
- * configuration line: an unknown version, a migration in two phases,
- * phases out of version order, or a migration production has not applied
- * that no phase names. Repeatables no phase names go with the first.
+ * against the folder's migrations, with no database. Errors (TS_EXIT_USAGE)
+ * name the configuration line: an unknown version, a migration in two
+ * phases, phases out of version order. Repeatables no phase names go with
+ * the first.
  */
 int ts_phases_resolve(const struct ts_config *cfg, const struct ts_migrations *set,
-		      const struct ts_tracker *t, const struct ts_tracking_state *prod,
 		      struct ts_phase_plan **out);
+/*
+ * Once production's tracking table is read: a migration of the folder that
+ * production has not applied must belong to a phase (TS_EXIT_USAGE).
+ */
+int ts_phases_check_pending(const struct ts_config *cfg, const struct ts_phase_plan *plans,
+			    const struct ts_migrations *set, const struct ts_tracker *t,
+			    const struct ts_tracking_state *prod);
 void ts_phases_free(struct ts_phase_plan *v, size_t n);
 
 /*

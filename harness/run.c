@@ -13,6 +13,7 @@
 #include "error.h"
 #include "migrate.h"
 #include "pg.h"
+#include "phase.h"
 #include "scenario.h"
 #include "schema.h"
 #include "strvec.h"
@@ -53,6 +54,7 @@ void ts_run_close(struct ts_run *run)
 	if (run->have_prod_state)
 		ts_tracking_state_free(&run->prod_state);
 	if (run->planned) {
+		ts_phases_free(run->plans, run->cfg.n_phases);
 		ts_migrations_free(&run->set);
 		ts_tracker_release(&run->tracker);
 	}
@@ -166,6 +168,9 @@ int ts_run_plan(struct ts_run *run)
 	free(run->rep.tracking_table);
 	run->rep.tracking = xstrdup(ts_tracking_tool_name(tool));
 	run->rep.tracking_table = xstrdup(run->tracker.table);
+	/* a [phase] that names no migration is refused before anything is built */
+	if (run->cfg.n_phases && ts_phases_resolve(&run->cfg, &run->set, &run->plans))
+		return -1;
 	return 0;
 }
 

@@ -19,6 +19,7 @@ struct ts_run {
 	struct ts_migrations set;	/* the migrations folder, once planned */
 	struct ts_tracker tracker;	/* whose tracking table */
 	struct ts_tracking_state prod_state;	/* production's, once read */
+	struct ts_phase_plan *plans;	/* the [phase] sections resolved, once planned (NULL: none) */
 	int have_prod_state;
 	int have_config, have_env, have_report, planned;
 	int quiet;		/* no progress lines */
@@ -41,7 +42,10 @@ struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const
 /* Closes a stage with r's outcome (0 ok, else failed); returns r. */
 int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r);
 
-/* Reads the migrations folder and picks the tracking table (no database needed). */
+/*
+ * Reads the migrations folder, picks the tracking table and resolves the
+ * [phase] sections against the folder (no database needed).
+ */
 int ts_run_plan(struct ts_run *run);
 /*
  * Reads the production clone's tracking table: refuses a dirty or failed

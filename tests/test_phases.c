@@ -248,9 +248,11 @@ static int resolve(const char *phases, const char *applied_in_prod)
 	if (applied_in_prod)
 		prod.latest = xstrdup(applied_in_prod);
 	ts_error_clear();
-	r = ts_phases_resolve(&cfg, &set, &t, &prod, &plans);
+	r = ts_phases_resolve(&cfg, &set, &plans);
 	if (!r) {
-		cr_assert_eq(plans[0].set.n, 2);
+		r = ts_phases_check_pending(&cfg, plans, &set, &t, &prod);
+		if (!r)
+			cr_assert_eq(plans[0].set.n, 2);
 		ts_phases_free(plans, cfg.n_phases);
 	}
 	ts_tracking_state_free(&prod);
@@ -291,6 +293,22 @@ Test(phases, a_pending_migration_no_phase_names_is_refused)
 	cr_assert_eq(resolve(APP "[phase a]\nmigrations = 1-2\napps = v1\n", NULL), -1);
 	cr_assert(strstr(ts_error_message(), "migration 3_step.up.sql is pending (production has not applied it), but no [phase] names it"),
 		  "%s", ts_error_message());
+}
+
+Test(phases, a_bad_phase_is_refused_before_anything_is_built)
+{
+	char *wd = path_join(dir, ".twinstage"), *prod = path_join(wd, "prod");
+	int code;
+
+	th_write(dir, "migrations/1_a.up.sql", "SELECT 1;\n");
+	th_write(dir, "apps/v1/a.sql", "SELECT 1;\n");
+	th_write(dir, "twinstage.ini", APP "\n[phase 1]\nmigrations = 1, 9\napps = v1\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 2, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "twinstage.ini:5: [phase 1] migrations: no migration has version or file name \"9\" (versions here: 1)");
+	cr_assert(!is_dir(prod), "a production clone was built for a configuration that names no migration 9");
+	free(prod);
+	free(wd);
 }
 
 Test(phases, an_unknown_version_in_apps_is_refused_at_load)
