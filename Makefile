@@ -19,7 +19,7 @@ DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I/usr/include/postgresql -Iharness
-LIBS = -lpq -linih -lpg_query -ljansson -lz
+LIBS = -lpq -linih -lpg_query -ljansson -lz -lm -pthread
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

@@ -32,7 +32,9 @@ static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "inc
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
-					 "rollback", NULL };
+					 "rollback", "max_stall_ms", NULL };
+static const char *const load_keys[] = { "enabled", "clients", "sample_ms", "before_ms",
+					 "after_ms", "command", NULL };
 static const char *const equal_keys[] = { "columns", NULL };
 static const char *const phase_keys[] = { "migrations", "apps", "equal", "title", NULL };
 
@@ -49,6 +51,7 @@ static const struct section_schema {
 	{ "gate", 0, gate_keys },
 	{ "equal", 1, equal_keys },
 	{ "phase", 1, phase_keys },
+	{ "load", 0, load_keys },
 };
 
 struct reader {
@@ -408,6 +411,46 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 	return 1;
 }
 
+/* [load]: what runs against the dev side while it migrates. */
+static int handle_load(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct ts_config *cfg = ctx->cfg;
+	static const struct {
+		const char *key;
+		long min, max;
+	} ints[] = { { "clients", 1, 64 }, { "sample_ms", 0, 1000 }, { "before_ms", 0, 60000 },
+		     { "after_ms", 0, 60000 } };
+
+	if (!strcmp(name, "command")) {
+		set_str(&cfg->load_command, xstrdup(value));
+		return 1;
+	}
+	if (!strcmp(name, "enabled")) {
+		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
+			cfg->load = 1;
+		else if (!strcmp(value, "false") || !strcmp(value, "no") || !strcmp(value, "off"))
+			cfg->load = 0;
+		else
+			return fail(ctx, "invalid value for enabled: \"%s\" (expected true or false)", value);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		char *end;
+		long v;
+
+		if (strcmp(name, ints[i].key))
+			continue;
+		v = strtol(value, &end, 10);
+		if (end == value || *end || v < ints[i].min || v > ints[i].max)
+			return fail(ctx, "invalid value for %s: \"%s\" (a whole number from %ld to %ld%s)",
+				    name, value, ints[i].min, ints[i].max,
+				    !strcmp(name, "sample_ms") ? "; 0: no sampling" : "");
+		*(i == 0 ? &cfg->load_clients : i == 1 ? &cfg->load_sample_ms :
+		  i == 2 ? &cfg->load_before_ms : &cfg->load_after_ms) = (int)v;
+	}
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -484,6 +527,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return handle_equal(ctx, arg, value);
 	} else if (!strcmp(sec->name, "phase")) {
 		return handle_phase(ctx, arg, name, value);
+	} else if (!strcmp(sec->name, "load")) {
+		return handle_load(ctx, name, value);
 	} else if (!strcmp(sec->name, "rehearsal")) {
 		set_str(!strcmp(name, "current") ? &cfg->current : &cfg->next, xstrdup(value));
 	} else if (!strcmp(sec->name, "gate")) {
@@ -492,13 +537,13 @@ static int handler(void *user, const char *section, const char *name, const char
 					    !strcmp(name, "rollback") ? &cfg->rollback : &cfg->forward_compat;
 		char *end;
 
-		if (!strcmp(name, "max_lock_ms")) {
+		if (!strcmp(name, "max_lock_ms") || !strcmp(name, "max_stall_ms")) {
 			double v = strtod(value, &end);
 
 			if (end == value || *end || v < 0)
 				return fail(ctx, "invalid value for %s: \"%s\" (milliseconds, or 0 for no limit)",
 					    name, value);
-			cfg->max_lock_ms = v;
+			*(!strcmp(name, "max_lock_ms") ? &cfg->max_lock_ms : &cfg->max_stall_ms) = v;
 		} else if (!strcmp(value, "fail"))
 			*level = TS_GATE_FAIL;
 		else if (!strcmp(value, "warn"))
@@ -665,6 +710,12 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->forward_compat = TS_GATE_WARN;
 	cfg->lint = TS_GATE_WARN;
 	cfg->max_lock_ms = 1000;
+	cfg->max_stall_ms = 1000;
+	cfg->load = 1;
+	cfg->load_clients = 4;
+	cfg->load_sample_ms = 10;
+	cfg->load_before_ms = 500;
+	cfg->load_after_ms = 500;
 	cfg->ddt = TS_GATE_FAIL;
 	cfg->rollback = TS_GATE_FAIL;
 	cfg->path = path_absolute(path);
@@ -745,6 +796,7 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->phases);
 	free(cfg->current);
 	free(cfg->next);
+	free(cfg->load_command);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -794,6 +846,18 @@ const char ts_config_template[] =
 "lint = warn                    ; fail: an error-level lint finding fails the gate by itself\n"
 "ddt = fail                     ; fail | warn | off: the double dump test of the dev side\n"
 "rollback = fail                ; fail | warn | off: down migrations must restore the old schema\n"
+"max_stall_ms = 1000            ; an application statement kept waiting longer by the migration fails\n"
+"\n"
+"; While the dev side migrates, the versions live then run their scenarios in a loop\n"
+"; (writes rolled back), and pg_locks is sampled to see who waited on whom.\n"
+"[load]\n"
+"enabled = true\n"
+"clients = 4                    ; connections running the scenarios\n"
+"sample_ms = 10                 ; how often pg_locks / pg_blocking_pids is read; 0: never\n"
+"before_ms = 500                ; load before the migration starts (the latency to compare with)\n"
+"after_ms = 500                 ; and after it ends\n"
+"; command = ./load.sh           ; the application's own load generator instead, with the\n"
+";                              ; same environment as app commands; stopped after after_ms\n"
 "\n"
 "; [equal inovices invoices]    ; after migrating, NEW (dev side) holds the rows OLD held\n"
 "; columns = customer:customer_name, amount   ; OLD:NEW, or one name for both; default: all of OLD's\n"

@@ -80,6 +80,14 @@ struct ts_config {
 	double max_lock_ms;	/* blocking lock on an existing table held longer fails; 0: off */
 	enum ts_gate_level ddt;	/* the double dump test (off: not run) */
 	enum ts_gate_level rollback;	/* the down migrations (off: not run) */
+	double max_stall_ms;	/* an application statement kept waiting longer by the migration fails; 0: off */
+
+	/* [load]: the live versions' scenarios run on the dev side while it migrates */
+	int load;		/* enabled */
+	int load_clients;
+	int load_sample_ms;	/* 0: no sampling */
+	int load_before_ms, load_after_ms;
+	char *load_command;	/* the application's own load generator, or NULL */
 };
 
 /*

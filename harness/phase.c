@@ -299,7 +299,7 @@ static void not_run(struct ts_run *run, const struct ts_phase_plan *pl)
 int ts_run_phases(struct ts_run *run)
 {
 	struct ts_phase_plan *plans;
-	struct strvec live = STRVEC_INIT;
+	struct strvec live = STRVEC_INIT, during = STRVEC_INIT;
 	size_t np = run->cfg.n_phases;
 	int r, stopped = 0;
 
@@ -334,7 +334,19 @@ int ts_run_phases(struct ts_run *run)
 		}
 		if (want_back && (r = snapshot_dev(run, &before)))
 			break;
+		/*
+		 * What runs while it migrates: the versions live before it that
+		 * stay live after it. One that is retired by this phase is gone
+		 * before a contract migration runs; one that is new arrives
+		 * after an expand. (None stays: a hard switch; the old ones run.)
+		 */
+		strvec_clear(&during);
+		for (size_t i = 0; i < live.nr; i++)
+			if (has_app(&ph->apps, live.v[i]))
+				strvec_push(&during, live.v[i]);
+		run->live = during.nr ? &during : &live;
 		r = ts_run_migrate_set(run, &plans[p].set);
+		run->live = NULL;
 		if (!r)
 			r = phase_matrix(run, ph, &live);
 		if (!r)
@@ -372,5 +384,6 @@ int ts_run_phases(struct ts_run *run)
 	if (!r)
 		ts_run_evidence(run);
 	strvec_clear(&live);
+	strvec_clear(&during);
 	return r;
 }

@@ -83,6 +83,7 @@ void ts_report_free(struct ts_report *r)
 	json_decref(r->schema);
 	json_decref(r->data);
 	json_decref(r->phases);
+	json_decref(r->load);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -201,8 +202,14 @@ const char *ts_check_role_name(enum ts_check_role role)
 	case TS_CHECK_NEXT: return "next";
 	case TS_CHECK_FORWARD: return "forward";
 	case TS_CHECK_ROLLBACK: return "after rollback";
+	case TS_CHECK_DURING: return "during migration";
 	}
 	return "?";
+}
+
+int ts_check_in_matrix(const struct ts_report_check *c)
+{
+	return c->role != TS_CHECK_ROLLBACK && c->role != TS_CHECK_DURING;
 }
 
 static const struct ts_report_case *first_failure(const struct ts_report_check *c)
@@ -293,12 +300,24 @@ static char *check_where(const struct ts_report_check *c)
 {
 	if (c->role == TS_CHECK_FORWARD)
 		return xstrdup("on the production clone (forward compatibility)");
+	if (c->role == TS_CHECK_DURING)
+		return c->phase ? xstrfmt("on the dev side while phase %s migrated it", c->phase)
+				: xstrdup("on the dev side while it migrated");
 	if (c->role == TS_CHECK_ROLLBACK)
 		return c->phase ? xstrfmt("on the dev side after rolling phase %s back", c->phase)
 				: xstrdup("on the dev side after the down migrations");
 	if (c->phase)
 		return xstrfmt("on the dev side after phase %s", c->phase);
 	return xstrdup(strcmp(c->side, "prod") ? "on the migrated dev side" : "on the production clone");
+}
+
+/* "dev", "dev after phase 2", "dev while phase 2 migrated": a failure's place in a list. */
+static char *check_place(const struct ts_report_check *c)
+{
+	if (c->role == TS_CHECK_DURING)
+		return c->phase ? xstrfmt("%s while phase %s migrated", c->side, c->phase)
+				: xstrfmt("%s while migrating", c->side);
+	return c->phase ? xstrfmt("%s after phase %s", c->side, c->phase) : xstrdup(c->side);
 }
 
 /*
@@ -310,6 +329,7 @@ static char *phase_failure(const struct ts_report *r, const char *phase)
 {
 	json_t *v;
 	size_t i;
+	char *why;
 
 	for (i = 0; i < r->n_migrations; i++) {
 		const struct ts_report_migration *m = &r->migrations[i];
@@ -318,22 +338,29 @@ static char *phase_failure(const struct ts_report *r, const char *phase)
 			return xstrfmt("migration %s failed on the dev side: %s", m->file,
 				       m->error ? m->error : "unknown error");
 	}
-	for (i = 0; i < r->n_checks; i++) {
-		const struct ts_report_check *c = &r->checks[i];
+	/* what the matrix shows first; a failure while migrating only when the end state passes */
+	for (int during = 0; during < 2; during++)
+		for (i = 0; i < r->n_checks; i++) {
+			const struct ts_report_check *c = &r->checks[i];
 
-		if (same_phase(phase, c->phase) && c->gating && c->failed) {
-			char *where = check_where(c), *why = case_reason(c, where);
+			if (same_phase(phase, c->phase) && c->gating && c->failed &&
+			    (c->role == TS_CHECK_DURING) == during) {
+				char *where = check_where(c);
 
-			free(where);
-			return why;
+				why = case_reason(c, where);
+
+				free(where);
+				return why;
+			}
 		}
-	}
 	json_array_foreach(r->data, i, v)
 		if (same_phase(phase, json_string_value(json_object_get(v, "phase"))) && data_fails(v))
 			return xstrfmt("%s: %s", ts_json_str(v, "name"), ts_json_str(v, "failure"));
+	/* a measured stall says more than a lock's length */
+	if ((why = ts_report_load_failure(r, phase)))
+		return why;
 	for (i = 0; i < r->n_migrations; i++) {
-		char *why = same_phase(phase, r->migrations[i].phase) ? gate_failure(r, &r->migrations[i]) : NULL;
-
+		why = same_phase(phase, r->migrations[i].phase) ? gate_failure(r, &r->migrations[i]) : NULL;
 		if (why)
 			return why;
 	}
@@ -391,9 +418,11 @@ int ts_report_format_parse(const char *s, enum ts_report_format *out)
 		*out = TS_FMT_JUNIT;
 	else if (!strcmp(s, "markdown") || !strcmp(s, "md"))
 		*out = TS_FMT_MARKDOWN;
+	else if (!strcmp(s, "html"))
+		*out = TS_FMT_HTML;
 	else
 		return ts_error_set(TS_EXIT_USAGE,
-				    "unknown report format \"%s\" (expected text, json, junit or markdown)", s);
+				    "unknown report format \"%s\" (expected text, json, junit, markdown or html)", s);
 	return 0;
 }
 
@@ -488,8 +517,10 @@ static json_t *to_json(const struct ts_report *r)
 		json_object_set(o, "data", r->data);
 	if (r->phases)
 		json_object_set(o, "phases", r->phases);
-	json_object_set_new(o, "gate", json_pack("{s:f, s:b}", "max_lock_ms", r->max_lock_ms,
-						 "lint_fails", r->lint_fails));
+	if (r->load)
+		json_object_set(o, "load", r->load);
+	json_object_set_new(o, "gate", json_pack("{s:f, s:f, s:b}", "max_lock_ms", r->max_lock_ms,
+						 "max_stall_ms", r->max_stall_ms, "lint_fails", r->lint_fails));
 	return o;
 }
 
@@ -575,7 +606,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		c->app = jget(v, "app");
 		c->side = jget(v, "side");
 		c->role = TS_CHECK_BASELINE;
-		for (int k = TS_CHECK_BASELINE; k <= TS_CHECK_ROLLBACK; k++)
+		for (int k = TS_CHECK_BASELINE; k <= TS_CHECK_DURING; k++)
 			if (role && !strcmp(role, ts_check_role_name((enum ts_check_role)k)))
 				c->role = (enum ts_check_role)k;
 		c->gating = json_is_true(json_object_get(v, "gating"));
@@ -606,7 +637,9 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->schema = json_incref(json_object_get(o, "schema"));
 	r->data = json_incref(json_object_get(o, "data"));
 	r->phases = json_incref(json_object_get(o, "phases"));
+	r->load = json_incref(json_object_get(o, "load"));
 	r->max_lock_ms = jnum(json_object_get(o, "gate"), "max_lock_ms");
+	r->max_stall_ms = jnum(json_object_get(o, "gate"), "max_stall_ms");
 	r->lint_fails = json_is_true(json_object_get(json_object_get(o, "gate"), "lint_fails"));
 }
 
@@ -617,7 +650,7 @@ static const struct ts_report_check *find_check(const struct ts_report *r, const
 {
 	for (size_t i = 0; i < r->n_checks; i++)
 		if (!strcmp(r->checks[i].app, app) && !strcmp(r->checks[i].side, side) &&
-		    r->checks[i].role != TS_CHECK_ROLLBACK)
+		    ts_check_in_matrix(&r->checks[i]))
 			return &r->checks[i];
 	return NULL;
 }
@@ -665,7 +698,6 @@ static const char *app_label(const struct ts_report *r, const char *app)
 	return "";
 }
 
-static void md_escape(FILE *out, const char *s);
 
 /* A check shown only in the rollout matrix: a version that is not live there. */
 static int informational(const struct ts_report *r, const struct ts_report_check *c)
@@ -681,7 +713,7 @@ static const struct ts_report_check *find_phase_check(const struct ts_report *r,
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
-		if (!strcmp(c->app, app) && c->role != TS_CHECK_ROLLBACK && same_phase(phase, c->phase) &&
+		if (!strcmp(c->app, app) && ts_check_in_matrix(c) && same_phase(phase, c->phase) &&
 		    (phase || !strcmp(c->side, "prod")))
 			return c;
 	}
@@ -783,7 +815,7 @@ static void render_phases(const struct ts_report *r, const char **apps, size_t n
 		fprintf(out, "| state |");
 		for (size_t a = 0; a < n_apps; a++) {
 			fputc(' ', out);
-			md_escape(out, apps[a]);
+			ts_md_escape(out, apps[a]);
 			fprintf(out, " |");
 		}
 		fprintf(out, "\n|---|");
@@ -802,7 +834,7 @@ static void render_phases(const struct ts_report *r, const char **apps, size_t n
 
 		if (markdown) {
 			fprintf(out, "| ");
-			md_escape(out, label);
+			ts_md_escape(out, label);
 			fprintf(out, " |");
 		} else {
 			fprintf(out, "  %-*s", w, label);
@@ -827,9 +859,9 @@ static void render_phases(const struct ts_report *r, const char **apps, size_t n
 
 		if (markdown) {
 			fprintf(out, "- ");
-			md_escape(out, title);
+			ts_md_escape(out, title);
 			fprintf(out, ": ");
-			md_escape(out, sum);
+			ts_md_escape(out, sum);
 			fputc('\n', out);
 		} else {
 			fprintf(out, "  %s: %s\n", title, sum);
@@ -988,6 +1020,7 @@ static void render_text(const struct ts_report *r, FILE *out)
 	const char *apps[64];
 	size_t n_apps = matrix_apps(r, apps, 64);
 	int failures = 0;
+	char *place;
 
 	fprintf(out, "twinstage rehearsal of %s (run %s)\n", r->project, r->run_id);
 	if (r->backend)
@@ -1040,6 +1073,7 @@ static void render_text(const struct ts_report *r, FILE *out)
 		fputc('\n', out);
 		render_data_text(r, out);
 	}
+	ts_report_render_load(r, 0, out);
 	if (n_apps && r->phases) {
 		render_phases(r, apps, n_apps, 0, out);
 	} else if (n_apps) {
@@ -1067,10 +1101,11 @@ static void render_text(const struct ts_report *r, FILE *out)
 				continue;
 			if (!failures++)
 				fprintf(out, "\nfailures\n");
-			fprintf(out, "  %s on %s%s%s%s: %s:%d \"%s\"\n    %s\n    expected %s, got %s\n",
-				c->app, c->side, c->phase ? " after phase " : "", c->phase ? c->phase : "",
-				c->gating ? "" : " (warning)", k->file, k->line,
+			place = check_place(c);
+			fprintf(out, "  %s on %s%s: %s:%d \"%s\"\n    %s\n    expected %s, got %s\n",
+				c->app, place, c->gating ? "" : " (warning)", k->file, k->line,
 				k->name, k->sql ? k->sql : "", k->expected, k->got);
+			free(place);
 		}
 		if (c->failed && c->output)
 			fprintf(out, "    output (last lines):\n%s\n", c->output);
@@ -1083,7 +1118,7 @@ static void render_text(const struct ts_report *r, FILE *out)
 	fprintf(out, "\nexit code %d\n", r->exit_code);
 }
 
-static void md_escape(FILE *out, const char *s)
+void ts_md_escape(FILE *out, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '|' || *s == '`' || *s == '*' || *s == '_' || *s == '<' || *s == '>')
@@ -1097,13 +1132,14 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 	const char *apps[64];
 	size_t n_apps = matrix_apps(r, apps, 64);
 	int failures = 0;
+	char *place;
 	const char *icon = r->exit_code == 0 ? "PASS" : "FAIL";
 
 	fprintf(out, "## twinstage: %s: ", icon);
-	md_escape(out, r->project);
+	ts_md_escape(out, r->project);
 	fprintf(out, " is %s\n\n", r->verdict ? r->verdict : "?");
 	if (r->reason) {
-		md_escape(out, r->reason);
+		ts_md_escape(out, r->reason);
 		fprintf(out, "\n\n");
 	}
 	if (n_apps && r->phases) {
@@ -1115,7 +1151,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			char *d = cell(find_check(r, apps[i], "dev"), 1);
 
 			fprintf(out, "| ");
-			md_escape(out, apps[i]);
+			ts_md_escape(out, apps[i]);
 			fprintf(out, " %s | %s | %s |\n", app_label(r, apps[i]), p, d);
 			free(p);
 			free(d);
@@ -1132,11 +1168,11 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			const struct ts_report_migration *m = &r->migrations[i];
 
 			fprintf(out, "| ");
-			md_escape(out, m->file);
+			ts_md_escape(out, m->file);
 			fprintf(out, " | %s", m->status ? m->status : "?");
 			if (m->error) {
 				fprintf(out, ": ");
-				md_escape(out, m->error);
+				ts_md_escape(out, m->error);
 			}
 			fprintf(out, " | %zu | %.0f ms |\n", m->n_stmts, m->ms);
 		}
@@ -1150,12 +1186,12 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 				stmt_facts(r, m, &m->stmts[j], &facts);
 				if (facts.nr) {
 					fprintf(out, "- `%s:%d` ", m->file, m->stmts[j].line);
-					md_escape(out, m->stmts[j].sql);
+					ts_md_escape(out, m->stmts[j].sql);
 					fputc('\n', out);
 				}
 				for (size_t k = 0; k < facts.nr; k++) {
 					fprintf(out, "  - ");
-					md_escape(out, facts.v[k]);
+					ts_md_escape(out, facts.v[k]);
 					fputc('\n', out);
 				}
 				strvec_clear(&facts);
@@ -1172,7 +1208,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			char *line = change_line(v);
 
 			fprintf(out, "- ");
-			md_escape(out, line);
+			ts_md_escape(out, line);
 			fputc('\n', out);
 			free(line);
 		}
@@ -1187,7 +1223,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			char *line = data_line(v);
 
 			fprintf(out, "- ");
-			md_escape(out, line);
+			ts_md_escape(out, line);
 			fputc('\n', out);
 			json_array_foreach(json_object_get(v, "excerpt"), j, e) {
 				fprintf(out, "  - `");
@@ -1199,6 +1235,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	ts_report_render_load(r, 1, out);
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
@@ -1210,10 +1247,11 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			if (!failures++)
 				fprintf(out, "### Failures\n\n");
 			fprintf(out, "- **");
-			md_escape(out, c->app);
-			fprintf(out, "** on %s%s%s%s, `%s:%d` ", c->side, c->phase ? " after phase " : "",
-				c->phase ? c->phase : "", c->gating ? "" : " (warning)", k->file, k->line);
-			md_escape(out, k->name);
+			ts_md_escape(out, c->app);
+			place = check_place(c);
+			fprintf(out, "** on %s%s, `%s:%d` ", place, c->gating ? "" : " (warning)", k->file, k->line);
+			free(place);
+			ts_md_escape(out, k->name);
 			fprintf(out, ": expected `%s`, got `%s`\n", k->expected, k->got);
 		}
 	}
@@ -1221,7 +1259,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		fputc('\n', out);
 	for (size_t i = 0; i < r->n_notes; i++) {
 		fprintf(out, "> ");
-		md_escape(out, r->notes[i]);
+		ts_md_escape(out, r->notes[i]);
 		fprintf(out, "\n\n");
 	}
 	fprintf(out, "<details><summary>stages</summary>\n\n| stage | time | status |\n|---|---|---|\n");
@@ -1231,7 +1269,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 	fprintf(out, "\n</details>\n\nExit code %d, run `%s`.\n", r->exit_code, r->run_id);
 }
 
-static void xml_escape(FILE *out, const char *s)
+void ts_xml_escape(FILE *out, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
@@ -1274,7 +1312,7 @@ static void render_junit(const struct ts_report *r, FILE *out)
 		free(why);
 	}
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"twinstage ");
-	xml_escape(out, r->project);
+	ts_xml_escape(out, r->project);
 	fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\">\n", tests, failures, r->error ? 1 : 0);
 	fprintf(out, "  <testsuite name=\"migrations\" tests=\"%zu\">\n", r->n_migrations);
 	for (size_t i = 0; i < r->n_migrations; i++) {
@@ -1282,11 +1320,11 @@ static void render_junit(const struct ts_report *r, FILE *out)
 		char *why = gate_failure(r, m);
 
 		fprintf(out, "    <testcase classname=\"migrations\" name=\"");
-		xml_escape(out, m->file);
+		ts_xml_escape(out, m->file);
 		fprintf(out, "\" time=\"%.3f\">", m->ms / 1000.0);
 		if ((m->status && !strcmp(m->status, "failed")) || why) {
 			fprintf(out, "<failure message=\"");
-			xml_escape(out, why ? why : m->error);
+			ts_xml_escape(out, why ? why : m->error);
 			fprintf(out, "\"/>");
 		} else if (m->status && !strcmp(m->status, "not run")) {
 			fprintf(out, "<skipped message=\"an earlier migration failed\"/>");
@@ -1300,37 +1338,37 @@ static void render_junit(const struct ts_report *r, FILE *out)
 		int counts = c->gating || c->role == TS_CHECK_BASELINE;
 
 		fprintf(out, "  <testsuite name=\"");
-		xml_escape(out, c->app);
+		ts_xml_escape(out, c->app);
 		fprintf(out, " on %s%s%s (%s)\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", c->side,
 			c->phase ? " after phase " : "", c->phase ? c->phase : "", ts_check_role_name(c->role), c->n_cases ? c->n_cases : 1, counts ? c->failed : 0,
 			c->ms / 1000.0);
 		if (!c->ran) {
 			fprintf(out, "    <testcase classname=\"%s\" name=\"", c->side);
-			xml_escape(out, c->app);
+			ts_xml_escape(out, c->app);
 			fprintf(out, "\"><skipped message=\"");
-			xml_escape(out, c->skip);
+			ts_xml_escape(out, c->skip);
 			fprintf(out, "\"/></testcase>\n");
 		}
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
 			fprintf(out, "    <testcase classname=\"");
-			xml_escape(out, c->app);
+			ts_xml_escape(out, c->app);
 			fprintf(out, ".%s.", c->side);
-			xml_escape(out, k->file);
+			ts_xml_escape(out, k->file);
 			fprintf(out, "\" name=\"");
-			xml_escape(out, k->name);
+			ts_xml_escape(out, k->name);
 			fprintf(out, " (line %d)\">", k->line);
 			if (!k->pass) {
 				fprintf(out, counts ? "<failure message=\"expected " : "<skipped message=\"warning only: expected ");
-				xml_escape(out, k->expected);
+				ts_xml_escape(out, k->expected);
 				fprintf(out, ", got ");
-				xml_escape(out, k->got);
+				ts_xml_escape(out, k->got);
 				fprintf(out, "\">");
-				xml_escape(out, k->sql);
+				ts_xml_escape(out, k->sql);
 				if (c->output) {
 					fputc('\n', out);
-					xml_escape(out, c->output);
+					ts_xml_escape(out, c->output);
 				}
 				fprintf(out, counts ? "</failure>" : "</skipped>");
 			}
@@ -1350,16 +1388,16 @@ static void render_junit(const struct ts_report *r, FILE *out)
 			int failed = !strcmp(ts_json_str(v, "status"), "failed");
 
 			fprintf(out, "    <testcase classname=\"data.%s\" name=\"", ts_json_str(v, "check"));
-			xml_escape(out, ts_json_str(v, "name"));
+			ts_xml_escape(out, ts_json_str(v, "name"));
 			fprintf(out, "\" time=\"%.3f\">", json_number_value(json_object_get(v, "ms")) / 1000.0);
 			if (failed || !strcmp(ts_json_str(v, "status"), "skipped")) {
 				const char *tag = !failed ? "skipped" : data_fails(v) ? "failure" : "skipped";
 
 				fprintf(out, "<%s message=\"%s", tag, failed && !data_fails(v) ? "warning only: " : "");
-				xml_escape(out, ts_json_str(v, "failure"));
+				ts_xml_escape(out, ts_json_str(v, "failure"));
 				fprintf(out, "\">");
 				json_array_foreach(json_object_get(v, "excerpt"), j, e) {
-					xml_escape(out, json_string_value(e));
+					ts_xml_escape(out, json_string_value(e));
 					fputc('\n', out);
 				}
 				fprintf(out, "</%s>", tag);
@@ -1371,7 +1409,7 @@ static void render_junit(const struct ts_report *r, FILE *out)
 	if (r->error) {
 		fprintf(out, "  <testsuite name=\"rehearsal\" tests=\"1\" errors=\"1\">\n"
 			     "    <testcase classname=\"rehearsal\" name=\"run\"><error message=\"");
-		xml_escape(out, r->error);
+		ts_xml_escape(out, r->error);
 		fprintf(out, "\"/></testcase>\n  </testsuite>\n");
 	}
 	fprintf(out, "</testsuites>\n");
@@ -1389,6 +1427,9 @@ void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *
 	case TS_FMT_JUNIT:
 		render_junit(r, out);
 		break;
+	case TS_FMT_HTML:
+		ts_report_render_html(r, out);
+		break;
 	case TS_FMT_JSON: {
 		json_t *o = to_json(r);
 
@@ -1400,8 +1441,9 @@ void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *
 	}
 }
 
+/* Writes one format, or (entry set) the timeline of one load entry. */
 static int write_one(const struct ts_report *r, const char *dir, const char *name,
-		     enum ts_report_format f)
+		     enum ts_report_format f, json_t *entry)
 {
 	char *path = path_join(dir, name);
 	char *buf = NULL;
@@ -1409,7 +1451,10 @@ static int write_one(const struct ts_report *r, const char *dir, const char *nam
 	FILE *mem = open_memstream(&buf, &len);
 	int rc;
 
-	ts_report_render(r, f, mem);
+	if (entry)
+		ts_report_timeline_svg(r, entry, mem);
+	else
+		ts_report_render(r, f, mem);
 	fclose(mem);
 	rc = write_file(path, buf, len);
 	free(buf);
@@ -1424,10 +1469,17 @@ int ts_report_write(const struct ts_report *r, const char *reports, char **out_d
 	int rc = mkdir_p(dir, 0755);
 
 	if (!rc)
-		rc = write_one(r, dir, "report.json", TS_FMT_JSON) ||
-		     write_one(r, dir, "report.txt", TS_FMT_TEXT) ||
-		     write_one(r, dir, "report.md", TS_FMT_MARKDOWN) ||
-		     write_one(r, dir, "junit.xml", TS_FMT_JUNIT) ? -1 : 0;
+		rc = write_one(r, dir, "report.json", TS_FMT_JSON, NULL) ||
+		     write_one(r, dir, "report.txt", TS_FMT_TEXT, NULL) ||
+		     write_one(r, dir, "report.md", TS_FMT_MARKDOWN, NULL) ||
+		     write_one(r, dir, "report.html", TS_FMT_HTML, NULL) ||
+		     write_one(r, dir, "junit.xml", TS_FMT_JUNIT, NULL) ? -1 : 0;
+	for (size_t i = 0; !rc && i < json_array_size(r->load); i++) {
+		char *name = ts_report_timeline_name(json_array_get(r->load, i));
+
+		rc = write_one(r, dir, name, TS_FMT_TEXT, json_array_get(r->load, i));
+		free(name);
+	}
 	if (!rc) {
 		unlink(latest);
 		if (symlink(r->run_id, latest))

@@ -24,6 +24,7 @@ struct ts_report_stage {
 struct ts_report_stmt {
 	int line;
 	double ms;
+	double at;		/* now_ms() when it started, in this process only (not saved) */
 	char *sql;		/* first line, shortened */
 	/*
 	 * What was seen of it, as JSON (or NULL): "locks" [{relation, mode,
@@ -63,6 +64,7 @@ enum ts_check_role {
 	TS_CHECK_NEXT,		/* next on dev: the gate */
 	TS_CHECK_FORWARD,	/* next on prod: per gate.forward_compat */
 	TS_CHECK_ROLLBACK,	/* current on dev after the down migrations: per gate.rollback */
+	TS_CHECK_DURING,	/* a live version on dev while it migrated (the load): the gate */
 };
 
 struct ts_report_check {
@@ -122,7 +124,17 @@ struct ts_report {
 	 * checks of a phase carry its name as "phase".
 	 */
 	struct json_t *phases;
+	/*
+	 * The load that ran while the dev side migrated, one entry per
+	 * migration run (per phase), as JSON (NULL when none ran): [{phase,
+	 * apps, mode, clients, sample_ms, samples, before/during/after:
+	 * {statements, per_s, p50_ms, p99_ms, max_ms}, errors, stall, stalls:
+	 * [{file, line, sql, ms, app, app_file, app_line, name, waits,
+	 * over_gate}], lock_queues, timeline}]. See load.h.
+	 */
+	struct json_t *load;
 	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
+	double max_stall_ms;	/* gate.max_stall_ms */
 	int lint_fails;		/* gate.lint = fail */
 
 	char *error;		/* the run could not finish: why */
@@ -155,7 +167,7 @@ void ts_report_fail(struct ts_report *r);
 /* Computes verdict, reason and exit_code from what was recorded. */
 void ts_report_decide(struct ts_report *r);
 
-enum ts_report_format { TS_FMT_TEXT, TS_FMT_JSON, TS_FMT_JUNIT, TS_FMT_MARKDOWN };
+enum ts_report_format { TS_FMT_TEXT, TS_FMT_JSON, TS_FMT_JUNIT, TS_FMT_MARKDOWN, TS_FMT_HTML };
 int ts_report_format_parse(const char *s, enum ts_report_format *out);
 void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *out);
 
@@ -171,9 +183,24 @@ void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, F
 /* Prints the schema changes alone (for `twinstage diff`), text or json. */
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 
+/* report_load.c: the load during the migration. */
+/* Why a stall over gate.max_stall_ms in that phase (NULL: outside any) fails the gate, or NULL. */
+char *ts_report_load_failure(const struct ts_report *r, const char *phase);
+/* The load section: text, or Markdown with a link to the timeline. */
+void ts_report_render_load(const struct ts_report *r, int markdown, FILE *out);
+/* The timeline of one entry of r->load, as SVG; its file name next to the reports. */
+void ts_report_timeline_svg(const struct ts_report *r, struct json_t *entry, FILE *out);
+char *ts_report_timeline_name(struct json_t *entry);
+/* The HTML report: the verdict, each timeline inline, the text report. */
+void ts_report_render_html(const struct ts_report *r, FILE *out);
+void ts_md_escape(FILE *out, const char *s);
+void ts_xml_escape(FILE *out, const char *s);
+
 /* The string at key of a JSON object of the report, "" when there is none. */
 const char *ts_json_str(struct json_t *o, const char *key);
 
+/* 1 for a check of the compatibility matrix (not the way back, not the load). */
+int ts_check_in_matrix(const struct ts_report_check *c);
 /* A name for the role, as shown to people. */
 const char *ts_check_role_name(enum ts_check_role role);
 

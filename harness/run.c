@@ -11,6 +11,7 @@
 #include "ddt.h"
 #include "equal.h"
 #include "error.h"
+#include "load.h"
 #include "migrate.h"
 #include "pg.h"
 #include "phase.h"
@@ -41,6 +42,7 @@ int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
 	run->have_report = 1;
 	run->rep.backend = xstrdup(run->cfg.backend);
 	run->rep.max_lock_ms = run->cfg.max_lock_ms;
+	run->rep.max_stall_ms = run->cfg.max_stall_ms;
 	run->rep.lint_fails = run->cfg.lint == TS_GATE_FAIL;
 	if (run->cfg.current)
 		run->rep.current = xstrdup(run->cfg.current);
@@ -263,9 +265,22 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms);
 		free(observer);
 		if (!r) {
+			struct ts_load *load = ts_load_start(run, run->live, PQbackendPID(conn));
+			double m0 = now_ms();
+
 			r = ts_migrations_apply(conn, set, &run->tracker,
 						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
 						&trace, !run->quiet);
+			if (load) {
+				char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
+				int cls = ts_error_class();
+
+				ts_load_finish(load, run, first, m0, now_ms());
+				if (saved) {
+					ts_error_set(cls, "%s", saved);
+					free(saved);
+				}
+			}
 			ts_trace_end(&trace);
 		}
 	}
@@ -405,7 +420,7 @@ void ts_run_evidence(struct ts_run *run)
 			const struct ts_report_check *k = &run->rep.checks[j];
 
 			/* any version that ran on the migrated dev side is evidence; in a rollout, a live one */
-			if (k->role == TS_CHECK_ROLLBACK || strcmp(k->side, "dev") || (k->phase && !k->gating))
+			if (!ts_check_in_matrix(k) || strcmp(k->side, "dev") || (k->phase && !k->gating))
 				continue;
 			for (size_t n = 0; n < k->n_cases; n++) {
 				const struct ts_report_case *cs = &k->cases[n];

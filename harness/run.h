@@ -24,6 +24,7 @@ struct ts_run {
 	int have_config, have_env, have_report, planned;
 	int quiet;		/* no progress lines */
 	const char *phase;	/* the [phase] being rehearsed, or NULL */
+	const struct strvec *live;	/* the versions live while it migrates (NULL: current) */
 	int dev_before_read;	/* rep.dev_before holds the version before the first migration */
 	char *report_dir;	/* where this run's reports went */
 };

@@ -119,6 +119,8 @@ int start_command(struct child_process *cp)
 		 * pg_ctl starts them in a session of their own.
 		 */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (cp->own_group)
+			setpgid(0, 0);
 		if (getppid() != parent)
 			_exit(127);
 		apply_env(cp);

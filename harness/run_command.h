@@ -31,9 +31,10 @@ struct child_process {
 	int run_as_user;
 	pid_t pid;
 	int capture_fd;
+	int own_group;		/* a process group of its own, to signal it with its children */
 };
 
-#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1 }
+#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, 0 }
 
 int start_command(struct child_process *cp);
 int finish_command(struct child_process *cp);

@@ -271,8 +271,7 @@ char *ts_scenario_expect_text(const struct ts_scenario_stmt *st)
 	return xstrdup("?");
 }
 
-/* Judges one result against the expectation; *got describes what happened. */
-static int judge(const struct ts_scenario_stmt *st, PGresult *res, char **got)
+int ts_scenario_judge(const struct ts_scenario_stmt *st, PGresult *res, char **got)
 {
 	ExecStatusType s = PQresultStatus(res);
 	int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY;
@@ -320,7 +319,7 @@ static int judge(const struct ts_scenario_stmt *st, PGresult *res, char **got)
 	return 0;
 }
 
-static char *shorten(const char *sql)
+char *ts_oneline(const char *sql)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -356,9 +355,9 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 		c->file = xstrdup(sc->file);
 		c->name = xstrdup(st->name);
 		c->line = st->line;
-		c->sql = shorten(st->sql);
+		c->sql = ts_oneline(st->sql);
 		c->expected = ts_scenario_expect_text(st);
-		ok = judge(st, res, &c->got);
+		ok = ts_scenario_judge(st, res, &c->got);
 		ok_status = PQresultStatus(res) != PGRES_FATAL_ERROR;
 		PQclear(res);
 		c->pass = ok;
@@ -376,51 +375,72 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 	return ts_pg_exec(conn, "ROLLBACK");
 }
 
-static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-		       struct ts_report_check *check)
+int ts_scenario_load_app(const struct ts_app *app, struct ts_scenario **out, size_t *n)
 {
 	struct strvec files = STRVEC_INIT;
-	struct ts_scenario *sc = NULL;
-	char *ci = NULL, *what = NULL;
-	PGconn *conn = NULL;
-	int r = -1;
+	struct ts_scenario *sc;
+	int r = 0;
 
+	*out = NULL;
+	*n = 0;
 	if (list_sql_files(app->scenarios, "scenarios", &files))
 		return -1;
 	if (!files.nr) {
-		ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] has no .sql files",
-			     app->origin, app->scenarios, app->name);
-		goto out;
+		strvec_clear(&files);
+		return ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] has no .sql files",
+				    app->origin, app->scenarios, app->name);
 	}
 	sc = xcalloc(files.nr, sizeof(*sc));
-	for (size_t i = 0; i < files.nr; i++) {
+	for (size_t i = 0; i < files.nr && !r; i++) {
 		char *p = path_join(app->scenarios, files.v[i]);
-		int pr = ts_scenario_parse(p, &sc[i]);
 
+		r = ts_scenario_parse(p, &sc[i]);
 		free(p);
-		if (pr)
-			goto out;
 	}
-	ci = ts_env_conninfo(env, side, env->cfg->dbname);
-	what = xstrfmt("the %s side", side->name);
-	if (!(conn = ts_pg_connect(ci, what)))
-		goto out;
-	r = 0;
-	for (size_t i = 0; i < files.nr && !r; i++)
-		r = run_file(conn, &sc[i], check);
-out:
-	if (conn)
-		PQfinish(conn);
-	for (size_t i = 0; sc && i < files.nr; i++)
-		ts_scenario_free(&sc[i]);
-	free(sc);
-	free(ci);
-	free(what);
+	*out = sc;
+	*n = files.nr;
 	strvec_clear(&files);
+	if (r) {
+		ts_scenario_free_all(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return r;
 }
 
-static char *tail_lines(const char *path, int lines)
+void ts_scenario_free_all(struct ts_scenario *sc, size_t n)
+{
+	for (size_t i = 0; sc && i < n; i++)
+		ts_scenario_free(&sc[i]);
+	free(sc);
+}
+
+static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
+		       struct ts_report_check *check)
+{
+	struct ts_scenario *sc;
+	size_t n;
+	char *ci, *what;
+	PGconn *conn;
+	int r = 0;
+
+	if (ts_scenario_load_app(app, &sc, &n))
+		return -1;
+	ci = ts_env_conninfo(env, side, env->cfg->dbname);
+	what = xstrfmt("the %s side", side->name);
+	if (!(conn = ts_pg_connect(ci, what)))
+		r = -1;
+	for (size_t i = 0; i < n && !r; i++)
+		r = run_file(conn, &sc[i], check);
+	if (conn)
+		PQfinish(conn);
+	ts_scenario_free_all(sc, n);
+	free(ci);
+	free(what);
+	return r;
+}
+
+char *ts_tail_lines(const char *path, int lines)
 {
 	struct strbuf sb = STRBUF_INIT;
 	const char *p;
@@ -439,36 +459,46 @@ static char *tail_lines(const char *path, int lines)
 	return (char *)p;
 }
 
+int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,
+		       const char *origin, const char *what, struct child_process *cp)
+{
+	wordexp_t we;
+
+	/* word splitting and quotes, as a shell would, but no shell: no $(...), no pipes */
+	if (wordexp(command, &we, WRDE_NOCMD | WRDE_UNDEF) || !we.we_wordc)
+		return ts_error_set(TS_EXIT_USAGE, "%s: cannot split command of %s into words: \"%s\"",
+				    origin, what, command),
+		       ts_error_hint("twinstage runs commands without a shell: no pipes, no $(...), no unset variables");
+	for (size_t i = 0; i < we.we_wordc; i++)
+		strvec_push(&cp->args, we.we_wordv[i]);
+	wordfree(&we);
+	/* ./script is relative to the configuration file, like every path */
+	if (strchr(cp->args.v[0], '/') && cp->args.v[0][0] != '/') {
+		char *abs = path_join(env->cfg->dir, cp->args.v[0]);
+
+		free(cp->args.v[0]);
+		cp->args.v[0] = abs;
+	}
+	ts_env_child_env(env, side, cp);
+	cp->dir = env->cfg->dir;
+	return 0;
+}
+
 static int run_command_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
 			   const char *log_dir, struct ts_report_check *check)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
 	struct ts_report_case *c;
-	wordexp_t we;
-	char *log;
+	char *log, *what = xstrfmt("[app %s]", app->name);
 	int status;
 
-	/* word splitting and quotes, as a shell would, but no shell: no $(...), no pipes */
-	if (wordexp(app->command, &we, WRDE_NOCMD | WRDE_UNDEF) || !we.we_wordc)
-		return ts_error_set(TS_EXIT_USAGE,
-				    "%s: cannot split command of [app %s] into words: \"%s\"",
-				    app->origin, app->name, app->command),
-		       ts_error_hint("twinstage runs commands without a shell: no pipes, no $(...), no unset variables");
-	for (size_t i = 0; i < we.we_wordc; i++)
-		strvec_push(&cp.args, we.we_wordv[i]);
-	wordfree(&we);
-	/* ./script is relative to the configuration file, like every path */
-	if (strchr(cp.args.v[0], '/') && cp.args.v[0][0] != '/') {
-		char *abs = path_join(env->cfg->dir, cp.args.v[0]);
-
-		free(cp.args.v[0]);
-		cp.args.v[0] = abs;
-	}
+	status = ts_command_prepare(env, side, app->command, app->origin, what, &cp);
+	free(what);
+	if (status)
+		return -1;
 	mkdir_p(log_dir, 0755);
 	log = xstrfmt("%s/%s-on-%s.log", log_dir, app->name, side->name);
 	unlink(log);
-	ts_env_child_env(env, side, &cp);
-	cp.dir = env->cfg->dir;
 	cp.out_path = log;
 	cp.no_stdin = 1;
 	status = run_command(&cp);
@@ -486,7 +516,7 @@ static int run_command_app(struct ts_env *env, struct ts_side *side, const struc
 	c->pass = status == 0;
 	if (!c->pass)
 		check->failed++;
-	check->output = tail_lines(log, 20);
+	check->output = ts_tail_lines(log, 20);
 	free(log);
 	return 0;
 }

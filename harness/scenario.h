@@ -55,6 +55,28 @@ int ts_scenario_parse(const char *path, struct ts_scenario *out);
 int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenario *out);
 void ts_scenario_free(struct ts_scenario *sc);
 
+/* The .sql files of app's scenarios folder, parsed, in name order. */
+int ts_scenario_load_app(const struct ts_app *app, struct ts_scenario **out, size_t *n);
+void ts_scenario_free_all(struct ts_scenario *sc, size_t n);
+
+/* Judges one result against st's expectation; *got (allocated) says what happened. */
+struct pg_result;
+int ts_scenario_judge(const struct ts_scenario_stmt *st, struct pg_result *res, char **got);
+
+/*
+ * Splits an application command into cp's argv (quotes as a shell would,
+ * no shell), relative to the configuration, with PGHOST... set for side.
+ * origin and what ("[app v1]") name it in errors.
+ */
+struct child_process;
+int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,
+		       const char *origin, const char *what, struct child_process *cp);
+/* The last `lines` lines of a file, or NULL when it is empty or missing. */
+char *ts_tail_lines(const char *path, int lines);
+
+/* SQL on one line (spaces folded), at most about 200 characters, for reports. */
+char *ts_oneline(const char *sql);
+
 /* The expectation as text: "ok", "rows 1", "error 42703", "columns a,b". */
 char *ts_scenario_expect_text(const struct ts_scenario_stmt *st);
 
