@@ -719,6 +719,9 @@ static json_t *lock_queues_json(struct judge *j, struct episode *e, size_t n)
 		char *behind = NULL;
 		size_t queued = 0;
 
+		int who = 0, most = 0;
+		double who_ts = 0;
+
 		for (size_t r = 0; r < l->n_rows; r++) {
 			const struct srow *row = &l->rows[r];
 
@@ -730,24 +733,39 @@ static json_t *lock_queues_json(struct judge *j, struct episode *e, size_t n)
 			last = row->ts;
 			if (row->wait_ms > waited)
 				waited = row->wait_ms;
-			if (!behind) {
-				struct client *c = client_of(l, row->blockers[0]);
-				const struct rec *rc = c ? rec_at(c, row->ts, 0) : NULL;
+			/* behind whom: the session that blocked it in the most samples */
+			for (size_t k = 0; k < row->nb; k++) {
+				int seen = 0;
 
-				if (rc) {
-					char *name = rec_name(c, rc);
-
-					behind = xstrfmt("%s's transaction (at %s)", c->app->app->name, name);
-					free(name);
-				} else {
-					const struct srow *br = NULL;
-
-					for (size_t q = 0; q < l->n_rows; q++)
-						if (l->rows[q].ts == row->ts && l->rows[q].pid == row->blockers[0])
-							br = &l->rows[q];
-					behind = br ? xstrfmt("session %d (%s: %s)", br->pid, br->state, br->query)
-						    : xstrfmt("session %d", row->blockers[0]);
+				for (size_t q = 0; q <= r; q++)
+					if (l->rows[q].pid == l->mig_pid && l->rows[q].ts >= first)
+						for (size_t b = 0; b < l->rows[q].nb; b++)
+							seen += l->rows[q].blockers[b] == row->blockers[k];
+				if (seen > most) {
+					most = seen;
+					who = row->blockers[k];
 				}
+				if (who == row->blockers[k])
+					who_ts = row->ts;
+			}
+		}
+		if (who) {
+			struct client *c = client_of(l, who);
+			const struct rec *rc = c ? rec_at(c, who_ts, 0) : NULL;
+
+			if (rc) {
+				const struct ts_scenario *sc = &c->app->sc[rc->sc];
+
+				behind = xstrfmt("%s's transaction (at %s:%d \"%s\")", c->app->app->name, sc->file,
+						 sc->stmts[rc->st].line, sc->stmts[rc->st].name);
+			} else {
+				const struct srow *br = NULL;
+
+				for (size_t q = 0; q < l->n_rows; q++)
+					if (l->rows[q].ts == who_ts && l->rows[q].pid == who)
+						br = &l->rows[q];
+				behind = br ? xstrfmt("session %d (%s: %s)", who, br->state, br->query)
+					    : xstrfmt("session %d", who);
 			}
 		}
 		if (!behind)

@@ -633,6 +633,7 @@ static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
 	char *excerpt = first_line_of(st->sql);
 	struct ts_report_stmt *rs = ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
 
+	rs->at = t0;
 	free(excerpt);
 	rs->facts = facts ? facts : json_object();
 	json_object_set_new(rs->facts, "lint", findings_at(lint, st->line));

@@ -277,12 +277,14 @@ void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 	fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff4d6\"/>\n", sx(&s, m0),
 		y_mig - 6, fmax(sx(&s, m1) - sx(&s, m0), 1), h - y_mig - 20);
 	/* time axis */
-	for (step = 1; s.span / step > 10; step *= step == 1 || (int)log10(step) == log10(step) ? 2 : 2.5)
-		;
+	/* 1, 2, 5 times a power of ten: at most 8 ticks */
+	for (step = 1; s.span / step > 8;)
+		step *= fmod(log10(step), 1.0) < 0.2 || fmod(log10(step), 1.0) > 0.8 ? 2 : fmod(log10(step), 1.0) < 0.5 ? 2.5 : 2;
 	for (double x = 0; x <= s.span; x += step) {
 		fprintf(out, "<line x1=\"%.1f\" y1=\"26\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n", sx(&s, x),
 			sx(&s, x), h - 24);
-		snprintf(buf, sizeof(buf), x >= 1000 ? "%.1f s" : "%.0f ms", x >= 1000 ? x / 1000 : x);
+		snprintf(buf, sizeof(buf), step >= 1000 ? "%.0f s" : step >= 100 && x ? "%.1f s" : "%.0f ms",
+			 step >= 100 && x ? x / 1000 : x);
 		svg_text(out, sx(&s, x), 24, "middle", "fill=\"#666\"", buf);
 	}
 	/* lane 1: the migration's statements, with the waits for their locks */
@@ -337,7 +339,7 @@ void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 	if (r->max_stall_ms > 0) {
 		fprintf(out, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#d9534f\" stroke-dasharray=\"4 3\"/>\n",
 			SVG_L, sy(r->max_stall_ms, top, y_lat), SVG_W - SVG_R, sy(r->max_stall_ms, top, y_lat));
-		svg_text(out, SVG_W - SVG_R, sy(r->max_stall_ms, top, y_lat) - 3, "end", "fill=\"#d9534f\"",
+		svg_text(out, SVG_L + 4, sy(r->max_stall_ms, top, y_lat) - 3, "start", "fill=\"#d9534f\"",
 			 "gate.max_stall_ms");
 	}
 	/* lanes 3...: each client, red where it waited on the migration */
@@ -362,7 +364,10 @@ void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 		snprintf(buf, sizeof(buf), "stall %.0f ms", num(stall, "ms"));
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#b52b27\" stroke-width=\"1.5\"/>\n",
 			x, y_mig - 6, x, h - 24);
-		svg_text(out, x + 3, y_lat + 10, "start", "fill=\"#b52b27\" font-weight=\"bold\"", buf);
+		if (x > SVG_W - 160)
+			svg_text(out, x - 3, y_lat + 40, "end", "fill=\"#b52b27\" font-weight=\"bold\"", buf);
+		else
+			svg_text(out, x + 3, y_lat + 40, "start", "fill=\"#b52b27\" font-weight=\"bold\"", buf);
 	}
 	svg_text(out, 8, h - 8, "start", "fill=\"#666\"",
 		 "yellow: the migration ran; blue: its statements; red: waiting for a lock; dots: application errors");
