@@ -32,6 +32,8 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		{ "force", no_argument, NULL, 'F' },
 		{ "purge", no_argument, NULL, 'P' },
 		{ "run", required_argument, NULL, 'r' },
+		{ "load", no_argument, NULL, 'L' },
+		{ "no-load", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -72,6 +74,8 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		case 'F': o->force = 1; break;
 		case 'P': o->purge = 1; break;
 		case 'r': o->run_id = optarg; break;
+		case 'L': o->load = 1; break;
+		case 'N': o->load = -1; break;
 		}
 	}
 	if (allowed_opt(allowed, "ARGS")) {

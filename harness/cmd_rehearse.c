@@ -27,6 +27,8 @@ static const char usage[] =
 "  -c, --config FILE   configuration (default: twinstage.ini)\n"
 "      --env FILE      take [environments] from FILE (e.g. envs/local.ini)\n"
 "      --keep          keep both environments running afterwards\n"
+"      --no-load       do not run the live versions while the dev side migrates\n"
+"                      (the [load] section; on by default)\n"
 "  -f, --format F      what to print: text (default), json, junit, markdown;\n"
 "                      every format is written under <workdir>/reports/<run>/\n"
 "  -q, --quiet         no progress lines\n"
@@ -43,7 +45,7 @@ int cmd_rehearse(int argc, char **argv)
 	int done, code, r;
 
 	code = cmd_parse_options(argc, argv, "rehearse", usage,
-				 "config env format keep quiet help", &o, &done);
+				 "config env format keep quiet load no-load help", &o, &done);
 	if (done)
 		return code;
 	if (o.format && ts_report_format_parse(o.format, &fmt))
@@ -52,6 +54,7 @@ int cmd_rehearse(int argc, char **argv)
 		return ts_run_fail(&run);
 	}
 	run.quiet = o.quiet;
+	run.load = o.load > 0 || (!o.load && run.cfg.load);
 
 	/* a folder that cannot be read stops the run before anything is built */
 	if (ts_run_plan(&run)) {

@@ -13,10 +13,13 @@
 #include <string.h>
 
 static const char migrate_usage[] =
-"usage: twinstage migrate [-c twinstage.ini] [-q]\n"
+"usage: twinstage migrate [-c twinstage.ini] [--load] [-q]\n"
 "\n"
 "Applies the pending migrations on the dev side of environments built by\n"
-"\"twinstage up\". Exit code 1 when a migration fails.\n";
+"\"twinstage up\". With --load, the current version's scenarios run on the\n"
+"dev side meanwhile ([load]), and what waited on the migration is shown.\n"
+"Exit code 1 when a migration fails, or (--load) the current version failed\n"
+"or stalled over gate.max_stall_ms while it ran.\n";
 
 static const char replay_usage[] =
 "usage: twinstage replay [-c twinstage.ini] [--format FORMAT] [-q]\n"
@@ -64,6 +67,7 @@ static int open_kept(struct ts_run *run, const struct ts_opts *o)
 	if (ts_run_open(run, o->config, o->env_file))
 		return -1;
 	run->quiet = o->quiet;
+	run->load = o->load > 0;
 	loaded = ts_env_load(&run->env);
 	if (loaded < 0)
 		return -1;
@@ -82,7 +86,7 @@ int cmd_migrate(int argc, char **argv)
 	int done, code;
 	size_t applied = 0;
 
-	code = cmd_parse_options(argc, argv, "migrate", migrate_usage, "config env quiet help", &o, &done);
+	code = cmd_parse_options(argc, argv, "migrate", migrate_usage, "config env quiet load help", &o, &done);
 	if (done)
 		return code;
 	if (open_kept(&run, &o) || ts_run_read_production(&run) || ts_run_migrate(&run)) {
@@ -95,6 +99,7 @@ int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "twinstage: error: %s\n", run.rep.reason);
 	else
 		printf("applied %zu migration%s on the dev side\n", applied, applied == 1 ? "" : "s");
+	ts_report_render_load(&run.rep, 0, stdout);
 	code = run.rep.exit_code;
 	ts_run_close(&run);
 	return code;

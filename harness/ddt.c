@@ -119,15 +119,17 @@ static void restore_errors(struct ddt *d, const char *log)
 	if (strbuf_read_file(&sb, log))
 		return;
 	for (char *l = strtok_r(sb.buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *e;
+		char *e, *err = strstr(l, "pg_restore: error:");
 
+		/* with -j, two workers' lines can run together: "...TOC entry 1; ...pg_restore: error: ..." */
 		if (strstr(l, "from TOC entry ")) {
 			free(object);
 			object = toc_object(l);
 			in_error = 0;
-		} else if (!strncmp(l, "pg_restore: error:", 18)) {
-			e = strstr(l, "ERROR:");
-			e = e ? e + 6 : l + 18;
+		}
+		if (err) {
+			e = strstr(err, "ERROR:");
+			e = e ? e + 6 : err + 18;
 			while (*e == ' ')
 				e++;
 			if (!errors++) {
@@ -137,6 +139,8 @@ static void restore_errors(struct ddt *d, const char *log)
 			} else {
 				in_error = 0;
 			}
+		} else if (strstr(l, "from TOC entry ")) {
+			;
 		} else if (in_error && strncmp(l, "pg_restore:", 11)) {
 			const char *t = l + strspn(l, " \t");
 

@@ -377,7 +377,7 @@ struct ts_load *ts_load_start(struct ts_run *run, const struct strvec *live, int
 	struct ts_load *l;
 	char *ci;
 
-	if (!run->cfg.load)
+	if (!run->load)
 		return NULL;
 	l = xcalloc(1, sizeof(*l));
 	l->cp = (struct child_process)CHILD_PROCESS_INIT;

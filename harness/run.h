@@ -23,6 +23,7 @@ struct ts_run {
 	int have_prod_state;
 	int have_config, have_env, have_report, planned;
 	int quiet;		/* no progress lines */
+	int load;		/* run [load] while migrating */
 	const char *phase;	/* the [phase] being rehearsed, or NULL */
 	const struct strvec *live;	/* the versions live while it migrates (NULL: current) */
 	int dev_before_read;	/* rep.dev_before holds the version before the first migration */
@@ -111,6 +112,7 @@ struct ts_opts {
 	const char *env_file;
 	const char *format;
 	int keep, quiet, force, purge;
+	int load;		/* --load 1, --no-load -1 */
 	const char *run_id;
 	char **args;		/* operands, when "ARGS" is allowed */
 	int n_args;
