@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # bench/load.sh: what watching the application costs it. The load of
 # `twinstage migrate --load` (pgbench's TPC-B-like transaction as a scenario,
-# on 4 clients, rolled back) runs against the dev side of a kept pair, once
-# with the sampler reading pg_stat_activity and pg_blocking_pids() every
-# 10 ms and once without (sample_ms = 0), alternating, ROUNDS times each,
-# in the same run on the same data. Prints the application's throughput
-# both ways and their ratio.
+# on 4 clients, rolled back) runs against the dev side of a kept pair while
+# a migration holds a transaction open for SECONDS_EACH (so the sampler
+# does all it does during a real one: pg_stat_activity, and
+# pg_blocking_pids() for every session waiting on a lock, which pgbench's
+# branch updates often are), once with the sampler every 10 ms and once
+# without (sample_ms = 0), alternating, ROUNDS times each, in the same run
+# on the same data. Prints the application's throughput during the
+# migration both ways and their ratio.
 #
 #   goal: with sampling / without >= 0.95
 #
@@ -13,7 +16,7 @@
 source "$(dirname "$0")/common.sh"
 SCALE=${SCALE:-10}
 SECONDS_EACH=${SECONDS_EACH:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 
 echo "building the source: pgbench -i -s $SCALE (not timed)..." >&2
 scratch_start
@@ -27,19 +30,19 @@ cat > "$P/apps/v1/01_tpcb.sql" <<'SQL'
 
 -- @name update the account
 -- @expect rows 1
-UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid = 1 + (random() * 99999)::int;
+UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid = (SELECT 1 + (random() * 99999)::int);
 
 -- @name read a balance
 -- @expect rows 1
-SELECT abalance FROM pgbench_accounts WHERE aid = 1 + (random() * 99999)::int;
+SELECT abalance FROM pgbench_accounts WHERE aid = (SELECT 1 + (random() * 99999)::int);
 
 -- @name update the teller
 -- @expect rows 1
-UPDATE pgbench_tellers SET tbalance = tbalance + 7 WHERE tid = 1 + (random() * 9)::int;
+UPDATE pgbench_tellers SET tbalance = tbalance + 7 WHERE tid = (SELECT 1 + (random() * 9)::int);
 
 -- @name update the branch
 -- @expect rows 1
-UPDATE pgbench_branches SET bbalance = bbalance + 7 WHERE bid = 1 + (random() * 9)::int;
+UPDATE pgbench_branches SET bbalance = bbalance + 7 WHERE bid = (SELECT 1 + (random() * 9)::int);
 
 -- @name record the history
 -- @expect rows 1
@@ -61,7 +64,7 @@ current = v1
 [load]
 clients = 4
 sample_ms = $1
-before_ms = $((SECONDS_EACH * 1000))
+before_ms = 200
 after_ms = 0
 INI
 }
@@ -71,15 +74,16 @@ cp "$P/sampled.ini" "$P/twinstage.ini"
 echo "cloning it to a kept pair with twinstage up (not timed)..." >&2
 "$TWINSTAGE" up -c "$P/twinstage.ini" -q >/dev/null
 
-# statements/s of the load before the (empty) migration: the whole run
+# throughput sampled|unsampled N: statements/s of the load while migration N runs
 throughput() {
-	"$TWINSTAGE" migrate -c "$P/$1.ini" --load -q | awk '$1 == "before" { print $(NF - 1) }'
+	echo "SELECT pg_sleep($SECONDS_EACH);" > "$P/migrations/${2}_hold.up.sql"
+	"$TWINSTAGE" migrate -c "$P/$1.ini" --load -q | awk '$1 == "during" { print $(NF - 1) }'
 }
 
 on=0 off=0
 for r in $(seq "$ROUNDS"); do
-	a=$(throughput sampled)
-	b=$(throughput unsampled)
+	a=$(throughput sampled $((2 * r - 1)))
+	b=$(throughput unsampled $((2 * r)))
 	echo "round $r: sampled $a statements/s, unsampled $b statements/s" >&2
 	on=$(awk -v x="$on" -v y="$a" 'BEGIN { print x + y }')
 	off=$(awk -v x="$off" -v y="$b" 'BEGIN { print x + y }')
