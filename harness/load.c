@@ -937,7 +937,7 @@ static void record_checks(struct judge *j, json_t *errors)
 	}
 }
 
-static void count_before_errors(struct judge *j)
+static void note_errors_before(struct judge *j)
 {
 	struct ts_load *l = j->l;
 
@@ -1001,7 +1001,7 @@ void ts_load_finish(struct ts_load *l, struct ts_run *run, size_t first, double 
 		json_object_set_new(entry, "during", window_stats(l, mig_t0, mig_t1, in_during));
 		json_object_set_new(entry, "after", window_stats(l, mig_t1, l->stopped_at, in_after));
 		record_checks(&j, errors);
-		count_before_errors(&j);
+		note_errors_before(&j);
 		for (size_t i = 0; i < l->n_clients; i++)
 			if (l->clients[i].lost)
 				ts_report_note(&run->rep, "load: client %zu stopped early: %s", i + 1, l->clients[i].lost);

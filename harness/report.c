@@ -251,12 +251,18 @@ static char *case_reason(const struct ts_report_check *c, const char *where)
 }
 
 /*
- * Why a migration that applied fails the gate anyway, or NULL: a lock
+ * Why a migration that applied fails the gate anyway, or NULL: the
+ * application stalled on it over gate.max_stall_ms, a lock
  * that blocks writes held over gate.max_lock_ms, or (gate.lint = fail) an
  * error-level lint finding. One answer for the verdict and for JUnit.
  */
 static char *gate_failure(const struct ts_report *r, const struct ts_report_migration *m)
 {
+	/* a measured stall says more than a lock's length */
+	char *stall = ts_report_stall_failure(r, m->file);
+
+	if (stall)
+		return stall;
 	for (size_t j = 0; j < m->n_stmts; j++) {
 		json_t *facts = m->stmts[j].facts, *l;
 		size_t k;
@@ -356,9 +362,6 @@ static char *phase_failure(const struct ts_report *r, const char *phase)
 	json_array_foreach(r->data, i, v)
 		if (same_phase(phase, json_string_value(json_object_get(v, "phase"))) && data_fails(v))
 			return xstrfmt("%s: %s", ts_json_str(v, "name"), ts_json_str(v, "failure"));
-	/* a measured stall says more than a lock's length */
-	if ((why = ts_report_load_failure(r, phase)))
-		return why;
 	for (i = 0; i < r->n_migrations; i++) {
 		why = same_phase(phase, r->migrations[i].phase) ? gate_failure(r, &r->migrations[i]) : NULL;
 		if (why)

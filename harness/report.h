@@ -184,8 +184,8 @@ void ts_report_render_data(const struct ts_report *r, enum ts_report_format f, F
 void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f, FILE *out);
 
 /* report_load.c: the load during the migration. */
-/* Why a stall over gate.max_stall_ms in that phase (NULL: outside any) fails the gate, or NULL. */
-char *ts_report_load_failure(const struct ts_report *r, const char *phase);
+/* Why a stall over gate.max_stall_ms owed to a statement of migration `file` fails the gate, or NULL. */
+char *ts_report_stall_failure(const struct ts_report *r, const char *file);
 /* The load section: text, or Markdown with a link to the timeline. */
 void ts_report_render_load(const struct ts_report *r, int markdown, FILE *out);
 /* The timeline of one entry of r->load, as SVG; its file name next to the reports. */

@@ -17,13 +17,6 @@ static double num(json_t *o, const char *key)
 	return json_number_value(json_object_get(o, key));
 }
 
-static int entry_in_phase(json_t *e, const char *phase)
-{
-	const char *p = json_string_value(json_object_get(e, "phase"));
-
-	return phase ? p && !strcmp(p, phase) : !p;
-}
-
 /* "v1 01_invoices.sql:5 "create invoice"" or the command's query. */
 static char *stall_who(json_t *s)
 {
@@ -36,8 +29,7 @@ static char *stall_who(json_t *s)
 static char *stall_line(const struct ts_report *r, json_t *s)
 {
 	char *who = stall_who(s);
-	char *line = xstrfmt("%s kept %s waiting %.0f ms%s", ts_json_str(s, "migration"), who, num(s, "ms"),
-			     json_is_true(json_object_get(s, "over_gate")) ? "" : "");
+	char *line = xstrfmt("%s kept %s waiting %.0f ms", ts_json_str(s, "migration"), who, num(s, "ms"));
 
 	free(who);
 	if (json_is_true(json_object_get(s, "over_gate"))) {
@@ -49,23 +41,25 @@ static char *stall_line(const struct ts_report *r, json_t *s)
 	return line;
 }
 
-char *ts_report_load_failure(const struct ts_report *r, const char *phase)
+char *ts_report_stall_failure(const struct ts_report *r, const char *file)
 {
+	size_t n = strlen(file);
 	json_t *e, *s;
 	size_t i, j;
 
-	json_array_foreach(r->load, i, e) {
-		if (!entry_in_phase(e, phase))
-			continue;
-		json_array_foreach(json_object_get(e, "stalls"), j, s)
-			if (json_is_true(json_object_get(s, "over_gate"))) {
+	json_array_foreach(r->load, i, e)
+		json_array_foreach(json_object_get(e, "stalls"), j, s) {
+			const char *where = ts_json_str(s, "migration");
+
+			if (json_is_true(json_object_get(s, "over_gate")) && !strncmp(where, file, n) &&
+			    where[n] == ':') {
 				char *line = stall_line(r, s), *why;
 
 				why = xstrfmt("%s: users would have waited that long", line);
 				free(line);
 				return why;
 			}
-	}
+		}
 	return NULL;
 }
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 TH_PROJECT_SUITE(load);
 
@@ -112,6 +113,46 @@ Test(load, a_rewrite_under_access_exclusive_stalls_the_application_for_about_as_
 	free(svg);
 	free(md);
 	free(html);
+	json_decref(rep);
+	free(wd);
+
+	/* read back from report.json, every format says it again */
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "--format", "markdown", NULL), 1);
+	ASSERT_HAS(out, "### load during the migration: v1 on 2 clients");
+	ASSERT_HAS(out, "longest stall: 1\\_add\\_seen\\_at.up.sql:1 kept v1");
+	strbuf_reset(&out);
+	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "--format", "junit", NULL), 1);
+	ASSERT_HAS(out, "over gate.max_stall_ms = 200");
+}
+
+Test(load, the_applications_own_load_generator_is_watched_the_same_way)
+{
+	json_t *rep, *stall;
+	char *wd;
+	int code;
+
+	load_project("command = ./load.sh\n", NULL);
+	th_write(dir, "load.sh",
+		 "#!/bin/sh\n"
+		 "# the application's own load: one insert after another, each its own psql\n"
+		 "while :; do psql -qAtX -c \"INSERT INTO events (kind) VALUES ('load')\" >/dev/null || exit 1; done\n");
+	{
+		char *p = path_join(dir, "load.sh");
+
+		cr_assert(!chmod(p, 0755));
+		free(p);
+	}
+	th_write(dir, "migrations/1_add_seen_at.up.sql",
+		 "ALTER TABLE events ADD COLUMN seen_at timestamptz DEFAULT clock_timestamp();\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "load during the migration: ./load.sh, locks sampled every 10 ms");
+	ASSERT_HAS(out, "1_add_seen_at.up.sql:1 kept a session of the load command (INSERT INTO events (kind) VALUES ('load')) waiting");
+	wd = path_join(dir, ".twinstage");
+	rep = th_latest_report(wd);
+	stall = json_object_get(load_entry(rep), "stall");
+	cr_assert(json_is_object(stall) && jnum(stall, "ms") > 200, "%s", out.buf);
 	json_decref(rep);
 	free(wd);
 }
