@@ -467,13 +467,19 @@ static void stop(struct ts_load *l)
 			pthread_join(c->th, NULL);
 		}
 	}
-	if (l->command) {
-		if (!l->exited) {
-			kill(-l->cp.pid, SIGTERM);
-			pause_ms(l, 0);
+	if (l->command && !l->exited) {
+		int status, reaped = 0;
+
+		/* the generator and its children; one that ignores SIGTERM gets SIGKILL after 2 s */
+		kill(-l->cp.pid, SIGTERM);
+		for (int i = 0; i < 40 && !reaped; i++) {
+			poll(NULL, 0, 50);
+			reaped = waitpid(l->cp.pid, &status, WNOHANG) == l->cp.pid;
 		}
-		if (!l->exited)
-			waitpid(l->cp.pid, &l->status, 0);
+		if (!reaped) {
+			kill(-l->cp.pid, SIGKILL);
+			waitpid(l->cp.pid, &status, 0);
+		}
 	}
 	if (l->sampling)
 		pthread_join(l->sth, NULL);
