@@ -415,11 +415,12 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 static int handle_load(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct ts_config *cfg = ctx->cfg;
-	static const struct {
+	const struct {
 		const char *key;
 		long min, max;
-	} ints[] = { { "clients", 1, 64 }, { "sample_ms", 0, 1000 }, { "before_ms", 0, 60000 },
-		     { "after_ms", 0, 60000 } };
+		int *slot;
+	} ints[] = { { "clients", 1, 64, &cfg->load_clients }, { "sample_ms", 0, 1000, &cfg->load_sample_ms },
+		     { "before_ms", 0, 60000, &cfg->load_before_ms }, { "after_ms", 0, 60000, &cfg->load_after_ms } };
 
 	if (!strcmp(name, "command")) {
 		set_str(&cfg->load_command, xstrdup(value));
@@ -445,8 +446,7 @@ static int handle_load(struct parse_ctx *ctx, const char *name, const char *valu
 			return fail(ctx, "invalid value for %s: \"%s\" (a whole number from %ld to %ld%s)",
 				    name, value, ints[i].min, ints[i].max,
 				    !strcmp(name, "sample_ms") ? "; 0: no sampling" : "");
-		*(i == 0 ? &cfg->load_clients : i == 1 ? &cfg->load_sample_ms :
-		  i == 2 ? &cfg->load_before_ms : &cfg->load_after_ms) = (int)v;
+		*ints[i].slot = (int)v;
 	}
 	return 1;
 }
@@ -849,11 +849,11 @@ const char ts_config_template[] =
 "max_stall_ms = 1000            ; an application statement kept waiting longer by the migration fails\n"
 "\n"
 "; While the dev side migrates, the versions live then run their scenarios in a loop\n"
-"; (writes rolled back), and pg_locks is sampled to see who waited on whom.\n"
+"; (writes rolled back), and pg_stat_activity is sampled to see who waited on whom.\n"
 "[load]\n"
 "enabled = true\n"
 "clients = 4                    ; connections running the scenarios\n"
-"sample_ms = 10                 ; how often pg_locks / pg_blocking_pids is read; 0: never\n"
+"sample_ms = 10                 ; how often pg_stat_activity / pg_blocking_pids() is read; 0: never\n"
 "before_ms = 500                ; load before the migration starts (the latency to compare with)\n"
 "after_ms = 500                 ; and after it ends\n"
 "; command = ./load.sh           ; the application's own load generator instead, with the\n"

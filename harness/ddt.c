@@ -126,6 +126,8 @@ static void restore_errors(struct ddt *d, const char *log)
 			free(object);
 			object = toc_object(l);
 			in_error = 0;
+			if (!err)
+				continue;
 		}
 		if (err) {
 			e = strstr(err, "ERROR:");
@@ -139,8 +141,6 @@ static void restore_errors(struct ddt *d, const char *log)
 			} else {
 				in_error = 0;
 			}
-		} else if (strstr(l, "from TOC entry ")) {
-			;
 		} else if (in_error && strncmp(l, "pg_restore:", 11)) {
 			const char *t = l + strspn(l, " \t");
 

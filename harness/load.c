@@ -217,6 +217,12 @@ static void parse_pids(const char *s, struct srow *row)
 	}
 }
 
+/* Row i of a sample waited on someone: pg_blocking_pids() named a session. */
+static int waited(const PGresult *res, int i)
+{
+	return !PQgetisnull(res, i, 1) && strcmp(PQgetvalue(res, i, 1), "{}");
+}
+
 /* Keeps a sample only when someone waited in it: then all its sessions, to describe them. */
 static void take_sample(struct ts_load *l)
 {
@@ -235,8 +241,7 @@ static void take_sample(struct ts_load *l)
 		return;
 	}
 	for (int i = 0; i < PQntuples(res); i++)
-		if (!PQgetisnull(res, i, 1) && strcmp(PQgetvalue(res, i, 1), "{}"))
-			any = 1;
+		any |= waited(res, i);
 	for (int i = 0; any && i < PQntuples(res); i++) {
 		struct srow *row;
 
@@ -248,7 +253,7 @@ static void take_sample(struct ts_load *l)
 		memset(row, 0, sizeof(*row));
 		row->ts = ts;
 		row->pid = atoi(PQgetvalue(res, i, 0));
-		if (!PQgetisnull(res, i, 1) && strcmp(PQgetvalue(res, i, 1), "{}"))
+		if (waited(res, i))
 			parse_pids(PQgetvalue(res, i, 1), row);
 		row->relation = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
 		row->wait_ms = atof(PQgetvalue(res, i, 3));
@@ -311,12 +316,11 @@ static void load_free(struct ts_load *l)
 /* The versions to replay: those live while migrating that have scenarios. */
 static int pick_apps(struct ts_run *run, struct ts_load *l, const struct strvec *live)
 {
-	const char *current[] = { run->cfg.current };
 	size_t n = live ? live->nr : run->cfg.current ? 1 : 0;
 
 	l->apps = xcalloc(n + 1, sizeof(*l->apps));
 	for (size_t i = 0; i < n; i++) {
-		const char *name = live ? live->v[i] : current[0];
+		const char *name = live ? live->v[i] : run->cfg.current;
 		const struct ts_app *app = ts_config_app(&run->cfg, name);
 
 		if (!app)
@@ -538,22 +542,39 @@ static struct client *client_of(struct ts_load *l, int pid)
 /* The client's statement running at ts (or the last one before it), or NULL. */
 static const struct rec *rec_at(const struct client *c, double ts, int running_only)
 {
-	const struct rec *best = NULL;
+	size_t lo = 0, hi = c ? c->n : 0;
+	const struct rec *best;
 
-	for (size_t i = 0; c && i < c->n && c->recs[i].t0 <= ts; i++)
-		best = &c->recs[i];
+	/* a client appends in start order: the last record that started by ts */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->recs[mid].t0 <= ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	best = lo ? &c->recs[lo - 1] : NULL;
 	if (best && running_only && best->t1 < ts)
 		return NULL;
 	return best;
 }
 
-/* "v1 02_report.sql:4 \"slow report\"" */
-static char *rec_name(const struct client *c, const struct rec *r)
+/* The scenario statement a record ran. */
+static const struct ts_scenario_stmt *rec_stmt(const struct client *c, const struct rec *r)
 {
-	const struct ts_scenario *sc = &c->app->sc[r->sc];
+	return &c->app->sc[r->sc].stmts[r->st];
+}
 
-	return xstrfmt("%s %s:%d \"%s\"", c->app->app->name, sc->file, sc->stmts[r->st].line,
-		       sc->stmts[r->st].name);
+static const char *rec_file(const struct client *c, const struct rec *r)
+{
+	return c->app->sc[r->sc].file;
+}
+
+/* "02_report.sql:4 \"slow report\"" */
+static char *rec_where(const struct client *c, const struct rec *r)
+{
+	return xstrfmt("%s:%d \"%s\"", rec_file(c, r), rec_stmt(c, r)->line, rec_stmt(c, r)->name);
 }
 
 /* An application statement that waited on the migration. */
@@ -688,12 +709,10 @@ static json_t *episode_json(const struct episode *e, double t0, double max_stall
 	json_object_set_new(o, "migration", json_string(where));
 	json_object_set_new(o, "sql", json_string(e->owed ? e->owed->s->sql : ""));
 	if (e->r) {
-		const struct ts_scenario *sc = &e->c->app->sc[e->r->sc];
-
 		json_object_set_new(o, "app", json_string(e->c->app->app->name));
-		json_object_set_new(o, "app_file", json_string(sc->file));
-		json_object_set_new(o, "app_line", json_integer(sc->stmts[e->r->st].line));
-		json_object_set_new(o, "name", json_string(sc->stmts[e->r->st].name));
+		json_object_set_new(o, "app_file", json_string(rec_file(e->c, e->r)));
+		json_object_set_new(o, "app_line", json_integer(rec_stmt(e->c, e->r)->line));
+		json_object_set_new(o, "name", json_string(rec_stmt(e->c, e->r)->name));
 	} else {
 		json_object_set_new(o, "app", json_string("[load] command"));
 		json_object_set_new(o, "name", json_string(e->query ? e->query : ""));
@@ -742,9 +761,9 @@ static json_t *lock_queues_json(struct judge *j, struct episode *e, size_t n)
 		double waited = 0, first = 0, last = 0, max_q = 0;
 		char *behind = NULL;
 		size_t queued = 0;
-
-		int who = 0, most = 0;
-		double who_ts = 0;
+		struct tally { int pid, seen; double ts; } *tally = NULL;
+		size_t n_tally = 0;
+		const struct tally *who = NULL;
 
 		for (size_t r = 0; r < l->n_rows; r++) {
 			const struct srow *row = &l->rows[r];
@@ -757,41 +776,44 @@ static json_t *lock_queues_json(struct judge *j, struct episode *e, size_t n)
 			last = row->ts;
 			if (row->wait_ms > waited)
 				waited = row->wait_ms;
-			/* behind whom: the session that blocked it in the most samples */
 			for (size_t k = 0; k < row->nb; k++) {
-				int seen = 0;
+				size_t t;
 
-				for (size_t q = 0; q <= r; q++)
-					if (l->rows[q].pid == l->mig_pid && l->rows[q].ts >= first)
-						for (size_t b = 0; b < l->rows[q].nb; b++)
-							seen += l->rows[q].blockers[b] == row->blockers[k];
-				if (seen > most) {
-					most = seen;
-					who = row->blockers[k];
+				for (t = 0; t < n_tally && tally[t].pid != row->blockers[k]; t++)
+					;
+				if (t == n_tally) {
+					tally = xrealloc(tally, ++n_tally * sizeof(*tally));
+					tally[t].pid = row->blockers[k];
+					tally[t].seen = 0;
 				}
-				if (who == row->blockers[k])
-					who_ts = row->ts;
+				tally[t].seen++;
+				tally[t].ts = row->ts;
 			}
 		}
+		/* behind whom: the session that blocked it in the most samples */
+		for (size_t t = 0; t < n_tally; t++)
+			if (!who || tally[t].seen > who->seen)
+				who = &tally[t];
 		if (who) {
-			struct client *c = client_of(l, who);
-			const struct rec *rc = c ? rec_at(c, who_ts, 0) : NULL;
+			struct client *c = client_of(l, who->pid);
+			const struct rec *rc = c ? rec_at(c, who->ts, 0) : NULL;
 
 			if (rc) {
-				const struct ts_scenario *sc = &c->app->sc[rc->sc];
+				char *where = rec_where(c, rc);
 
-				behind = xstrfmt("%s's transaction (at %s:%d \"%s\")", c->app->app->name, sc->file,
-						 sc->stmts[rc->st].line, sc->stmts[rc->st].name);
+				behind = xstrfmt("%s's transaction (at %s)", c->app->app->name, where);
+				free(where);
 			} else {
 				const struct srow *br = NULL;
 
 				for (size_t q = 0; q < l->n_rows; q++)
-					if (l->rows[q].ts == who_ts && l->rows[q].pid == who)
+					if (l->rows[q].ts == who->ts && l->rows[q].pid == who->pid)
 						br = &l->rows[q];
-				behind = br ? xstrfmt("session %d (%s: %s)", who, br->state, br->query)
-					    : xstrfmt("session %d", who);
+				behind = br ? xstrfmt("session %d (%s: %s)", who->pid, br->state, br->query)
+					    : xstrfmt("session %d", who->pid);
 			}
 		}
+		free(tally);
 		if (!behind)
 			continue;
 		for (size_t k = 0; k < n; k++)
@@ -852,15 +874,9 @@ static json_t *timeline_json(struct judge *j, struct episode *e, size_t n)
 			json_array_append_new(lat, json_pack("[f, f, I, I]", (double)b * width, max[b],
 							     (json_int_t)count[b], (json_int_t)errors[b]));
 	json_object_set_new(t, "latency", lat);
-	for (size_t k = 0; k < n; k++) {
-		size_t lane = 0;
-
-		for (size_t i = 0; i < l->n_clients; i++)
-			if (l->clients[i].pid == e[k].pid)
-				lane = i;
-		json_array_append_new(waits, json_pack("[I, f, f]", (json_int_t)lane, e[k].start - l->t0,
-						       e[k].end - l->t0));
-	}
+	for (size_t k = 0; k < n; k++)	/* a command's sessions share one lane */
+		json_array_append_new(waits, json_pack("[I, f, f]", (json_int_t)(e[k].c ? e[k].c - l->clients : 0),
+						       e[k].start - l->t0, e[k].end - l->t0));
 	json_object_set_new(t, "waits", waits);
 	free(max);
 	free(count);
@@ -887,7 +903,6 @@ static void record_checks(struct judge *j, json_t *errors)
 				struct ts_report_case *k;
 				const struct rec *bad = NULL;
 				size_t runs = 0, failed = 0;
-
 				int before = 0;
 
 				for (size_t i = 0; i < l->n_clients; i++) {
@@ -952,11 +967,11 @@ static void note_errors_before(struct judge *j)
 
 		for (size_t q = 0; q < c->n; q++)
 			if (!c->recs[q].ok && c->recs[q].t1 < j->mig_t0) {
-				char *name = rec_name(c, &c->recs[q]);
+				char *name = rec_where(c, &c->recs[q]);
 
 				ts_report_note(&j->run->rep,
-					       "load: %s failed before the migration started (%s): under load alone, whatever the migration does, so it was not judged while migrating; a scenario replayed on several clients must not depend on running alone",
-					       name, c->recs[q].got);
+					       "load: %s %s failed before the migration started (%s): under load alone, whatever the migration does, so it was not judged while migrating; a scenario replayed on several clients must not depend on running alone",
+					       c->app->app->name, name, c->recs[q].got);
 				free(name);
 				return;
 			}

@@ -229,6 +229,11 @@ static void set_verdict(struct ts_report *r, const char *verdict, int code, char
 	r->reason = reason;
 }
 
+double ts_json_num(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
 const char *ts_json_str(json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
@@ -354,7 +359,6 @@ static char *phase_failure(const struct ts_report *r, const char *phase)
 				char *where = check_where(c);
 
 				why = case_reason(c, where);
-
 				free(where);
 				return why;
 			}
@@ -534,11 +538,6 @@ static char *jget(json_t *o, const char *key)
 	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 }
 
-static double jnum(json_t *o, const char *key)
-{
-	return json_number_value(json_object_get(o, key));
-}
-
 static int jint(json_t *o, const char *key)
 {
 	return (int)json_integer_value(json_object_get(o, key));
@@ -577,7 +576,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		struct ts_report_stage *s = GROW(r->stages, r->n_stages);
 
 		s->name = jget(v, "name");
-		s->ms = jnum(v, "ms");
+		s->ms = ts_json_num(v, "ms");
 		s->status = jget(v, "status");
 		s->detail = jget(v, "detail");
 	}
@@ -589,13 +588,13 @@ static void from_json(struct ts_report *r, json_t *o)
 		m->description = jget(v, "description");
 		m->status = jget(v, "status");
 		m->transactional = json_is_true(json_object_get(v, "transactional"));
-		m->ms = jnum(v, "ms");
+		m->ms = ts_json_num(v, "ms");
 		m->error = jget(v, "error");
 		m->phase = jget(v, "phase");
 		json_array_foreach(json_object_get(v, "statements"), j, w) {
 			char *sql = jget(w, "sql");
 
-			struct ts_report_stmt *rs = ts_report_stmt_add(m, jint(w, "line"), jnum(w, "ms"),
+			struct ts_report_stmt *rs = ts_report_stmt_add(m, jint(w, "line"), ts_json_num(w, "ms"),
 								       sql ? sql : "");
 
 			free(sql);
@@ -615,7 +614,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		c->gating = json_is_true(json_object_get(v, "gating"));
 		c->ran = json_is_true(json_object_get(v, "ran"));
 		c->skip = jget(v, "skip");
-		c->ms = jnum(v, "ms");
+		c->ms = ts_json_num(v, "ms");
 		c->output = jget(v, "output");
 		c->phase = jget(v, "phase");
 		json_array_foreach(json_object_get(v, "cases"), j, w) {
@@ -641,8 +640,8 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->data = json_incref(json_object_get(o, "data"));
 	r->phases = json_incref(json_object_get(o, "phases"));
 	r->load = json_incref(json_object_get(o, "load"));
-	r->max_lock_ms = jnum(json_object_get(o, "gate"), "max_lock_ms");
-	r->max_stall_ms = jnum(json_object_get(o, "gate"), "max_stall_ms");
+	r->max_lock_ms = ts_json_num(json_object_get(o, "gate"), "max_lock_ms");
+	r->max_stall_ms = ts_json_num(json_object_get(o, "gate"), "max_stall_ms");
 	r->lint_fails = json_is_true(json_object_get(json_object_get(o, "gate"), "lint_fails"));
 }
 

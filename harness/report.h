@@ -198,6 +198,8 @@ void ts_xml_escape(FILE *out, const char *s);
 
 /* The string at key of a JSON object of the report, "" when there is none. */
 const char *ts_json_str(struct json_t *o, const char *key);
+/* The number at key, 0 when there is none. */
+double ts_json_num(struct json_t *o, const char *key);
 
 /* 1 for a check of the compatibility matrix (not the way back, not the load). */
 int ts_check_in_matrix(const struct ts_report_check *c);

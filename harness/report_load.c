@@ -12,11 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-static double num(json_t *o, const char *key)
-{
-	return json_number_value(json_object_get(o, key));
-}
-
 /* "v1 01_invoices.sql:5 "create invoice"" or the command's query. */
 static char *stall_who(json_t *s)
 {
@@ -28,16 +23,14 @@ static char *stall_who(json_t *s)
 
 static char *stall_line(const struct ts_report *r, json_t *s)
 {
-	char *who = stall_who(s);
-	char *line = xstrfmt("%s kept %s waiting %.0f ms", ts_json_str(s, "migration"), who, num(s, "ms"));
+	char *who = stall_who(s), over[64] = "";
+	char *line;
 
+	if (json_is_true(json_object_get(s, "over_gate")))
+		snprintf(over, sizeof(over), ", over gate.max_stall_ms = %.0f", r->max_stall_ms);
+	line = xstrfmt("%s kept %s waiting %.0f ms%s", ts_json_str(s, "migration"), who,
+		       ts_json_num(s, "ms"), over);
 	free(who);
-	if (json_is_true(json_object_get(s, "over_gate"))) {
-		char *over = xstrfmt("%s, over gate.max_stall_ms = %.0f", line, r->max_stall_ms);
-
-		free(line);
-		line = over;
-	}
 	return line;
 }
 
@@ -79,8 +72,8 @@ static void window_line(json_t *w, const char *name, int markdown, FILE *out)
 			fprintf(out, "| %s | - | - | - | 0 |\n", name);
 			return;
 		}
-		fprintf(out, "| %s | %.1f ms | %.1f ms | %.1f ms | %.0f |\n", name, num(w, "p50_ms"),
-			num(w, "p99_ms"), num(w, "max_ms"), num(w, "per_s"));
+		fprintf(out, "| %s | %.1f ms | %.1f ms | %.1f ms | %.0f |\n", name, ts_json_num(w, "p50_ms"),
+			ts_json_num(w, "p99_ms"), ts_json_num(w, "max_ms"), ts_json_num(w, "per_s"));
 		return;
 	}
 	if (!json_object_get(w, "p50_ms")) {
@@ -88,7 +81,7 @@ static void window_line(json_t *w, const char *name, int markdown, FILE *out)
 		return;
 	}
 	fprintf(out, "    %-7s p50 %7.1f ms   p99 %7.1f ms   max %7.1f ms   %6.0f statements/s\n", name,
-		num(w, "p50_ms"), num(w, "p99_ms"), num(w, "max_ms"), num(w, "per_s"));
+		ts_json_num(w, "p50_ms"), ts_json_num(w, "p99_ms"), ts_json_num(w, "max_ms"), ts_json_num(w, "per_s"));
 }
 
 /* The lines of one entry, the same for text and Markdown. */
@@ -104,7 +97,7 @@ static void entry_lines(const struct ts_report *r, json_t *e, struct strvec *out
 		free(line);
 	} else {
 		strvec_pushf(out, "longest stall: none: no application statement waited on the migration%s",
-			     num(e, "sample_ms") ? "" : " (not sampled: sample_ms = 0)");
+			     ts_json_num(e, "sample_ms") ? "" : " (not sampled: sample_ms = 0)");
 	}
 	json_array_foreach(json_object_get(e, "stalls"), i, s)
 		if (json_array_size(json_object_get(e, "stalls")) > 1) {
@@ -113,15 +106,15 @@ static void entry_lines(const struct ts_report *r, json_t *e, struct strvec *out
 			strvec_pushf(out, "  %s: %d statement%s waited, the longest %.0f ms (%s)",
 				     ts_json_str(s, "migration"), (int)json_integer_value(json_object_get(s, "waits")),
 				     json_integer_value(json_object_get(s, "waits")) == 1 ? "" : "s",
-				     num(s, "ms"), who);
+				     ts_json_num(s, "ms"), who);
 			free(who);
 		}
 	json_array_foreach(json_object_get(e, "lock_queues"), i, q)
 		strvec_pushf(out, "lock-queue stall: %s waited %.0f ms for its lock behind %s, and %d application statement%s queued behind it, up to %.0f ms. Set lock_timeout before it (SET lock_timeout = '1s') and retry it when it times out: a migration that gives up and retries stalls no one; one that waits in the queue stalls everyone",
-			     ts_json_str(q, "migration"), num(q, "waited_ms"), ts_json_str(q, "behind"),
+			     ts_json_str(q, "migration"), ts_json_num(q, "waited_ms"), ts_json_str(q, "behind"),
 			     (int)json_integer_value(json_object_get(q, "queued")),
 			     json_integer_value(json_object_get(q, "queued")) == 1 ? "" : "s",
-			     num(q, "max_queued_ms"));
+			     ts_json_num(q, "max_queued_ms"));
 	if (!json_array_size(json_object_get(e, "errors")))
 		strvec_pushf(out, "errors during the migration: none");
 	json_array_foreach(json_object_get(e, "errors"), i, err) {
@@ -153,12 +146,12 @@ static char *entry_title(json_t *e)
 		strbuf_addstr(&sb, ": ");
 		json_array_foreach(json_object_get(e, "apps"), i, v)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
-		strbuf_addf(&sb, " on %d client%s", (int)num(e, "clients"), num(e, "clients") == 1 ? "" : "s");
+		strbuf_addf(&sb, " on %d client%s", (int)ts_json_num(e, "clients"), ts_json_num(e, "clients") == 1 ? "" : "s");
 	}
-	if (num(e, "sample_ms"))
-		strbuf_addf(&sb, ", locks sampled every %.0f ms (%.0f samples)", num(e, "sample_ms"),
-			    num(e, "samples"));
-	strbuf_addf(&sb, "; migration %.0f ms", num(e, "migration_ms"));
+	if (ts_json_num(e, "sample_ms"))
+		strbuf_addf(&sb, ", locks sampled every %.0f ms (%.0f samples)", ts_json_num(e, "sample_ms"),
+			    ts_json_num(e, "samples"));
+	strbuf_addf(&sb, "; migration %.0f ms", ts_json_num(e, "migration_ms"));
 	return strbuf_detach(&sb);
 }
 
@@ -246,7 +239,7 @@ static void svg_text(FILE *out, double x, double y, const char *anchor, const ch
 void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 {
 	json_t *t = json_object_get(e, "timeline"), *v, *stall = json_object_get(e, "stall");
-	struct scale s = { .span = num(t, "span_ms") > 1 ? num(t, "span_ms") : 1 };
+	struct scale s = { .span = ts_json_num(t, "span_ms") > 1 ? ts_json_num(t, "span_ms") : 1 };
 	int lanes = (int)json_integer_value(json_object_get(t, "lanes"));
 	double top = 1000, y_mig = 40, y_lat = 90, y_wait = y_lat + LAT_H + 30, h, step;
 	double m0 = json_number_value(json_array_get(json_object_get(t, "migration_ms"), 0));
@@ -306,8 +299,8 @@ void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 				double a = json_number_value(json_array_get(st, 0));
 
 				fprintf(out, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"22\" fill=\"#d9534f\" fill-opacity=\"0.8\"><title>waiting for its lock: %.0f ms</title></rect>\n",
-					sx(&s, a), y_mig, fmax(sx(&s, a + num(v, "waited_ms")) - sx(&s, a), 1.5),
-					num(v, "waited_ms"));
+					sx(&s, a), y_mig, fmax(sx(&s, a + ts_json_num(v, "waited_ms")) - sx(&s, a), 1.5),
+					ts_json_num(v, "waited_ms"));
 				break;
 			}
 	}
@@ -353,9 +346,9 @@ void ts_report_timeline_svg(const struct ts_report *r, json_t *e, FILE *out)
 	}
 	/* the longest stall, marked across the picture */
 	if (json_is_object(stall) && json_object_get(stall, "end_ms")) {
-		double x = sx(&s, num(stall, "end_ms"));
+		double x = sx(&s, ts_json_num(stall, "end_ms"));
 
-		snprintf(buf, sizeof(buf), "stall %.0f ms", num(stall, "ms"));
+		snprintf(buf, sizeof(buf), "stall %.0f ms", ts_json_num(stall, "ms"));
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#b52b27\" stroke-width=\"1.5\"/>\n",
 			x, y_mig - 6, x, h - 24);
 		if (x > SVG_W - 160)

@@ -271,16 +271,8 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 			r = ts_migrations_apply(conn, set, &run->tracker,
 						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
 						&trace, !run->quiet);
-			if (load) {
-				char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
-				int cls = ts_error_class();
-
+			if (load)	/* leaves the error slot (a failed migration's) as it is */
 				ts_load_finish(load, run, first, m0, now_ms());
-				if (saved) {
-					ts_error_set(cls, "%s", saved);
-					free(saved);
-				}
-			}
 			ts_trace_end(&trace);
 		}
 	}
