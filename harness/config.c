@@ -411,6 +411,18 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 	return 1;
 }
 
+/* An application's command: refused here, with its line, when it cannot be split into words. */
+static int set_command(struct parse_ctx *ctx, char **slot, const char *value)
+{
+	if (split_command(value, NULL)) {
+		fail(ctx, "cannot split command into words: \"%s\"", value);
+		ts_error_hint(TS_COMMAND_HINT);
+		return 0;
+	}
+	set_str(slot, xstrdup(value));
+	return 1;
+}
+
 /* [load]: what runs against the dev side while it migrates. */
 static int handle_load(struct parse_ctx *ctx, const char *name, const char *value)
 {
@@ -422,10 +434,8 @@ static int handle_load(struct parse_ctx *ctx, const char *name, const char *valu
 	} ints[] = { { "clients", 1, 64, &cfg->load_clients }, { "sample_ms", 0, 1000, &cfg->load_sample_ms },
 		     { "before_ms", 0, 60000, &cfg->load_before_ms }, { "after_ms", 0, 60000, &cfg->load_after_ms } };
 
-	if (!strcmp(name, "command")) {
-		set_str(&cfg->load_command, xstrdup(value));
-		return 1;
-	}
+	if (!strcmp(name, "command"))
+		return set_command(ctx, &cfg->load_command, value);
 	if (!strcmp(name, "enabled")) {
 		if (!strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on"))
 			cfg->load = 1;
@@ -522,7 +532,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (!strcmp(name, "scenarios"))
 			set_str(&app->scenarios, rel_path(ctx, value));
 		else
-			set_str(&app->command, xstrdup(value));
+			return set_command(ctx, &app->command, value);
 	} else if (!strcmp(sec->name, "equal")) {
 		return handle_equal(ctx, arg, value);
 	} else if (!strcmp(sec->name, "phase")) {

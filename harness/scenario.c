@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <wordexp.h>
 
 static char *trim(const char *s, size_t n)
 {
@@ -462,16 +461,11 @@ char *ts_tail_lines(const char *path, int lines)
 int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,
 		       const char *origin, const char *what, struct child_process *cp)
 {
-	wordexp_t we;
-
-	/* word splitting and quotes, as a shell would, but no shell: no $(...), no pipes */
-	if (wordexp(command, &we, WRDE_NOCMD | WRDE_UNDEF) || !we.we_wordc)
+	/* checked when the configuration was read, but a variable may have gone since */
+	if (split_command(command, &cp->args))
 		return ts_error_set(TS_EXIT_USAGE, "%s: cannot split command of %s into words: \"%s\"",
 				    origin, what, command),
-		       ts_error_hint("twinstage runs commands without a shell: no pipes, no $(...), no unset variables");
-	for (size_t i = 0; i < we.we_wordc; i++)
-		strvec_push(&cp->args, we.we_wordv[i]);
-	wordfree(&we);
+		       ts_error_hint(TS_COMMAND_HINT);
 	/* ./script is relative to the configuration file, like every path */
 	if (strchr(cp->args.v[0], '/') && cp->args.v[0][0] != '/') {
 		char *abs = path_join(env->cfg->dir, cp->args.v[0]);

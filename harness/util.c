@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <wordexp.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -241,6 +242,18 @@ fail:
 	unlink(tmp);
 	free(tmp);
 	return -1;
+}
+
+int split_command(const char *command, struct strvec *out)
+{
+	wordexp_t we;
+
+	if (wordexp(command, &we, WRDE_NOCMD | WRDE_UNDEF))
+		return -1;
+	for (size_t i = 0; out && i < we.we_wordc; i++)
+		strvec_push(out, we.we_wordv[i]);
+	wordfree(&we);
+	return we.we_wordc ? 0 : -1;
 }
 
 double now_ms(void)

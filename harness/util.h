@@ -35,6 +35,13 @@ struct strvec;
  * it as the `what` folder ("migrations", "scenarios").
  */
 int list_sql_files(const char *dir, const char *what, struct strvec *out);
+/*
+ * Splits a command line into words, quotes as a shell would, but with no
+ * shell: no $(...), no unset variables. Appends them to out (NULL: only
+ * checks); -1 when it cannot, or there is no word.
+ */
+int split_command(const char *command, struct strvec *out);
+#define TS_COMMAND_HINT "twinstage runs commands without a shell: no pipes, no $(...), no unset variables"
 /* rm -rf; a missing path is fine. */
 int rm_rf(const char *path);
 /* Writes a whole file atomically (temp file + rename). */

@@ -265,6 +265,8 @@ Test(load, bad_settings_name_the_line)
 		{ "sample_ms = often\n", "twinstage.ini:24: invalid value for sample_ms: \"often\"" },
 		{ "enabled = maybe\n", "twinstage.ini:24: invalid value for enabled: \"maybe\" (expected true or false)" },
 		{ "sampling = 10\n", "twinstage.ini:24: unknown key \"sampling\" in [load]; did you mean \"sample_ms\"?" },
+		{ "command = ./load.sh \"unclosed\n", "twinstage.ini:24: cannot split command into words: \"./load.sh \"unclosed\"" },
+		{ "[app v2]\ncommand = ./test.sh $(date)\n", "twinstage.ini:25: cannot split command into words: \"./test.sh $(date)\"" },
 	};
 	char *path = path_join(dir, "twinstage.ini");
 	struct ts_config cfg;
