@@ -19,6 +19,8 @@ int cmd_lint(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_ddt(int argc, char **argv);
 int cmd_equal(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
 
 struct ts_opts;
 /*

@@ -29,9 +29,10 @@ static const char status_usage[] =
 static const char down_usage[] =
 "usage: twinstage down [-c twinstage.ini] [--purge]\n"
 "\n"
-"Stops and removes both environments, whatever state a run left them in\n"
-"(also after a run killed with SIGKILL). --purge also removes the whole\n"
-"workdir: logs and reports.\n";
+"Stops and removes both environments and their snapshots, whatever state\n"
+"a run left them in (also after a run killed with SIGKILL), and unmounts\n"
+"the copy-on-write pool twinstage made. --purge also removes the whole\n"
+"workdir: logs, reports and the pool's image file.\n";
 
 static void print_sides(struct ts_run *run)
 {

@@ -31,6 +31,7 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "purge", no_argument, NULL, 'P' },
+		{ "reuse", no_argument, NULL, 'R' },
 		{ "run", required_argument, NULL, 'r' },
 		{ "load", no_argument, NULL, 'L' },
 		{ "no-load", no_argument, NULL, 'N' },
@@ -73,6 +74,7 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		case 'q': o->quiet = 1; break;
 		case 'F': o->force = 1; break;
 		case 'P': o->purge = 1; break;
+		case 'R': o->reuse = 1; break;
 		case 'r': o->run_id = optarg; break;
 		case 'L': o->load = 1; break;
 		case 'N': o->load = -1; break;

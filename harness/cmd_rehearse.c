@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 static const char usage[] =
-"usage: twinstage rehearse [-c twinstage.ini] [--env FILE] [--keep] [--format FORMAT] [-q]\n"
+"usage: twinstage rehearse [-c twinstage.ini] [--env FILE] [--keep | --reuse] [--format FORMAT] [-q]\n"
 "\n"
 "Builds the production clone and the dev side, runs the current version's\n"
 "scenarios on the production clone (the baseline), migrates the dev side,\n"
@@ -27,6 +27,11 @@ static const char usage[] =
 "  -c, --config FILE   configuration (default: twinstage.ini)\n"
 "      --env FILE      take [environments] from FILE (e.g. envs/local.ini)\n"
 "      --keep          keep both environments running afterwards\n"
+"      --reuse         take the kept environments (of --keep, \"up\" or an earlier\n"
+"                      --reuse) and return the dev side to before migrating\n"
+"                      (\"twinstage reset\": O(1) on a copy-on-write pool)\n"
+"                      instead of copying production again; builds them when\n"
+"                      none are kept, and keeps them afterwards\n"
 "      --no-load       do not run the live versions while the dev side migrates\n"
 "                      (the [load] section; on by default)\n"
 "  -f, --format F      what to print: text (default), json, junit, markdown;\n"
@@ -45,7 +50,7 @@ int cmd_rehearse(int argc, char **argv)
 	int done, code, r;
 
 	code = cmd_parse_options(argc, argv, "rehearse", usage,
-				 "config env format keep quiet load no-load help", &o, &done);
+				 "config env format keep reuse quiet load no-load help", &o, &done);
 	if (done)
 		return code;
 	if (o.format && ts_report_format_parse(o.format, &fmt))
@@ -60,7 +65,7 @@ int cmd_rehearse(int argc, char **argv)
 	if (ts_run_plan(&run)) {
 		return ts_run_fail(&run);
 	}
-	r = ts_run_provision(&run);
+	r = o.reuse ? ts_run_reuse(&run) : ts_run_provision(&run);
 	if (!r)
 		r = ts_run_read_production(&run);
 	/* before any scenario runs there: an application command may write */
@@ -100,7 +105,7 @@ int cmd_rehearse(int argc, char **argv)
 	}
 	code = ts_run_finish(&run, fmt);
 
-	if (o.keep) {
+	if (o.keep || o.reuse) {
 		ts_run_say(&run, "kept: production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d (user %s, database %s); \"twinstage down\" removes them",
 			   run.env.prod.port, run.env.dev.port, TS_DB_USER, run.cfg.dbname);
 	} else {

@@ -1,16 +1,21 @@
 /*
- * cmd_steps.c: `twinstage migrate`, `replay` and `report`: the middle of
- * the rehearsal, one step at a time, on environments kept by `up`.
+ * cmd_steps.c: `twinstage migrate`, `replay`, `report`, `snapshot` and
+ * `reset`: the middle of the rehearsal, one step at a time, on
+ * environments kept by `up`.
  */
+#include "clone.h"
 #include "cmd.h"
 #include "error.h"
 #include "run.h"
+#include "strvec.h"
 #include "util.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 static const char migrate_usage[] =
 "usage: twinstage migrate [-c twinstage.ini] [--load] [-q]\n"
@@ -58,6 +63,23 @@ static const char report_usage[] =
 "\n"
 "Prints the latest report again (or run ID's) in text, json, junit or\n"
 "markdown. The exit code is the one that run had.\n";
+
+static const char snapshot_usage[] =
+"usage: twinstage snapshot [-c twinstage.ini] [-q] [NAME]\n"
+"\n"
+"Saves the dev side kept by \"twinstage up\" (or rehearse --keep) as NAME,\n"
+"to return to with \"twinstage reset NAME\". On a copy-on-write pool\n"
+"(clone = cow) it takes a fraction of a second whatever the size of the\n"
+"data; elsewhere it is a full copy. Without NAME, lists the snapshots:\n"
+"\"base\" is the dev side as the clone made it, before any migration.\n";
+
+static const char reset_usage[] =
+"usage: twinstage reset [-c twinstage.ini] [-q] [NAME]\n"
+"\n"
+"Returns the dev side kept by \"twinstage up\" to snapshot NAME or,\n"
+"without NAME, to the state before any migration (the snapshot \"base\",\n"
+"else a new copy of the production clone). Edit a migration, reset,\n"
+"migrate again: production is not copied again.\n";
 
 /* Opens the run and the kept environments, started. */
 static int open_kept(struct ts_run *run, const struct ts_opts *o)
@@ -251,4 +273,94 @@ int cmd_equal(int argc, char **argv)
 			code = TS_EXIT_GATE;
 	ts_run_close(&run);
 	return code;
+}
+
+/* The snapshots and when each was taken. */
+static void list_snapshots(struct ts_run *run)
+{
+	struct strvec names = STRVEC_INIT;
+
+	ts_env_snapshots(&run->env, &names);
+	if (!names.nr)
+		printf("no snapshots; \"twinstage snapshot NAME\" saves the dev side as it is\n");
+	for (size_t i = 0; i < names.nr; i++) {
+		struct ts_side snap;
+		struct stat st;
+		char when[32] = "?";
+
+		ts_env_snapshot_side(&run->env, names.v[i], &snap);
+		if (!stat(snap.dir, &st))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&st.st_mtime));
+		printf("%-20s %s%s\n", names.v[i], when,
+		       strcmp(names.v[i], TS_SNAPSHOT_BASE) ? "" : "  (the dev side before migrating)");
+		ts_env_side_release(&snap);
+	}
+	strvec_clear(&names);
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	int done, code;
+	double t0;
+
+	code = cmd_parse_options(argc, argv, "snapshot", snapshot_usage, "config env quiet help ARGS",
+				 &o, &done);
+	if (done)
+		return code;
+	if (o.n_args > 1) {
+		ts_error_set(TS_EXIT_USAGE, "one snapshot name at a time, got \"%s\" and \"%s\"", o.args[0],
+			     o.args[1]);
+		return ts_error_print();
+	}
+	if (open_kept(&run, &o))
+		return ts_run_fail(&run);
+	if (!o.n_args) {
+		list_snapshots(&run);
+		ts_run_close(&run);
+		return 0;
+	}
+	run.env.quiet = run.quiet;
+	t0 = now_ms();
+	if (ts_clone_snapshot(&run.env, o.args[0]))
+		return ts_run_fail(&run);
+	printf("dev side saved as \"%s\" in %.2f s (%s)\n", o.args[0], (now_ms() - t0) / 1000.0,
+	       run.env.clone ? run.env.clone : "physical");
+	ts_run_close(&run);
+	return 0;
+}
+
+int cmd_reset(int argc, char **argv)
+{
+	struct ts_opts o;
+	struct ts_run run;
+	struct ts_clone_info info = { 0 };
+	const char *name;
+	int done, code;
+	double t0;
+
+	code = cmd_parse_options(argc, argv, "reset", reset_usage, "config env quiet help ARGS",
+				 &o, &done);
+	if (done)
+		return code;
+	if (o.n_args > 1) {
+		ts_error_set(TS_EXIT_USAGE, "one snapshot name at a time, got \"%s\" and \"%s\"", o.args[0],
+			     o.args[1]);
+		return ts_error_print();
+	}
+	name = o.n_args ? o.args[0] : NULL;
+	if (open_kept(&run, &o))
+		return ts_run_fail(&run);
+	run.env.quiet = run.quiet;
+	t0 = now_ms();
+	if (ts_clone_reset(&run.env, name, &info)) {
+		ts_clone_info_free(&info);
+		return ts_run_fail(&run);
+	}
+	printf("dev side reset to %s%s%s in %.2f s (%s)\n", name ? "\"" : "", name ? name : "before migrating",
+	       name ? "\"" : "", (now_ms() - t0) / 1000.0, run.env.clone ? run.env.clone : "physical");
+	ts_clone_info_free(&info);
+	ts_run_close(&run);
+	return 0;
 }

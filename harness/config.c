@@ -28,7 +28,7 @@ static const char *const project_keys[] = { "name", "migrations", "workdir", "da
 					    "tracking_table", NULL };
 static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
-					"clone", "pg_bin", "user", NULL };
+					"clone", "pool", "pg_bin", "user", NULL };
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
@@ -223,6 +223,8 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		return parse_port(ctx, name, value, &cfg->dev_port);
 	else if (!strcmp(name, "clone"))
 		set_str(&cfg->clone, xstrdup(value));
+	else if (!strcmp(name, "pool"))
+		set_str(&cfg->pool, rel_path(ctx, value));
 	else if (!strcmp(name, "pg_bin"))
 		set_str(&cfg->pg_bin, rel_path(ctx, value));
 	else if (!strcmp(name, "user"))
@@ -661,10 +663,10 @@ static int check(struct ts_config *cfg)
 				    origin_of(cfg, "environments.backend"), cfg->backend,
 				    n ? "; did you mean \"" : "", n ? n : "", n ? "\"?" : "");
 	}
-	if (strcmp(cfg->clone, "auto") && strcmp(cfg->clone, "logical") &&
+	if (strcmp(cfg->clone, "auto") && strcmp(cfg->clone, "cow") && strcmp(cfg->clone, "logical") &&
 	    strcmp(cfg->clone, "physical"))
 		return ts_error_set(TS_EXIT_USAGE,
-				    "%s: invalid value for clone: \"%s\" (expected auto, logical or physical)",
+				    "%s: invalid value for clone: \"%s\" (expected auto, cow, physical or logical)",
 				    origin_of(cfg, "environments.clone"), cfg->clone);
 	if (cfg->prod_port && cfg->prod_port == cfg->dev_port)
 		return ts_error_set(TS_EXIT_USAGE, "%s: prod_port and dev_port are both %d; they must differ",
@@ -770,6 +772,7 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->dsn);
 	free(cfg->backend);
 	free(cfg->clone);
+	free(cfg->pool);
 	free(cfg->pg_bin);
 	free(cfg->os_user);
 	free(cfg->env_origin);

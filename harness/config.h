@@ -62,7 +62,8 @@ struct ts_config {
 
 	char *backend;		/* [environments] backend */
 	int prod_port, dev_port;	/* 0 = pick a free port */
-	char *clone;		/* auto | logical | physical */
+	char *clone;		/* auto | cow | physical | logical */
+	char *pool;		/* a copy-on-write folder the clusters live on, or NULL */
 	char *pg_bin;		/* folder of initdb/pg_ctl, or NULL to find */
 	char *os_user;		/* user that runs the servers when we are root */
 	char *env_origin;	/* where [environments] came from, for messages */

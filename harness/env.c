@@ -9,18 +9,23 @@
 #include "env.h"
 #include "error.h"
 #include "pg.h"
+#include "pool.h"
 #include "run_command.h"
 #include "strbuf.h"
+#include "strvec.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
@@ -61,6 +66,9 @@ void ts_env_release(struct ts_env *env)
 	free(env->scratch.dir);
 	free(env->pg_bin);
 	free(env->state_path);
+	free(env->clone);
+	free(env->pool_dir);
+	free(env->pool_image);
 	if (env->lock_fd >= 0)
 		close(env->lock_fd);
 	memset(env, 0, sizeof(*env));
@@ -103,12 +111,106 @@ int ts_env_lock(struct ts_env *env)
 	return 0;
 }
 
+char *ts_env_outside(const struct ts_env *env, const char *base)
+{
+	char crc[9];
+
+	crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), crc);
+	return xstrfmt("%s/twinstage-%s", base, crc);
+}
+
+int ts_env_reachable(const struct ts_env *env, const char *path)
+{
+	char *p = xstrdup(path);
+	int ok = 1;
+
+	if (!env->as_user) {
+		free(p);
+		return 1;
+	}
+	for (char *s = p; s && ok; s = strchr(s + 1, '/')) {
+		struct stat st;
+		char c = s[1];
+
+		s[1] = '\0';
+		if (!stat(p, &st)) {
+			mode_t m = st.st_mode;
+
+			ok = (m & S_IXOTH) || (st.st_gid == env->gid && (m & S_IXGRP)) ||
+			     (st.st_uid == env->uid && (m & S_IXUSR));
+		}
+		s[1] = c;
+	}
+	free(p);
+	return ok;
+}
+
+char *ts_env_data_home(const struct ts_env *env, const struct ts_side *side)
+{
+	if (env->pool_dir && side != &env->scratch)
+		return env->pool_image ? xstrdup(env->pool_dir) : ts_env_outside(env, env->pool_dir);
+	if (!ts_env_reachable(env, env->cfg->workdir))
+		return ts_env_outside(env, "/var/tmp");
+	return NULL;
+}
+
+void ts_env_snapshot_side(const struct ts_env *env, const char *name, struct ts_side *side)
+{
+	char *rel = xstrfmt("snapshots/%s", name);
+
+	memset(side, 0, sizeof(*side));
+	side->name = rel;
+	side->dir = path_join(env->cfg->workdir, rel);
+}
+
+void ts_env_side_release(struct ts_side *side)
+{
+	free((char *)side->name);
+	free(side->dir);
+	memset(side, 0, sizeof(*side));
+}
+
+int ts_env_snapshot_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 64 || name[0] == '.' || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+						   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return ts_error_set(TS_EXIT_USAGE, "invalid snapshot name \"%s\"", name),
+		       ts_error_hint("use letters, digits, '.', '_' and '-' (up to 64, not starting with '.')");
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
+{
+	char *dir = path_join(env->cfg->workdir, "snapshots");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t first = names->nr;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			strvec_push(names, de->d_name);
+	if (d)
+		closedir(d);
+	qsort(names->v + first, names->nr - first, sizeof(char *), cmp_str);
+	free(dir);
+}
+
 int ts_env_save(struct ts_env *env)
 {
-	json_t *o = json_pack("{s:s, s:s?, s:s, s:{s:i}, s:{s:i}, s:{s:i}}",
+	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i}, s:{s:i}, s:{s:i}}",
 			      "backend", env->ops->name,
 			      "pg_bin", env->pg_bin,
 			      "database", env->cfg->dbname,
+			      "clone", env->clone,
+			      "pool", env->pool_dir,
+			      "pool_image", env->pool_image,
 			      "prod", "port", env->prod.port,
 			      "dev", "port", env->dev.port,
 			      "scratch", "port", env->scratch.port);
@@ -132,9 +234,19 @@ int ts_env_load(struct ts_env *env)
 		return ts_error_set(TS_EXIT_ENV, "could not read environment state \"%s\": %s",
 				    env->state_path, jerr.text),
 		       ts_error_hint("run \"twinstage down\" to remove what is left");
-	if ((v = json_object_get(o, "pg_bin")) && json_is_string(v)) {
-		free(env->pg_bin);
-		env->pg_bin = xstrdup(json_string_value(v));
+	{
+		static const size_t slots[] = { offsetof(struct ts_env, pg_bin), offsetof(struct ts_env, clone),
+						offsetof(struct ts_env, pool_dir), offsetof(struct ts_env, pool_image) };
+		static const char *const keys[] = { "pg_bin", "clone", "pool", "pool_image" };
+
+		for (size_t i = 0; i < 4; i++) {
+			char **slot = (char **)((char *)env + slots[i]);
+
+			if ((v = json_object_get(o, keys[i])) && json_is_string(v)) {
+				free(*slot);
+				*slot = xstrdup(json_string_value(v));
+			}
+		}
 	}
 	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
 	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
@@ -172,11 +284,7 @@ int ts_env_up(struct ts_env *env)
 	    choose_port(&env->prod, cfg->prod_port, cfg->dev_port, "prod_port") ||
 	    choose_port(&env->dev, cfg->dev_port, env->prod.port, "dev_port"))
 		return -1;
-	if (ts_env_save(env))
-		return -1;
-	if (env->ops->create(env, &env->prod) || env->ops->start(env, &env->prod))
-		return -1;
-	return 0;
+	return ts_env_save(env);
 }
 
 int ts_env_scratch_up(struct ts_env *env)
@@ -204,6 +312,8 @@ int ts_env_ensure_running(struct ts_env *env)
 {
 	struct ts_side *sides[] = { &env->prod, &env->dev };
 
+	if (ts_pool_mount(env))
+		return -1;
 	for (size_t i = 0; i < 2; i++)
 		if (!env->ops->running(env, sides[i]) && env->ops->start(env, sides[i]))
 			return -1;
@@ -212,13 +322,29 @@ int ts_env_ensure_running(struct ts_env *env)
 
 int ts_env_down(struct ts_env *env)
 {
+	struct strvec snaps = STRVEC_INIT;
+	char *snapdir = path_join(env->cfg->workdir, "snapshots");
 	int r = 0;
 
 	if (env->ops->destroy(env, &env->scratch))
 		r = -1;
+	ts_env_snapshots(env, &snaps);
+	for (size_t i = 0; i < snaps.nr; i++) {
+		struct ts_side snap;
+
+		ts_env_snapshot_side(env, snaps.v[i], &snap);
+		if (env->ops->destroy(env, &snap))
+			r = -1;
+		ts_env_side_release(&snap);
+	}
+	strvec_clear(&snaps);
+	rmdir(snapdir);
+	free(snapdir);
 	if (env->ops->destroy(env, &env->dev))
 		r = -1;
 	if (env->ops->destroy(env, &env->prod))
+		r = -1;
+	if (!r && ts_pool_release(env))
 		r = -1;
 	if (!r && unlink(env->state_path) && errno != ENOENT)
 		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", env->state_path,

@@ -14,6 +14,9 @@
 #include "config.h"
 
 #include <libpq-fe.h>
+#include <stdint.h>
+
+struct child_process;
 
 struct ts_env;
 
@@ -35,8 +38,20 @@ struct ts_env_ops {
 	int (*destroy)(struct ts_env *env, struct ts_side *side);
 	/* 1 when the side's server is running. */
 	int (*running)(struct ts_env *env, struct ts_side *side);
-	/* Makes `to` a copy of `from` at the file level (O(size) at worst). */
-	int (*snapshot)(struct ts_env *env, struct ts_side *from, struct ts_side *to);
+	/*
+	 * Makes `to` a copy of `from` at the file level, `from` cleanly stopped
+	 * for the copy and started again if it ran. cow: a copy-on-write copy
+	 * (reflink), O(1) in the size of the data, or an error where the
+	 * filesystem cannot; else a full copy (reflink where it can).
+	 */
+	int (*snapshot)(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow);
+	/*
+	 * Makes the side (not created yet) a physical copy of a running server
+	 * with pg_basebackup: cp's env holds the server's connection (PG*
+	 * variables), total the bytes expected (for progress).
+	 */
+	int (*receive)(struct ts_env *env, struct ts_side *side, struct child_process *cp,
+		       uint64_t total);
 };
 
 struct ts_env {
@@ -54,6 +69,16 @@ struct ts_env {
 	int as_user;		/* drop to uid/gid for server tools (we are root) */
 	unsigned uid, gid;
 	int lock_fd;
+	int quiet;		/* no progress lines */
+	/* how the dev side is made: cow, physical or logical (NULL: not chosen yet) */
+	char *clone;
+	/*
+	 * The copy-on-write pool the two sides live on, or NULL: a folder the
+	 * user named ([environments] pool), or the mount point of an XFS image
+	 * twinstage made (pool_image) as root.
+	 */
+	char *pool_dir;
+	char *pool_image;
 };
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */
@@ -70,14 +95,44 @@ int ts_env_lock(struct ts_env *env);
 int ts_env_load(struct ts_env *env);
 int ts_env_save(struct ts_env *env);
 
-/* Chooses ports and creates + starts both sides, empty. */
+/*
+ * Chooses the ports of both sides and writes the state file; the clone
+ * stage creates them.
+ */
 int ts_env_up(struct ts_env *env);
 /* Makes and starts the scratch server, unless it runs already. */
 int ts_env_scratch_up(struct ts_env *env);
-/* Starts kept sides that are not running (after a reboot, say). */
+/* Mounts the pool and starts kept sides that are not running (after a reboot, say). */
 int ts_env_ensure_running(struct ts_env *env);
-/* Removes both sides (and the scratch server) and env.json, whatever state they are in. */
+/*
+ * Removes both sides, their snapshots, the scratch server and env.json,
+ * whatever state they are in, and unmounts the pool twinstage made.
+ */
 int ts_env_down(struct ts_env *env);
+
+/*
+ * A saved state of a side: a side that never runs, <workdir>/snapshots/NAME,
+ * its data beside the sides' (on the pool), so a copy-on-write copy can
+ * make it. Fill with ts_env_snapshot_side, free with ts_env_side_release.
+ */
+void ts_env_snapshot_side(const struct ts_env *env, const char *name, struct ts_side *side);
+void ts_env_side_release(struct ts_side *side);
+/* The names of the saved snapshots, sorted. */
+struct strvec;
+void ts_env_snapshots(const struct ts_env *env, struct strvec *names);
+/* 0 when name can name a snapshot, else an error (TS_EXIT_USAGE). */
+int ts_env_snapshot_name_ok(const char *name);
+
+/* "<base>/twinstage-<crc of the workdir>": this workdir's folder elsewhere (new string). */
+char *ts_env_outside(const struct ts_env *env, const char *base);
+/* Can the server user walk down to path? (Root can; postgres may not.) */
+int ts_env_reachable(const struct ts_env *env, const char *path);
+/*
+ * The folder the side's data lives in when it is not <side>/data: on the
+ * pool, or under /var/tmp when the server user cannot reach the workdir.
+ * NULL when in place. The scratch server is never on the pool.
+ */
+char *ts_env_data_home(const struct ts_env *env, const struct ts_side *side);
 
 /* libpq connection string of a side (no secrets in it). */
 char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname);
@@ -89,11 +144,11 @@ PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, con
 /* Creates the project's database on a side; replace: drop it first if it is there. */
 int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace);
 /* Fills cp with the env of a side: PGHOST, PGPORT, PGDATABASE, PGUSER, DATABASE_URL. */
-struct child_process;
 void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 		      struct child_process *cp);
+/* Finds the server programs here (initdb, pg_ctl, ...): sets env->pg_bin. */
+int ts_env_find_pg_bin(struct ts_env *env);
 /* Pushes the path of a server tool (psql, pg_dump, ...) in env->pg_bin, else its name. */
-struct strvec;
 void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool);
 
 /* The superuser both sides are created with. */

@@ -15,8 +15,10 @@
  */
 #include "env.h"
 #include "error.h"
+#include "progress.h"
 #include "run_command.h"
 #include "strbuf.h"
+#include "tool.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -50,7 +52,7 @@ static int version_cmp(const char *a, const char *b)
 }
 
 /* pg_config --bindir, else the newest /usr/lib/postgresql/N/bin, else PATH. */
-static int find_pg_bin(struct ts_env *env)
+int ts_env_find_pg_bin(struct ts_env *env)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
 	struct strbuf out = STRBUF_INIT;
@@ -108,33 +110,6 @@ static int find_pg_bin(struct ts_env *env)
 	return 0;
 }
 
-/* Can the server user walk down to path? (Root can; postgres may not.) */
-static int reachable(struct ts_env *env, const char *path)
-{
-	char *p = xstrdup(path);
-	int ok = 1;
-
-	if (!env->as_user) {
-		free(p);
-		return 1;
-	}
-	for (char *s = p; s && ok; s = strchr(s + 1, '/')) {
-		struct stat st;
-		char c = s[1];
-
-		s[1] = '\0';
-		if (!stat(p, &st)) {
-			mode_t m = st.st_mode;
-
-			ok = (m & S_IXOTH) || (st.st_gid == env->gid && (m & S_IXGRP)) ||
-			     (st.st_uid == env->uid && (m & S_IXUSR));
-		}
-		s[1] = c;
-	}
-	free(p);
-	return ok;
-}
-
 static int give_to_server_user(struct ts_env *env, const char *path)
 {
 	if (env->as_user && chown(path, env->uid, env->gid))
@@ -143,40 +118,61 @@ static int give_to_server_user(struct ts_env *env, const char *path)
 	return 0;
 }
 
+/* Appends text to a file of the data folder, owned by the server user. */
+static int append_conf(struct ts_env *env, const char *data, const char *name, const char *text,
+		       const char *mode)
+{
+	char *path = path_join(data, name);
+	FILE *fp = fopen(path, mode);
+	int r = !fp || fputs(text, fp) < 0;
+
+	if (fp && fclose(fp))
+		r = 1;
+	if (r)
+		ts_error_set(TS_EXIT_ENV, "could not write \"%s\": %s", path, strerror(errno));
+	else
+		r = give_to_server_user(env, path);
+	free(path);
+	return r ? -1 : 0;
+}
+
+static const char include_line[] =
+	"\n# added by twinstage: per-side settings, rewritten at each start\n"
+	"include_if_exists = 'twinstage.conf'\n";
+
 /*
  * Makes <side>/data ready to receive a cluster: a folder owned by the
- * server user, or a link to one under /var/tmp when the workdir is out of
- * that user's reach.
+ * server user, or a link to one in the data home (the pool, or /var/tmp
+ * when the workdir is out of that user's reach).
  */
 static int prepare_data_dir(struct ts_env *env, struct ts_side *side, char **out)
 {
-	char *data = data_dir(side);
+	char *data = data_dir(side), *home = ts_env_data_home(env, side);
+	int r = -1;
 
 	if (mkdir_p(side->dir, 0755))
-		goto fail;
-	if (!reachable(env, side->dir)) {
-		char crc[9];
-		char *elsewhere;
+		goto out;
+	if (home) {
+		char *elsewhere = path_join(home, side->name);
+		char *parent = path_dirname(elsewhere);
 
-		crc32_hex(side->dir, strlen(side->dir), crc);
-		elsewhere = xstrfmt("/var/tmp/twinstage-%s/%s", crc, side->name);
-		if (mkdir_p(elsewhere, 0700) || give_to_server_user(env, elsewhere) ||
-		    (symlink(elsewhere, data) && errno != EEXIST)) {
-			if (!ts_error_message()[0])
-				ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", data, strerror(errno));
-			free(elsewhere);
-			goto fail;
-		}
+		/* the folders above it stay open to the server user, the data does not */
+		r = mkdir_p(parent, 0755) || mkdir_p(elsewhere, 0700) ||
+		    give_to_server_user(env, elsewhere) ? -1 : 0;
+		if (!r && symlink(elsewhere, data) && errno != EEXIST)
+			r = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", data, strerror(errno));
+		free(parent);
 		free(elsewhere);
 	} else {
-		if (mkdir_p(data, 0700) || give_to_server_user(env, data))
-			goto fail;
+		r = mkdir_p(data, 0700) || give_to_server_user(env, data) ? -1 : 0;
 	}
-	*out = data;
-	return 0;
-fail:
-	free(data);
-	return -1;
+out:
+	free(home);
+	if (r)
+		free(data);
+	else
+		*out = data;
+	return r;
 }
 
 /* Where the data really is (the link's target when it is a link). */
@@ -211,11 +207,10 @@ static int fail_with_log(const char *what, const char *log)
 static int instance_create(struct ts_env *env, struct ts_side *side)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *data = NULL, *log, *conf;
-	struct strbuf sb = STRBUF_INIT;
+	char *data = NULL, *log;
 	int r;
 
-	if (find_pg_bin(env) || prepare_data_dir(env, side, &data))
+	if (ts_env_find_pg_bin(env) || prepare_data_dir(env, side, &data))
 		return -1;
 	log = path_join(side->dir, "initdb.log");
 	unlink(log);
@@ -237,20 +232,7 @@ static int instance_create(struct ts_env *env, struct ts_side *side)
 		free(data);
 		return -1;
 	}
-	conf = path_join(data, "postgresql.conf");
-	strbuf_addstr(&sb, "\n# added by twinstage: per-side settings, rewritten at each start\n"
-			   "include_if_exists = 'twinstage.conf'\n");
-	{
-		FILE *fp = fopen(conf, "a");
-
-		r = !fp || fputs(sb.buf, fp) < 0;
-		if (fp && fclose(fp))
-			r = 1;
-	}
-	if (r)
-		ts_error_set(TS_EXIT_ENV, "could not write \"%s\": %s", conf, strerror(errno));
-	strbuf_release(&sb);
-	free(conf);
+	r = append_conf(env, data, "postgresql.conf", include_line, "a");
 	free(log);
 	free(data);
 	return r ? -1 : 0;
@@ -337,7 +319,7 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 	char *data = data_dir(side), *log = path_join(side->dir, "server.log");
 	int r = -1;
 
-	if (find_pg_bin(env))
+	if (ts_env_find_pg_bin(env))
 		goto out;
 	if (instance_running(env, side)) {
 		r = 0;
@@ -399,7 +381,7 @@ static int instance_stop(struct ts_env *env, struct ts_side *side)
 {
 	if (!instance_running(env, side))
 		return 0;
-	if (find_pg_bin(env))
+	if (ts_env_find_pg_bin(env))
 		return -1;
 	if (pg_ctl_stop(env, side, "fast"))
 		return ts_error_set(TS_EXIT_ENV, "could not stop the %s server", side->name);
@@ -414,7 +396,7 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 	if (instance_running(env, side)) {
 		pid_t pid = postmaster_pid(side);
 
-		if (find_pg_bin(env) || pg_ctl_stop(env, side, "immediate")) {
+		if (ts_env_find_pg_bin(env) || pg_ctl_stop(env, side, "immediate")) {
 			/* pg_ctl is gone or failed: the postmaster still has to go */
 			ts_error_clear();
 			kill(pid, SIGKILL);
@@ -426,12 +408,20 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 	/* a process that just died may still have had a file being written */
 	for (int i = 0; (r = rm_rf(real)) && i < 5; i++)
 		usleep(200000);
-	if (!r && strcmp(real, side->dir)) {
+	if (!r) {
+		/* the folders above it in the data home, once they are empty */
+		char *home = ts_env_data_home(env, side);
 		char *parent = path_dirname(real);
 
-		if (strstr(parent, "/var/tmp/twinstage-") == parent)
-			rmdir(parent);	/* only once both sides are gone */
+		while (home && strlen(parent) >= strlen(home) && !strncmp(parent, home, strlen(home)) &&
+		       !rmdir(parent)) {
+			char *up = path_dirname(parent);
+
+			free(parent);
+			parent = up;
+		}
 		free(parent);
+		free(home);
 	}
 	if (!r)
 		r = rm_rf(side->dir);
@@ -439,27 +429,36 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 	return r;
 }
 
-static int copy_tree(const char *from, const char *to)
+/*
+ * cp -a of a folder's contents: --reflink=always for a copy-on-write copy
+ * (it fails where the filesystem cannot), else --reflink=auto, with
+ * progress (a full copy is O(size)).
+ */
+static int copy_tree(struct ts_env *env, const char *from, const char *to, int cow, const char *what)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	struct strbuf out = STRBUF_INIT;
+	struct ts_progress p = { .what = what, .probe = ts_progress_dir_probe, .arg = (void *)to,
+				 .quiet = env->quiet };
+	char *from_dot = path_join(from, ".");
+	char *msg = xstrfmt("could not copy \"%s\" to \"%s\"", from, to);
 	int r;
 
-	/* reflink=auto: O(1) on XFS/btrfs, a plain copy elsewhere */
-	strvec_pushl(&cp.args, "cp", "-a", "--reflink=auto", from, to, NULL);
-	cp.capture = &out;
-	r = run_command(&cp);
-	if (r > 0) {
-		strbuf_rtrim(&out);
-		ts_error_set(TS_EXIT_ENV, "could not copy \"%s\" to \"%s\": %s", from, to, out.buf);
-		r = -1;
+	strvec_pushl(&cp.args, "cp", "-a", cow ? "--reflink=always" : "--reflink=auto", from_dot, to, NULL);
+	if (!cow)
+		p.total = ts_dir_bytes(from);
+	r = ts_tool_start(env, &cp, "copy.log");
+	if (!r) {
+		ts_progress_watch(&p, &cp);
+		r = ts_tool_finish(&cp, TS_EXIT_ENV, msg);
 	}
-	child_process_clear(&cp);
-	strbuf_release(&out);
+	if (r && cow)
+		ts_error_hint("the copy-on-write copy needs XFS with reflink=1 or btrfs; set clone = physical for a full copy");
+	free(from_dot);
+	free(msg);
 	return r;
 }
 
-static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to)
+static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow)
 {
 	char *src = NULL, *dst = NULL;
 	int r = -1, was_running = instance_running(env, from);
@@ -469,13 +468,17 @@ static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts
 	if (instance_destroy(env, to) || prepare_data_dir(env, to, &dst))
 		goto out;
 	src = real_data_dir(from);
+	if (!is_file(src) && !is_dir(src)) {
+		ts_error_set(TS_EXIT_ENV, "the %s side has no data to copy (\"%s\")", from->name, src);
+		goto out;
+	}
 	{
 		/* copy the contents, keeping to's folder (or link target) */
 		char *real_dst = real_data_dir(to);
-		char *src_dot = path_join(src, ".");
+		char *what = xstrfmt("copying %s to %s", from->name, to->name);
 
-		r = copy_tree(src_dot, real_dst);
-		free(src_dot);
+		r = copy_tree(env, src, real_dst, cow, what);
+		free(what);
 		free(real_dst);
 	}
 out:
@@ -483,6 +486,53 @@ out:
 		r = -1;
 	free(src);
 	free(dst);
+	return r;
+}
+
+/*
+ * A physical copy of a running server: pg_basebackup into an empty data
+ * folder, as the server user, with no WAL sent on after it (no -R). Then
+ * the settings of a side: the include of twinstage.conf (a server packaged
+ * by Debian keeps postgresql.conf in /etc, so there may be none) and a
+ * pg_hba.conf that lets the local superuser in, as initdb --auth=trust does.
+ */
+static int instance_receive(struct ts_env *env, struct ts_side *side, struct child_process *cp,
+			    uint64_t total)
+{
+	struct ts_progress p = { .what = "copying the source's server (pg_basebackup)", .total = total,
+				 .probe = ts_progress_dir_probe, .quiet = env->quiet };
+	char *data = NULL, *real = NULL;
+	int r = -1;
+
+	if (ts_env_find_pg_bin(env) || instance_destroy(env, side) || prepare_data_dir(env, side, &data)) {
+		child_process_clear(cp);
+		goto out;
+	}
+	real = real_data_dir(side);
+	p.arg = real;
+	ts_env_push_tool(env, &cp->args, "pg_basebackup");
+	strvec_pushl(&cp->args, "-D", real, "-Fp", "-X", "stream", "-c", "fast", "--no-sync", NULL);
+	run_as(env, cp);
+	if (ts_tool_start(env, cp, "basebackup.log"))
+		goto out;
+	ts_progress_watch(&p, cp);
+	if (ts_tool_finish(cp, TS_EXIT_ENV, "pg_basebackup of the source failed"))
+		goto out;
+	{
+		char *sig = path_join(real, "standby.signal");
+
+		unlink(sig);
+		free(sig);
+	}
+	r = append_conf(env, real, "postgresql.conf", include_line, "a") ||
+	    append_conf(env, real, "pg_hba.conf",
+			"# written by twinstage: the superuser from this machine only\n"
+			"local all all trust\n"
+			"host all all 127.0.0.1/32 trust\n"
+			"host all all ::1/128 trust\n", "w") ? -1 : 0;
+out:
+	free(real);
+	free(data);
 	return r;
 }
 
@@ -494,4 +544,5 @@ const struct ts_env_ops ts_env_instance_ops = {
 	.destroy = instance_destroy,
 	.running = instance_running,
 	.snapshot = instance_snapshot,
+	.receive = instance_receive,
 };

@@ -26,6 +26,8 @@ static const struct cmd {
 	{ "diff", cmd_diff, "the schema changes between the production clone and the dev side" },
 	{ "ddt", cmd_ddt, "the double dump test of a side: dump, restore, dump again, compare" },
 	{ "equal", cmd_equal, "the data of both sides: untouched tables and each [equal OLD NEW]" },
+	{ "snapshot", cmd_snapshot, "save the dev side as it is, by name (O(1) on a copy-on-write pool)" },
+	{ "reset", cmd_reset, "return the dev side to before migrating, or to a snapshot" },
 	{ "down", cmd_down, "stop and remove the environments" },
 };
 

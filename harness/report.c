@@ -92,6 +92,8 @@ void ts_report_free(struct ts_report *r)
 	free(r->started);
 	free(r->backend);
 	free(r->clone);
+	free(r->clone_source);
+	free(r->clone_note);
 	free(r->tracking);
 	free(r->tracking_table);
 	free(r->prod_version);
@@ -449,6 +451,9 @@ static json_t *to_json(const struct ts_report *r)
 	json_object_set_new(o, "started", jstr(r->started));
 	json_object_set_new(o, "backend", jstr(r->backend));
 	json_object_set_new(o, "clone", jstr(r->clone));
+	json_object_set_new(o, "clone_source", jstr(r->clone_source));
+	json_object_set_new(o, "clone_dev_ms", json_real(r->clone_dev_ms));
+	json_object_set_new(o, "clone_note", jstr(r->clone_note));
 	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
 	json_object_set_new(o, "tracking", json_pack("{s:o, s:o, s:o, s:o, s:o}",
 						     "tool", jstr(r->tracking), "table", jstr(r->tracking_table),
@@ -554,6 +559,9 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->started = jget(o, "started");
 	r->backend = jget(o, "backend");
 	r->clone = jget(o, "clone");
+	r->clone_source = jget(o, "clone_source");
+	r->clone_dev_ms = ts_json_num(o, "clone_dev_ms");
+	r->clone_note = jget(o, "clone_note");
 	r->prod_port = jint(json_object_get(o, "ports"), "prod");
 	r->dev_port = jint(json_object_get(o, "ports"), "dev");
 	{
@@ -1025,9 +1033,16 @@ static void render_text(const struct ts_report *r, FILE *out)
 	char *place;
 
 	fprintf(out, "twinstage rehearsal of %s (run %s)\n", r->project, r->run_id);
-	if (r->backend)
-		fprintf(out, "backend %s, clone %s, production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d\n",
-			r->backend, r->clone ? r->clone : "-", r->prod_port, r->dev_port);
+	if (r->backend) {
+		fprintf(out, "backend %s, clone %s", r->backend, r->clone ? r->clone : "-");
+		if (r->clone_source)
+			fprintf(out, " (dev side in %.2f s; production clone from %s)", r->clone_dev_ms / 1000.0,
+				r->clone_source);
+		fprintf(out, ", production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d\n",
+			r->prod_port, r->dev_port);
+		if (r->clone_note)
+			fprintf(out, "note: %s\n", r->clone_note);
+	}
 	fprintf(out, "\nstages\n");
 	for (size_t i = 0; i < r->n_stages; i++) {
 		const struct ts_report_stage *s = &r->stages[i];

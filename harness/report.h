@@ -87,7 +87,10 @@ struct ts_report {
 	char *project;
 	char *started;
 	char *backend;
-	char *clone;
+	char *clone;		/* how the dev side was made: cow, physical, logical */
+	char *clone_source;	/* how the production clone was filled */
+	char *clone_note;	/* why a faster way was not taken, or NULL */
+	double clone_dev_ms;	/* the dev side from the production clone */
 	int prod_port, dev_port;
 	char *current, *next;
 

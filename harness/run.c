@@ -114,11 +114,38 @@ int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, 
 	return r;
 }
 
+/* What the clone stage did, in the report and on the terminal. */
+static void clone_done(struct ts_run *run, struct ts_report_stage *st, struct ts_clone_info *info,
+		       const char *how)
+{
+	struct ts_env *env = &run->env;
+
+	run->rep.prod_port = env->prod.port;
+	run->rep.dev_port = env->dev.port;
+	if (env->clone) {
+		free(run->rep.clone);
+		run->rep.clone = xstrdup(env->clone);
+		free(st->detail);
+		st->detail = xstrfmt("%s, dev side %s in %.2f s", env->clone, how, info->dev_ms / 1000.0);
+	}
+	if (info->source) {
+		free(run->rep.clone_source);
+		run->rep.clone_source = xstrdup(info->source);
+	}
+	run->rep.clone_dev_ms = info->dev_ms;
+	if (info->note) {
+		ts_run_say(run, "note: %s", info->note);
+		free(run->rep.clone_note);
+		run->rep.clone_note = xstrdup(info->note);
+	}
+	ts_clone_info_free(info);
+}
+
 int ts_run_provision(struct ts_run *run)
 {
 	struct ts_env *env = &run->env;
+	struct ts_clone_info info = { 0 };
 	struct ts_report_stage *st;
-	const char *used = NULL;
 	double t0;
 	int r;
 
@@ -128,28 +155,51 @@ int ts_run_provision(struct ts_run *run)
 			return -1;
 	}
 	ts_error_clear();
+	env->quiet = run->quiet;
 	t0 = now_ms();
-	st = ts_run_stage(run, "provision", "creating the production clone");
-	r = ts_env_up(env);
+	st = ts_run_stage(run, "provision", "choosing the ports and the storage of both sides");
+	r = ts_clone_plan(env, &info) || ts_env_up(env) ? -1 : 0;
 	run->rep.prod_port = env->prod.port;
 	run->rep.dev_port = env->dev.port;
-	if (ts_run_stage_end(run, st, t0, r))
+	if (ts_run_stage_end(run, st, t0, r)) {
+		ts_clone_info_free(&info);
 		return -1;
+	}
 
 	t0 = now_ms();
-	st = ts_run_stage(run, "clone", run->cfg.dsn ? "dumping the source into the production clone" :
+	st = ts_run_stage(run, "clone", run->cfg.dsn ? "copying the source into the production clone" :
 				     run->cfg.seed ? "seeding the production clone" :
-				     "empty source: nothing to copy");
-	r = ts_clone_source(env);
+				     "an empty production clone (no [source])");
+	r = ts_clone_source(env, &info);
 	if (!r) {
-		ts_run_say(run, "clone: copying the production clone to the dev side (127.0.0.1:%d)",
-			   env->dev.port);
-		r = ts_clone_dev(env, run->cfg.clone, &used);
+		ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
+			   env->dev.port, env->clone);
+		r = ts_clone_dev(env, &info);
 	}
-	if (used) {
-		run->rep.clone = xstrdup(used);
-		st->detail = xstrdup(used);
+	clone_done(run, st, &info, "copied");
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_reuse(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+	struct ts_clone_info info = { 0 };
+	struct ts_report_stage *st;
+	double t0;
+	int r, loaded = ts_env_load(env);
+
+	if (loaded < 0)
+		return -1;
+	if (!loaded) {
+		ts_run_say(run, "no kept environments to reuse: building them");
+		return ts_run_provision(run);
 	}
+	env->quiet = run->quiet;
+	t0 = now_ms();
+	st = ts_run_stage(run, "clone", "reusing the kept environments: the dev side back to before migrating");
+	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) ? -1 : 0;
+	info.source = xstrdup("kept (rehearse --reuse)");
+	clone_done(run, st, &info, "reset");
 	return ts_run_stage_end(run, st, t0, r);
 }
 

@@ -56,6 +56,12 @@ int ts_run_plan(struct ts_run *run);
 int ts_run_read_production(struct ts_run *run);
 /* Builds both sides: the production clone from [source], the dev side from it. */
 int ts_run_provision(struct ts_run *run);
+/*
+ * Takes the kept environments and returns the dev side to the state
+ * before migrating (the snapshot "base", else a new copy of the
+ * production clone); builds them when none are kept.
+ */
+int ts_run_reuse(struct ts_run *run);
 /* 1 when a migration failed on the dev side in this run. */
 int ts_run_migration_failed(const struct ts_run *run);
 /* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
@@ -111,7 +117,7 @@ struct ts_opts {
 	const char *config;
 	const char *env_file;
 	const char *format;
-	int keep, quiet, force, purge;
+	int keep, quiet, force, purge, reuse;
 	int load;		/* --load 1, --no-load -1 */
 	const char *run_id;
 	char **args;		/* operands, when "ARGS" is allowed */

@@ -170,9 +170,14 @@ int finish_command(struct child_process *cp)
 		close(cp->capture_fd);
 		cp->capture_fd = -1;
 	}
-	while (waitpid(cp->pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return ts_error_set(TS_EXIT_ENV, "waitpid: %s", strerror(errno));
+	if (cp->exited) {
+		status = cp->status;
+		cp->exited = 0;
+	} else {
+		while (waitpid(cp->pid, &status, 0) < 0) {
+			if (errno != EINTR)
+				return ts_error_set(TS_EXIT_ENV, "waitpid: %s", strerror(errno));
+		}
 	}
 	cp->pid = -1;
 	if (WIFEXITED(status))
@@ -180,6 +185,23 @@ int finish_command(struct child_process *cp)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return 255;
+}
+
+int poll_command(struct child_process *cp)
+{
+	pid_t p;
+
+	if (cp->exited || cp->pid <= 0)
+		return 0;
+	do
+		p = waitpid(cp->pid, &cp->status, WNOHANG);
+	while (p < 0 && errno == EINTR);
+	if (p == 0)
+		return 1;
+	cp->exited = 1;
+	if (p < 0)
+		cp->status = 255 << 8;	/* gone without a status: a failure */
+	return 0;
 }
 
 int run_command(struct child_process *cp)

@@ -32,12 +32,16 @@ struct child_process {
 	pid_t pid;
 	int capture_fd;
 	int own_group;		/* a process group of its own, to signal it with its children */
+	int exited;		/* poll_command reaped it; status holds how */
+	int status;
 };
 
-#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, 0 }
+#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, 0, 0, 0 }
 
 int start_command(struct child_process *cp);
 int finish_command(struct child_process *cp);
+/* 1 while the child runs, 0 once it has exited (finish_command then returns at once). */
+int poll_command(struct child_process *cp);
 int run_command(struct child_process *cp);
 void child_process_clear(struct child_process *cp);
 /* "initdb -D /x" for messages: the argv joined with spaces. */
