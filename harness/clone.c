@@ -19,6 +19,7 @@
 #include "tool.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -455,6 +456,21 @@ int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)
 			r = run_seed(env);
 		if (!r)
 			info->source = xstrdup(env->cfg->seed ? "seed script" : "empty");
+	}
+	if (!r && is_cow(env)) {
+		/*
+		 * The production clone's pages reach the disk now, as part of
+		 * making it: a reflink copy writes out the dirty pages of what it
+		 * copies first, and would take as long as they are many.
+		 */
+		char *data = path_join(env->prod.dir, "data");
+		int fd = open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			syncfs(fd);
+			close(fd);
+		}
+		free(data);
 	}
 	info->prod_ms = now_ms() - t0;
 	return r;

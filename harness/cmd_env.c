@@ -110,6 +110,12 @@ int cmd_up(int argc, char **argv)
 		return c;
 	}
 	print_sides(&run);
+	if (loaded <= 0 && run.rep.clone) {
+		printf("clone %s: dev side in %.2f s; production clone from %s\n", run.rep.clone,
+		       run.rep.clone_dev_ms / 1000.0, run.rep.clone_source ? run.rep.clone_source : "-");
+		if (run.rep.clone_note)
+			printf("note: %s\n", run.rep.clone_note);
+	}
 	ts_run_close(&run);
 	return 0;
 fail:

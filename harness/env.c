@@ -198,7 +198,8 @@ void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
 			strvec_push(names, de->d_name);
 	if (d)
 		closedir(d);
-	qsort(names->v + first, names->nr - first, sizeof(char *), cmp_str);
+	if (names->nr > first + 1)
+		qsort(names->v + first, names->nr - first, sizeof(char *), cmp_str);
 	free(dir);
 }
 

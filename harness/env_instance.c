@@ -266,20 +266,39 @@ static int write_side_conf(struct ts_env *env, struct ts_side *side, const char 
 	return r;
 }
 
-static pid_t postmaster_pid(const struct ts_side *side)
+/*
+ * What postmaster.pid says: the pid (initdb's standalone backend writes it
+ * negated), and on its 8th line the state, "ready" once the server accepts
+ * connections. pid 0: no file.
+ */
+static pid_t postmaster_state(const struct ts_side *side, char *state, size_t len)
 {
 	char *data = data_dir(side);
 	char *pidf = path_join(data, "postmaster.pid");
 	struct strbuf sb = STRBUF_INIT;
 	pid_t pid = 0;
 
-	/* initdb's standalone backend writes its pid negated */
-	if (!strbuf_read_file(&sb, pidf))
+	if (state)
+		*state = '\0';
+	if (!strbuf_read_file(&sb, pidf)) {
+		const char *line = sb.buf;
+
 		pid = (pid_t)abs(atoi(sb.buf));
+		for (int i = 1; i < 8 && line; i++)
+			if ((line = strchr(line, '\n')))
+				line++;
+		if (state && line)
+			snprintf(state, len, "%.*s", (int)strcspn(line, " \n"), line);
+	}
 	strbuf_release(&sb);
 	free(pidf);
 	free(data);
 	return pid;
+}
+
+static pid_t postmaster_pid(const struct ts_side *side)
+{
+	return postmaster_state(side, NULL, 0);
 }
 
 /*
@@ -313,10 +332,52 @@ static int instance_running(struct ts_env *env, struct ts_side *side)
 	return alive(pid);
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : st.st_size;
+}
+
+/* 1 when the log grew a FATAL or PANIC line after offset `from`. */
+static int log_says_fatal(const char *log, off_t from)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int fatal = 0;
+
+	if (!strbuf_read_file(&sb, log) && (size_t)from <= sb.len)
+		fatal = strstr(sb.buf + from, "FATAL:") || strstr(sb.buf + from, "PANIC:");
+	strbuf_release(&sb);
+	return fatal;
+}
+
+/*
+ * Waits until the server says "ready" in postmaster.pid, looking every few
+ * milliseconds (pg_ctl -w looks every 100 ms, which is most of the start
+ * of a small cluster). 1 when it failed (its log says why), 0 when ready.
+ */
+static int wait_until_ready(struct ts_side *side, const char *log, off_t log_at)
+{
+	double t0 = now_ms();
+	char state[32];
+
+	while (now_ms() - t0 < 120000) {
+		pid_t pid = postmaster_state(side, state, sizeof(state));
+
+		if (pid && !strcmp(state, "ready"))
+			return 0;
+		if ((pid && !alive(pid)) || (!pid && log_says_fatal(log, log_at)))
+			return 1;
+		usleep(3000);
+	}
+	return 1;
+}
+
 static int instance_start(struct ts_env *env, struct ts_side *side)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
 	char *data = data_dir(side), *log = path_join(side->dir, "server.log");
+	off_t log_at;
 	int r = -1;
 
 	if (ts_env_find_pg_bin(env))
@@ -342,11 +403,14 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 			fclose(fp);
 	}
 	give_to_server_user(env, log);
+	log_at = file_size(log);
 	ts_env_push_tool(env, &cp.args, "pg_ctl");
-	strvec_pushl(&cp.args, "-D", data, "-l", log, "-w", "-t", "120", "start", NULL);
+	strvec_pushl(&cp.args, "-D", data, "-l", log, "-W", "start", NULL);
 	run_as(env, &cp);
 	cp.quiet = 1;
 	r = run_command(&cp);
+	if (!r)
+		r = wait_until_ready(side, log, log_at);
 	if (r > 0) {
 		char *what = xstrfmt("could not start the %s server on port %d", side->name, side->port);
 
@@ -367,11 +431,20 @@ static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mod
 	char *data = data_dir(side);
 	int r;
 
+	pid_t pid = postmaster_pid(side);
+
 	ts_env_push_tool(env, &cp.args, "pg_ctl");
-	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-w", "-t", "60", "stop", NULL);
+	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-W", "stop", NULL);
 	run_as(env, &cp);
 	cp.quiet = 1;
 	r = run_command(&cp);
+	/* gone when its pid file is (a shutdown checkpoint first, with fast) */
+	for (double t0 = now_ms(); !r && now_ms() - t0 < 60000; usleep(3000)) {
+		if (!alive(pid) || postmaster_pid(side) != pid)
+			break;
+	}
+	if (!r && alive(pid) && postmaster_pid(side) == pid)
+		r = 1;
 	child_process_clear(&cp);
 	free(data);
 	return r;

@@ -171,6 +171,9 @@ int ts_run_provision(struct ts_run *run)
 				     run->cfg.seed ? "seeding the production clone" :
 				     "an empty production clone (no [source])");
 	r = ts_clone_source(env, &info);
+	if (!r && info.source)
+		ts_run_say(run, "clone: the production clone from %s in %.1f s", info.source,
+			   info.prod_ms / 1000.0);
 	if (!r) {
 		ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
 			   env->dev.port, env->clone);

@@ -174,7 +174,8 @@ void th_cluster_start(struct th_cluster *c, const char *dbname)
 		free(p);
 	}
 	cr_assert(!ts_env_init(&c->env, &c->cfg), "%s", ts_error_message());
-	cr_assert(!ts_env_up(&c->env), "cluster: %s", ts_error_message());
+	cr_assert(!ts_env_up(&c->env) && !c->env.ops->create(&c->env, &c->env.prod) &&
+		  !c->env.ops->start(&c->env, &c->env.prod), "cluster: %s", ts_error_message());
 	c->conninfo = ts_env_conninfo(&c->env, &c->env.prod, "postgres");
 	{
 		char *sql = xstrfmt("CREATE DATABASE %s", dbname);
