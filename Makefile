@@ -14,7 +14,7 @@ DESTDIR ?=
 CC ?= cc
 
 DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
-	libprotobuf-c-dev libjansson-dev zlib1g-dev libcriterion-dev postgresql postgresql-client
+	libprotobuf-c-dev libjansson-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g

@@ -144,6 +144,9 @@ int cmd_status(int argc, char **argv)
 	}
 	printf("project %s, backend %s, workdir %s\n", run.cfg.name, run.env.ops->name,
 	       run.cfg.workdir);
+	if (run.env.clone)
+		printf("clone %s%s%s\n", run.env.clone, run.env.pool_dir ? ", on the pool " : "",
+		       run.env.pool_dir ? run.env.pool_dir : "");
 	print_sides(&run);
 	code = 0;
 	if (!run.env.ops->running(&run.env, &run.env.prod) ||

@@ -298,6 +298,21 @@ static void list_snapshots(struct ts_run *run)
 	strvec_clear(&names);
 }
 
+/* The options of snapshot and reset: at most one snapshot name. */
+static int snapshot_options(int argc, char **argv, const char *cmd, const char *usage,
+			    struct ts_opts *o, int *done)
+{
+	int code = cmd_parse_options(argc, argv, cmd, usage, "config env quiet help ARGS", o, done);
+
+	if (!*done && o->n_args > 1) {
+		*done = 1;
+		ts_error_set(TS_EXIT_USAGE, "one snapshot name at a time, got \"%s\" and \"%s\"",
+			     o->args[0], o->args[1]);
+		return ts_error_print();
+	}
+	return code;
+}
+
 int cmd_snapshot(int argc, char **argv)
 {
 	struct ts_opts o;
@@ -305,15 +320,9 @@ int cmd_snapshot(int argc, char **argv)
 	int done, code;
 	double t0;
 
-	code = cmd_parse_options(argc, argv, "snapshot", snapshot_usage, "config env quiet help ARGS",
-				 &o, &done);
+	code = snapshot_options(argc, argv, "snapshot", snapshot_usage, &o, &done);
 	if (done)
 		return code;
-	if (o.n_args > 1) {
-		ts_error_set(TS_EXIT_USAGE, "one snapshot name at a time, got \"%s\" and \"%s\"", o.args[0],
-			     o.args[1]);
-		return ts_error_print();
-	}
 	if (open_kept(&run, &o))
 		return ts_run_fail(&run);
 	if (!o.n_args) {
@@ -340,15 +349,9 @@ int cmd_reset(int argc, char **argv)
 	int done, code;
 	double t0;
 
-	code = cmd_parse_options(argc, argv, "reset", reset_usage, "config env quiet help ARGS",
-				 &o, &done);
+	code = snapshot_options(argc, argv, "reset", reset_usage, &o, &done);
 	if (done)
 		return code;
-	if (o.n_args > 1) {
-		ts_error_set(TS_EXIT_USAGE, "one snapshot name at a time, got \"%s\" and \"%s\"", o.args[0],
-			     o.args[1]);
-		return ts_error_print();
-	}
 	name = o.n_args ? o.args[0] : NULL;
 	if (open_kept(&run, &o))
 		return ts_run_fail(&run);

@@ -99,6 +99,8 @@ Test(config, values_are_checked)
 	ASSERT_ERROR("[app v1]\nscenarios = apps/none\n[rehearsal]\ncurrent = v1\n",
 		     "scenarios folder");
 	ASSERT_ERROR("[source]\nseed = missing.sql\n", "twinstage.ini:2: seed file");
+	ASSERT_ERROR("[environments]\nclone = fast\n",
+		     "twinstage.ini:2: invalid value for clone: \"fast\" (expected auto, cow, physical or logical)");
 }
 
 Test(config, environments_come_from_an_included_file)
