@@ -177,20 +177,15 @@ static int read_source(struct ts_env *env, struct source_facts *f)
 	const char *vals[] = { env->cfg->dsn, "-c default_transaction_read_only=on", NULL };
 	const char *params[] = { env->cfg->dbname };
 	char *shown = conninfo_redact(env->cfg->dsn);
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	char *what = xstrfmt("the source database (%s)", shown);
+	PGconn *conn = ts_pg_connected(PQconnectdbParams(keys, vals, 1), what);
 	PGresult *res = NULL;
 	int r = -1;
 
 	memset(f, 0, sizeof(*f));
-	if (PQstatus(conn) != CONNECTION_OK) {
-		struct strbuf msg = STRBUF_INIT;
-
-		strbuf_addstr(&msg, PQerrorMessage(conn));
-		strbuf_rtrim(&msg);
-		ts_error_set(TS_EXIT_ENV, "could not connect to the source database (%s): %s", shown, msg.buf);
-		strbuf_release(&msg);
+	free(what);
+	if (!conn)
 		goto out;
-	}
 	res = PQexecParams(conn, facts_sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char *e = ts_pg_result_error(res);

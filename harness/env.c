@@ -256,7 +256,21 @@ int ts_env_load(struct ts_env *env)
 	return 1;
 }
 
-static int choose_port(struct ts_side *side, int wanted, int avoid, const char *key)
+/* A free port for side that no other side of env has; 0 when none was found. */
+static int free_port(const struct ts_env *env, const struct ts_side *side)
+{
+	for (int i = 0; i < 20; i++) {
+		int p = port_pick_free();
+
+		if (p && (side == &env->prod || p != env->prod.port) &&
+		    (side == &env->dev || p != env->dev.port) &&
+		    (side == &env->scratch || p != env->scratch.port))
+			return p;
+	}
+	return 0;
+}
+
+static int choose_port(struct ts_env *env, struct ts_side *side, int wanted, const char *key)
 {
 	if (wanted) {
 		if (port_in_use(wanted))
@@ -266,24 +280,30 @@ static int choose_port(struct ts_side *side, int wanted, int avoid, const char *
 		side->port = wanted;
 		return 0;
 	}
-	for (int i = 0; i < 20; i++) {
-		int p = port_pick_free();
+	if (!(side->port = free_port(env, side)))
+		return ts_error_set(TS_EXIT_ENV, "could not find a free port for the %s side", side->name);
+	return 0;
+}
 
-		if (p && p != avoid) {
-			side->port = p;
-			return 0;
-		}
-	}
-	return ts_error_set(TS_EXIT_ENV, "could not find a free port for the %s side", side->name);
+int ts_env_repick_port(struct ts_env *env, struct ts_side *side)
+{
+	int fixed = side == &env->prod ? env->cfg->prod_port : side == &env->dev ? env->cfg->dev_port : 0;
+	int p;
+
+	if (fixed || !(p = free_port(env, side)))
+		return -1;
+	side->port = p;
+	return ts_env_save(env);
 }
 
 int ts_env_up(struct ts_env *env)
 {
 	const struct ts_config *cfg = env->cfg;
 
-	if (mkdir_p(cfg->workdir, 0755) ||
-	    choose_port(&env->prod, cfg->prod_port, cfg->dev_port, "prod_port") ||
-	    choose_port(&env->dev, cfg->dev_port, env->prod.port, "dev_port"))
+	env->prod.port = cfg->prod_port;
+	env->dev.port = cfg->dev_port;
+	if (mkdir_p(cfg->workdir, 0755) || choose_port(env, &env->prod, cfg->prod_port, "prod_port") ||
+	    choose_port(env, &env->dev, cfg->dev_port, "dev_port"))
 		return -1;
 	return ts_env_save(env);
 }
@@ -294,12 +314,8 @@ int ts_env_scratch_up(struct ts_env *env)
 
 	if (s->port && env->ops->running(env, s))
 		return 0;
-	for (int i = 0; !s->port && i < 20; i++) {
-		int p = port_pick_free();
-
-		if (p && p != env->prod.port && p != env->dev.port)
-			s->port = p;
-	}
+	if (!s->port)
+		s->port = free_port(env, s);
 	if (!s->port)
 		return ts_error_set(TS_EXIT_ENV, "could not find a free port for the scratch server");
 	/* saved first, so that `down` finds it even if the run is killed now */

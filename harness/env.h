@@ -100,6 +100,11 @@ int ts_env_save(struct ts_env *env);
  * stage creates them.
  */
 int ts_env_up(struct ts_env *env);
+/*
+ * A side whose port was picked (not set in the configuration) found it
+ * taken when it started: another free port, saved. -1 when it was set.
+ */
+int ts_env_repick_port(struct ts_env *env, struct ts_side *side);
 /* Makes and starts the scratch server, unless it runs already. */
 int ts_env_scratch_up(struct ts_env *env);
 /* Mounts the pool and starts kept sides that are not running (after a reboot, say). */

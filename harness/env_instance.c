@@ -386,7 +386,8 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 		r = 0;
 		goto out;
 	}
-	if (port_in_use(side->port)) {
+	/* a port picked a while ago may have been taken since (by a client's socket, say) */
+	if (port_in_use(side->port) && ts_env_repick_port(env, side)) {
 		ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use", side->port,
 			     side->name);
 		ts_error_hint("another server took it; run \"twinstage down\" and start again, or set [environments] %s_port",

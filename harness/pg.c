@@ -13,10 +13,8 @@ static void quiet_notice(void *arg, const char *msg)
 	(void)msg;
 }
 
-PGconn *ts_pg_connect(const char *conninfo, const char *what)
+PGconn *ts_pg_connected(PGconn *conn, const char *what)
 {
-	PGconn *conn = PQconnectdb(conninfo);
-
 	if (PQstatus(conn) != CONNECTION_OK) {
 		struct strbuf msg = STRBUF_INIT;
 
@@ -29,6 +27,11 @@ PGconn *ts_pg_connect(const char *conninfo, const char *what)
 	}
 	PQsetNoticeProcessor(conn, quiet_notice, NULL);
 	return conn;
+}
+
+PGconn *ts_pg_connect(const char *conninfo, const char *what)
+{
+	return ts_pg_connected(PQconnectdb(conninfo), what);
 }
 
 int ts_pg_exec(PGconn *conn, const char *sql)

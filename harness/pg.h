@@ -9,6 +9,8 @@
 
 /* Connects; on failure sets a TS_EXIT_ENV error naming `what` and returns NULL. */
 PGconn *ts_pg_connect(const char *conninfo, const char *what);
+/* The same for a connection already attempted (PQconnectdbParams): it, or NULL (freed). */
+PGconn *ts_pg_connected(PGconn *conn, const char *what);
 /* Runs sql (no result rows wanted); -1 and an error on failure. */
 int ts_pg_exec(PGconn *conn, const char *sql);
 /* "SQLSTATE: message" of a failed result, as a new string. */
