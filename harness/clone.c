@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MIB (1024ull * 1024)
@@ -378,13 +377,6 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	return r;
 }
 
-static uint64_t file_bytes(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) ? 0 : (uint64_t)st.st_size;
-}
-
 static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
@@ -443,7 +435,7 @@ int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)
 		r = fill_from_source(env, info);
 	} else {
 		/* a seed script's tables, indexes and WAL: a few times its size */
-		uint64_t seed = env->cfg->seed ? file_bytes(env->cfg->seed) : 0;
+		uint64_t seed = env->cfg->seed ? (uint64_t)file_size(env->cfg->seed) : 0;
 
 		r = ts_pool_ensure(env, room_for(4 * seed), "the production clone") ||
 		    make_side(env, &env->prod) ? -1 : 0;

@@ -15,7 +15,6 @@
 #include "strvec.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -181,25 +180,11 @@ int ts_env_snapshot_name_ok(const char *name)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
 {
 	char *dir = path_join(env->cfg->workdir, "snapshots");
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t first = names->nr;
 
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
-			strvec_push(names, de->d_name);
-	if (d)
-		closedir(d);
-	if (names->nr > first + 1)
-		qsort(names->v + first, names->nr - first, sizeof(char *), cmp_str);
+	list_names(dir, "", names);	/* none yet: no folder */
 	free(dir);
 }
 

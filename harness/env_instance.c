@@ -332,13 +332,6 @@ static int instance_running(struct ts_env *env, struct ts_side *side)
 	return alive(pid);
 }
 
-static off_t file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) ? 0 : st.st_size;
-}
-
 /* 1 when the log grew a FATAL or PANIC line after offset `from`. */
 static int log_says_fatal(const char *log, off_t from)
 {
@@ -440,12 +433,9 @@ static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mod
 	cp.quiet = 1;
 	r = run_command(&cp);
 	/* gone when its pid file is (a shutdown checkpoint first, with fast) */
-	for (double t0 = now_ms(); !r && now_ms() - t0 < 60000; usleep(3000)) {
-		if (!alive(pid) || postmaster_pid(side) != pid)
-			break;
-	}
-	if (!r && alive(pid) && postmaster_pid(side) == pid)
-		r = 1;
+	for (double t0 = now_ms(); !r && alive(pid) && postmaster_pid(side) == pid; usleep(3000))
+		if (now_ms() - t0 > 60000)
+			r = 1;
 	child_process_clear(&cp);
 	free(data);
 	return r;
@@ -542,7 +532,7 @@ static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts
 	if (instance_destroy(env, to) || prepare_data_dir(env, to, &dst))
 		goto out;
 	src = real_data_dir(from);
-	if (!is_file(src) && !is_dir(src)) {
+	if (!is_dir(src)) {
 		ts_error_set(TS_EXIT_ENV, "the %s side has no data to copy (\"%s\")", from->name, src);
 		goto out;
 	}

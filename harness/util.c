@@ -171,24 +171,39 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int list_sql_files(const char *dir, const char *what, struct strvec *out)
+int list_names(const char *dir, const char *suffix, struct strvec *out)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	size_t first = out->nr, sl = strlen(suffix);
 
 	if (!d)
-		return ts_error_set(TS_EXIT_USAGE, "could not open %s folder \"%s\": %s", what, dir,
-				    strerror(errno));
+		return -1;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 
-		if (de->d_name[0] != '.' && l > 4 && !strcmp(de->d_name + l - 4, ".sql"))
+		if (de->d_name[0] != '.' && l > sl && !strcmp(de->d_name + l - sl, suffix))
 			strvec_push(out, de->d_name);
 	}
 	closedir(d);
-	if (out->nr)
-		qsort(out->v, out->nr, sizeof(*out->v), name_cmp);
+	if (out->nr > first + 1)
+		qsort(out->v + first, out->nr - first, sizeof(*out->v), name_cmp);
 	return 0;
+}
+
+int list_sql_files(const char *dir, const char *what, struct strvec *out)
+{
+	if (list_names(dir, ".sql", out))
+		return ts_error_set(TS_EXIT_USAGE, "could not open %s folder \"%s\": %s", what, dir,
+				    strerror(errno));
+	return 0;
+}
+
+off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : st.st_size;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -36,6 +36,13 @@ struct strvec;
  */
 int list_sql_files(const char *dir, const char *what, struct strvec *out);
 /*
+ * Appends the names in dir that end with suffix ("" for any; no dot files)
+ * to out, sorted; -1 (errno set, no error) when dir cannot be opened.
+ */
+int list_names(const char *dir, const char *suffix, struct strvec *out);
+/* The size of a file, 0 when there is none. */
+off_t file_size(const char *path);
+/*
  * Splits a command line into words, quotes as a shell would, but with no
  * shell: no $(...), no unset variables. Appends them to out (NULL: only
  * checks); -1 when it cannot, or there is no word.
