@@ -82,6 +82,11 @@ int ts_clone_plan(struct ts_env *env, struct ts_clone_info *info)
 
 	free(env->clone);
 	env->clone = NULL;
+	if (env->ops->overlays) {
+		/* a qcow2 overlay costs nothing whatever the size: no pool to find */
+		env->clone = xstrdup(is_auto ? "cow" : method);
+		return 0;
+	}
 	if (env->cfg->pool && ts_pool_open_named(env, want_cow || is_auto))
 		return -1;
 	if (!want_cow && !is_auto) {
@@ -238,9 +243,12 @@ static int local_major(struct ts_env *env)
 /* Why pg_basebackup cannot copy this source here (new string), or NULL when it can. */
 static char *basebackup_refusal(struct ts_env *env, const struct source_facts *f)
 {
-	int here = local_major(env);
+	int here;
 	char b1[32], b2[32];
 
+	if (!env->ops->receive)
+		return xstrfmt("the %s backend fills its production clone over the forwarded port", env->ops->name);
+	here = local_major(env);
 	if (f->version / 10000 != here)
 		return xstrfmt("the source runs PostgreSQL %d and the servers here are %d",
 			       f->version / 10000, here);
@@ -482,7 +490,7 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		if (cow && env->pool_image) {
 			if (ts_pool_ensure(env, room_for(prod), "the dev side's migrations"))
 				return -1;
-		} else if (cow && ts_pool_free(env) < room_for(prod)) {
+		} else if (cow && env->pool_dir && ts_pool_free(env) < room_for(prod)) {
 			char b1[32], b2[32];
 
 			add_note(info, "the pool has %s free: a migration that rewrites more than that fills it (the production clone holds %s)",

@@ -21,6 +21,7 @@ int cmd_ddt(int argc, char **argv);
 int cmd_equal(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 struct ts_opts;
 /*

@@ -28,7 +28,8 @@ static const char *const project_keys[] = { "name", "migrations", "workdir", "da
 					    "tracking_table", NULL };
 static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
-					"clone", "pool", "pg_bin", "user", NULL };
+					"clone", "pool", "pg_bin", "user", "uri", "image",
+					"memory", "vcpus", "accel", "boot_timeout", NULL };
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
@@ -229,6 +230,27 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		set_str(&cfg->pg_bin, rel_path(ctx, value));
 	else if (!strcmp(name, "user"))
 		set_str(&cfg->os_user, xstrdup(value));
+	else if (!strcmp(name, "uri"))
+		set_str(&cfg->vm_uri, xstrdup(value));
+	else if (!strcmp(name, "image"))
+		set_str(&cfg->vm_image, rel_path(ctx, value));
+	else if (!strcmp(name, "accel"))
+		set_str(&cfg->vm_accel, xstrdup(value));
+	else if (!strcmp(name, "memory") || !strcmp(name, "vcpus") || !strcmp(name, "boot_timeout")) {
+		int *slot = !strcmp(name, "memory") ? &cfg->vm_memory : !strcmp(name, "vcpus") ? &cfg->vm_vcpus :
+			    &cfg->vm_boot_timeout;
+		int lo = !strcmp(name, "memory") ? 256 : 1;
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(value, &end, 10);
+		if (errno || end == value || *end || v < lo || v > 1048576)
+			return fail(ctx, "invalid value for %s: \"%s\" (%s)", name, value,
+				    !strcmp(name, "memory") ? "MiB of guest memory, at least 256" :
+				    !strcmp(name, "vcpus") ? "a number of virtual CPUs" : "seconds");
+		*slot = (int)v;
+	}
 	else if (!strcmp(name, "include")) {
 		char *p = rel_path(ctx, value);
 		char *shown = xstrfmt("%s", value[0] == '/' ? value : p);
@@ -651,13 +673,21 @@ static int check(struct ts_config *cfg)
 	if (cfg->seed && !is_file(cfg->seed))
 		return ts_error_set(TS_EXIT_USAGE, "%s: seed file \"%s\" does not exist",
 				    origin_of(cfg, "source.seed"), cfg->seed);
-	if (strcmp(cfg->backend, "instance")) {
+	if (!cfg->vm_uri)
+		cfg->vm_uri = xstrdup("qemu:///system");
+	if (!cfg->vm_accel)
+		cfg->vm_accel = xstrdup("auto");
+	if (!cfg->vm_memory)
+		cfg->vm_memory = 1024;
+	if (!cfg->vm_vcpus)
+		cfg->vm_vcpus = 2;
+	if (strcmp(cfg->backend, "instance") && strcmp(cfg->backend, "vm")) {
 		static const char *const backends[] = { "instance", "vm", "dualboot", NULL };
 		const char *n = nearest(cfg->backend, backends);
 
 		if (n && !strcmp(n, cfg->backend))
 			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: backend \"%s\" is not available in this build of twinstage (only \"instance\" is)",
+					    "%s: backend \"%s\" is not available in this build of twinstage (\"instance\" and \"vm\" are)",
 					    origin_of(cfg, "environments.backend"), cfg->backend);
 		return ts_error_set(TS_EXIT_USAGE, "%s: unknown backend \"%s\"%s%s%s",
 				    origin_of(cfg, "environments.backend"), cfg->backend,
@@ -668,6 +698,15 @@ static int check(struct ts_config *cfg)
 		return ts_error_set(TS_EXIT_USAGE,
 				    "%s: invalid value for clone: \"%s\" (expected auto, cow, physical or logical)",
 				    origin_of(cfg, "environments.clone"), cfg->clone);
+	if (strcmp(cfg->vm_accel, "auto") && strcmp(cfg->vm_accel, "kvm") && strcmp(cfg->vm_accel, "tcg"))
+		return ts_error_set(TS_EXIT_USAGE, "%s: invalid value for accel: \"%s\" (expected auto, kvm or tcg)",
+				    origin_of(cfg, "environments.accel"), cfg->vm_accel);
+	if (!strcmp(cfg->backend, "vm") && !cfg->vm_image)
+		return ts_error_set(TS_EXIT_USAGE, "%s: backend vm needs image = RECIPE (as in images/debian-pg15.ini)",
+				    origin_of(cfg, "environments.backend"));
+	if (!strcmp(cfg->backend, "vm") && !is_file(cfg->vm_image))
+		return ts_error_set(TS_EXIT_USAGE, "%s: image recipe \"%s\" does not exist",
+				    origin_of(cfg, "environments.image"), cfg->vm_image);
 	if (cfg->prod_port && cfg->prod_port == cfg->dev_port)
 		return ts_error_set(TS_EXIT_USAGE, "%s: prod_port and dev_port are both %d; they must differ",
 				    origin_of(cfg, "environments.dev_port"), cfg->dev_port);
@@ -773,6 +812,9 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->backend);
 	free(cfg->clone);
 	free(cfg->pool);
+	free(cfg->vm_uri);
+	free(cfg->vm_image);
+	free(cfg->vm_accel);
 	free(cfg->pg_bin);
 	free(cfg->os_user);
 	free(cfg->env_origin);

@@ -66,6 +66,13 @@ struct ts_config {
 	char *pool;		/* a copy-on-write folder the clusters live on, or NULL */
 	char *pg_bin;		/* folder of initdb/pg_ctl, or NULL to find */
 	char *os_user;		/* user that runs the servers when we are root */
+	/* backend = vm */
+	char *vm_uri;		/* libvirt connection URI */
+	char *vm_image;		/* recipe of the guests' image (absolute) */
+	char *vm_accel;		/* auto | kvm | tcg */
+	int vm_memory;		/* MiB per guest */
+	int vm_vcpus;
+	int vm_boot_timeout;	/* seconds until PostgreSQL answers; 0: by accel */
 	char *env_origin;	/* where [environments] came from, for messages */
 
 	struct ts_app *apps;

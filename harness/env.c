@@ -41,9 +41,21 @@ int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
 	env->state_path = path_join(cfg->workdir, "env.json");
 	if (!strcmp(cfg->backend, "instance"))
 		env->ops = &ts_env_instance_ops;
+	else if (!strcmp(cfg->backend, "vm"))
+		env->ops = &ts_env_vm_ops;
 	else
 		return ts_error_set(TS_EXIT_USAGE, "backend \"%s\" is not available", cfg->backend);
-	if (geteuid() == 0) {
+	if (env->ops == &ts_env_vm_ops) {
+		/* the guests' disks are opened by libvirt's qemu user, under qemu:///system */
+		struct passwd *pw = geteuid() == 0 && strstr(cfg->vm_uri, "/system") ?
+				    getpwnam("libvirt-qemu") : NULL;
+
+		if (pw) {
+			env->as_user = 1;
+			env->uid = pw->pw_uid;
+			env->gid = pw->pw_gid;
+		}
+	} else if (geteuid() == 0) {
 		struct passwd *pw = getpwnam(cfg->os_user);
 
 		if (!pw)
@@ -68,6 +80,8 @@ void ts_env_release(struct ts_env *env)
 	free(env->clone);
 	free(env->pool_dir);
 	free(env->pool_image);
+	if (env->ops && env->ops->release)
+		env->ops->release(env);
 	if (env->lock_fd >= 0)
 		close(env->lock_fd);
 	memset(env, 0, sizeof(*env));
@@ -347,6 +361,8 @@ int ts_env_down(struct ts_env *env)
 	if (env->ops->destroy(env, &env->prod))
 		r = -1;
 	if (!r && ts_pool_release(env))
+		r = -1;
+	if (!r && env->ops->cleanup && env->ops->cleanup(env))
 		r = -1;
 	if (!r && unlink(env->state_path) && errno != ENOENT)
 		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", env->state_path,

@@ -52,6 +52,12 @@ struct ts_env_ops {
 	 */
 	int (*receive)(struct ts_env *env, struct ts_side *side, struct child_process *cp,
 		       uint64_t total);
+	/* After down removed every side: what the backend shares between them (NULL: nothing). */
+	int (*cleanup)(struct ts_env *env);
+	/* Frees what the backend keeps in env->backend (NULL: nothing). */
+	void (*release)(struct ts_env *env);
+	/* snapshot(cow) works wherever the backend runs (qcow2 overlays): no pool needed */
+	int overlays;
 };
 
 struct ts_env {
@@ -66,7 +72,11 @@ struct ts_env {
 	struct ts_side scratch;
 	char *pg_bin;		/* folder holding initdb, pg_ctl, psql, pg_dump */
 	char *state_path;	/* <workdir>/env.json */
-	int as_user;		/* drop to uid/gid for server tools (we are root) */
+	/*
+	 * We are root and the servers run as uid/gid: instance drops to it for
+	 * its server tools; both backends check that it can reach their files.
+	 */
+	int as_user;
 	unsigned uid, gid;
 	int lock_fd;
 	int quiet;		/* no progress lines */
@@ -79,6 +89,7 @@ struct ts_env {
 	 */
 	char *pool_dir;
 	char *pool_image;
+	void *backend;		/* the backend's own state (a libvirt connection, say) */
 };
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */
@@ -160,5 +171,6 @@ void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char 
 #define TS_DB_USER "postgres"
 
 extern const struct ts_env_ops ts_env_instance_ops;
+extern const struct ts_env_ops ts_env_vm_ops;
 
 #endif

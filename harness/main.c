@@ -29,6 +29,7 @@ static const struct cmd {
 	{ "snapshot", cmd_snapshot, "save the dev side as it is, by name (O(1) on a copy-on-write pool)" },
 	{ "reset", cmd_reset, "return the dev side to before migrating, or to a snapshot" },
 	{ "down", cmd_down, "stop and remove the environments" },
+	{ "image", cmd_image, "build a guest image from a recipe, or inspect a disk (vm backend)" },
 };
 
 static void usage(FILE *out)

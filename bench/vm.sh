@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/vm.sh: the vm backend's figures, in one run:
+#
+#   image build   `twinstage image build images/debian-pg15.ini` into an empty
+#                 cache (cold: debootstrap, then the disk), then again (cached)
+#   overlay       what a dev side costs on a 2 GiB and an 8 GiB base disk: the
+#                 qcow2 overlay twinstage makes (qemu-img create -b), against a
+#                 copy of the disk (cp), what a user would do to get a second VM
+#   boot          `twinstage up` on the vm backend: each guest, from start to
+#                 the first accepted connection (the times twinstage prints)
+#   rehearsal     `twinstage rehearse` of scenarios/invoices on vm, against the
+#                 same on instance (two local clusters)
+#
+# Needs root and libvirt's daemons: they are started here when not running
+# and stopped at the end. COLD=0 skips the cold image build (it downloads and
+# takes minutes); SIZES="2 8" (GiB) by default.
+source "$(dirname "$0")/common.sh"
+SIZES=${SIZES:-2 8}
+COLD=${COLD:-1}
+STARTED=""
+
+for d in virtlogd libvirtd; do
+	if ! [ -f /run/$d.pid ] || ! kill -0 "$(cat /run/$d.pid)" 2>/dev/null; then
+		$d -d && STARTED="$STARTED $d"
+	fi
+done
+stop_daemons() {
+	for d in $STARTED; do kill "$(cat /run/$d.pid)" 2>/dev/null || true; done
+	cleanup
+}
+trap stop_daemons EXIT
+sleep 1
+
+echo "== image build (images/debian-pg15.ini)"
+if [ "$COLD" = 1 ]; then
+	t=$(now)
+	TWINSTAGE_IMAGE_CACHE=$WORK/cache "$TWINSTAGE" image build -q "$ROOT/images/debian-pg15.ini" >/dev/null
+	cold=$(elapsed "$t")
+	t=$(now)
+	TWINSTAGE_IMAGE_CACHE=$WORK/cache "$TWINSTAGE" image build -q "$ROOT/images/debian-pg15.ini" >/dev/null
+	cached=$(elapsed "$t")
+	report "image build: cached vs cold" "$cached" "$cold" "cached instant"
+	rm -rf "$WORK/cache"
+fi
+BASE=$("$TWINSTAGE" image build -q "$ROOT/images/debian-pg15.ini")
+
+echo "== overlay (dev side's disk) vs a copy of the base"
+for g in $SIZES; do
+	dd if=/dev/urandom of="$WORK/base.raw" bs=1M count=$((g * 1024)) status=none
+	qemu-img convert -O qcow2 "$WORK/base.raw" "$WORK/base.qcow2" && rm -f "$WORK/base.raw"
+	sync
+	t=$(now)
+	qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/base.qcow2" "$WORK/overlay.qcow2"
+	ov=$(elapsed "$t")
+	t=$(now)
+	cp "$WORK/base.qcow2" "$WORK/copy.qcow2" && sync "$WORK/copy.qcow2"
+	cp_s=$(elapsed "$t")
+	report "overlay on a ${g} GiB base" "$ov" "$cp_s" "O(1): the same at every size"
+	rm -f "$WORK/base.qcow2" "$WORK/overlay.qcow2" "$WORK/copy.qcow2"
+done
+
+echo "== boot to ready, and a whole rehearsal: vm against instance"
+cp -a "$ROOT/scenarios/invoices" "$WORK/project"
+rm -rf "$WORK/project/.twinstage"
+printf '[environments]\nbackend = vm\nimage = %s\n' "$ROOT/images/debian-pg15.ini" > "$WORK/project/vm.ini"
+"$TWINSTAGE" up -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" 2> "$WORK/up.log" >/dev/null
+grep -o 'the [a-z]* guest accepts connections ([0-9]* s)' "$WORK/up.log" | sed 's/^/  /'
+"$TWINSTAGE" down -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" -q >/dev/null
+t=$(now)
+"$TWINSTAGE" rehearse -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" >/dev/null 2>&1
+vm=$(elapsed "$t")
+t=$(now)
+"$TWINSTAGE" rehearse -c "$WORK/project/twinstage.ini" >/dev/null 2>&1
+inst=$(elapsed "$t")
+awk -v v="$vm" -v i="$inst" 'BEGIN { printf "%-44s vm %8.1f s   instance %8.1f s   vm takes %.1fx as long\n",
+	"rehearse scenarios/invoices", v, i, v / i }'
+echo "accelerator: $(head -2 "${TWINSTAGE_IMAGE_CACHE:-/var/cache/twinstage/images}/kvm-probe" 2>/dev/null | tail -1)"
