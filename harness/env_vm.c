@@ -246,6 +246,7 @@ static int overlay(const char *backing, const char *path)
 	cp.capture = &out;
 	cp.no_stdin = 1;
 	r = run_command(&cp);
+	child_process_clear(&cp);
 	if (r) {
 		strbuf_rtrim(&out);
 		ts_error_set(TS_EXIT_ENV, "could not make the overlay \"%s\": %s", path,
@@ -539,6 +540,7 @@ static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side 
 		if (run_command(&cp))
 			r = ts_error_set(TS_EXIT_ENV, "could not copy the %s guest's disk to \"%s\"", from->name,
 					 tdisk);
+		child_process_clear(&cp);
 	}
 	if (!r && !is_snapshot(to))
 		r = define(env, to);

@@ -321,10 +321,13 @@ static char *boot_file(const char *root, const char *prefix)
 static int copy_file(const char *from, const char *to)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
+	int r;
 
 	strvec_pushl(&cp.args, "cp", "--preserve=mode", from, to, NULL);
 	cp.quiet = 1;
-	if (run_command(&cp))
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	if (r)
 		return ts_error_set(TS_EXIT_ENV, "could not copy \"%s\" to \"%s\"", from, to);
 	return 0;
 }

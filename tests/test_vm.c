@@ -107,14 +107,20 @@ static char *domains(void)
 	return strbuf_detach(&sb);
 }
 
-/* A copy of an example under dir/name, its workdir its own, with the vm environment. */
+/*
+ * A copy of an example under dir/scenarios/name (it includes ../../envs),
+ * its workdir its own, with a vm environment file beside it.
+ */
 static char *example(const char *name)
 {
-	char *src = th_src(xstrfmt("scenarios/%s", name)), *to = xstrfmt("%s/%s", dir, name);
-	char *envs = th_src("envs/vm.ini"), *image = th_src("images/debian-pg15.ini");
-	char *ini;
+	char *src = th_src(xstrfmt("scenarios/%s", name)), *envs = th_src("envs");
+	char *to = xstrfmt("%s/scenarios/%s", dir, name), *image = th_src("images/debian-pg15.ini");
+	char *ini, *parent = xstrfmt("%s/scenarios", dir);
 
+	mkdir(parent, 0755);
 	cr_assert_eq(run(NULL, "cp", "-a", src, to, NULL), 0);
+	if (!is_dir(xstrfmt("%s/envs", dir)))
+		cr_assert_eq(run(NULL, "cp", "-a", envs, dir, NULL), 0);
 	th_rmtree(xstrfmt("%s/.twinstage", to));
 	ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
 	th_write(to, "vm.ini", ini);
@@ -122,6 +128,7 @@ static char *example(const char *name)
 	free(src);
 	free(envs);
 	free(image);
+	free(parent);
 	return to;
 }
 
