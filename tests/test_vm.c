@@ -141,18 +141,23 @@ static json_t *report_of(const char *project)
 	return rep;
 }
 
-/* The failed checks of a report, as "kind: name" lines, sorted by their order in it. */
+/* The checks of a report that failed, one line each: version, side, role, phase, cases failed. */
 static char *failures(json_t *rep)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_t *checks = json_object_get(rep, "checks"), *c;
 	size_t i;
 
+	cr_assert(json_array_size(checks) > 0, "the report has no checks");
 	json_array_foreach(checks, i, c) {
-		const char *st = json_string_value(json_object_get(c, "status"));
+		json_int_t n = json_integer_value(json_object_get(c, "failed"));
+		const char *phase = json_string_value(json_object_get(c, "phase"));
 
-		if (st && !strcmp(st, "failed"))
-			strbuf_addf(&sb, "%s\n", json_string_value(json_object_get(c, "name")));
+		if (n > 0)
+			strbuf_addf(&sb, "%s on %s (%s) %s: %lld failed\n",
+				    json_string_value(json_object_get(c, "app")),
+				    json_string_value(json_object_get(c, "side")),
+				    json_string_value(json_object_get(c, "role")), phase ? phase : "-", (long long)n);
 	}
 	return strbuf_detach(&sb);
 }
@@ -170,7 +175,7 @@ static void rehearse_both(const char *name, int want)
 	cr_assert_eq(code, want, "%s on vm: exit %d\n%s\n%s", name, code, out.buf, err.buf);
 	ASSERT_HAS(err, "booting the prod guest");
 	ASSERT_HAS(err, "the dev guest accepts connections");
-	ASSERT_HAS(out, "clone cow");
+	ASSERT_HAS(out, "backend vm, clone cow");
 	vm = report_of(p);
 	/* the same project on two local clusters */
 	strbuf_reset(&out);
