@@ -108,6 +108,28 @@ int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...)
 	return r;
 }
 
+int th_run(struct strbuf *out, const char *arg0, ...)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	va_list ap;
+	const char *a;
+	int r;
+
+	strvec_push(&cp.args, arg0);
+	va_start(ap, arg0);
+	while ((a = va_arg(ap, const char *)))
+		strvec_push(&cp.args, a);
+	va_end(ap);
+	if (out)
+		cp.capture = out;
+	else
+		cp.quiet = 1;
+	cp.no_stdin = 1;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	return r;
+}
+
 void th_project(const char *dir, const char *extra_ini)
 {
 	char *seed = th_src("scenarios/invoices/seed.sql");

@@ -19,6 +19,11 @@ char *th_read(const char *dir, const char *rel);
 /* Runs the twinstage binary with args (NULL-terminated) in cwd; returns the exit code. */
 int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...);
 
+/*
+ * Runs a program (argv: NULL-terminated, no shell) and returns its exit
+ * code; its output into out, or nowhere when out is NULL.
+ */
+int th_run(struct strbuf *out, const char *arg0, ...);
 /* Writes a project with the invoices example's seed and apps, and these migrations. */
 void th_project(const char *dir, const char *extra_ini);
 

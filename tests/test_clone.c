@@ -5,7 +5,6 @@
  * twinstage makes as root, and removes; snapshots and reset; a full pool.
  */
 #include "helpers.h"
-#include "run_command.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
@@ -281,30 +280,20 @@ Test(clone, rehearse_reuse_resets_the_kept_dev_side)
 static char *tiny_pool(void)
 {
 	char *img = xstrfmt("%s/tiny.img", dir), *mnt = xstrfmt("%s/tiny", dir);
-	struct child_process cp = CHILD_PROCESS_INIT;
 	int fd = open(img, O_WRONLY | O_CREAT, 0600);
 
 	cr_assert(fd >= 0 && !ftruncate(fd, 300 << 20));
 	close(fd);
-	strvec_pushl(&cp.args, "mkfs.xfs", "-q", "-m", "reflink=1", img, NULL);
-	cp.quiet = 1;
-	cr_assert_eq(run_command(&cp), 0, "mkfs.xfs failed");
-	child_process_clear(&cp);
+	cr_assert_eq(th_run(NULL, "mkfs.xfs", "-q", "-m", "reflink=1", img, NULL), 0, "mkfs.xfs failed");
 	mkdir_p(mnt, 0755);
-	strvec_pushl(&cp.args, "mount", "-o", "loop", img, mnt, NULL);
-	cr_assert_eq(run_command(&cp), 0, "mount failed");
-	child_process_clear(&cp);
+	cr_assert_eq(th_run(NULL, "mount", "-o", "loop", img, mnt, NULL), 0, "mount failed");
 	free(img);
 	return mnt;
 }
 
 static void unmount(const char *mnt)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-
-	strvec_pushl(&cp.args, "umount", mnt, NULL);
-	run_command(&cp);
-	child_process_clear(&cp);
+	th_run(NULL, "umount", mnt, NULL);
 }
 
 Test(clone, a_full_pool_is_a_clear_error_and_leaves_nothing)

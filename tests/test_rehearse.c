@@ -340,14 +340,7 @@ Test(rehearse, unreachable_source_exits_3_and_hides_the_password)
 /* Greps every file under dir for needle. */
 static int tree_contains(const char *root, const char *needle)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-	int r;
-
-	strvec_pushl(&cp.args, "grep", "-rqs", needle, root, NULL);
-	cp.quiet = 1;
-	r = run_command(&cp);
-	child_process_clear(&cp);
-	return r == 0;
+	return th_run(NULL, "grep", "-rqs", needle, root, NULL) == 0;
 }
 
 Test(rehearse, a_real_source_is_copied_and_its_password_never_written)

@@ -34,31 +34,6 @@ static pid_t pid_of(const char *pidfile)
 	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
 }
 
-/* Runs argv (no shell) and returns its exit code; output into sb when not NULL. */
-static int run(struct strbuf *sb, const char *arg0, ...);
-
-#include "run_command.h"
-#include <stdarg.h>
-
-static int run(struct strbuf *sb, const char *arg0, ...)
-{
-	struct child_process cp = CHILD_PROCESS_INIT;
-	va_list ap;
-	const char *a;
-
-	strvec_push(&cp.args, arg0);
-	va_start(ap, arg0);
-	while ((a = va_arg(ap, const char *)))
-		strvec_push(&cp.args, a);
-	va_end(ap);
-	if (sb)
-		cp.capture = sb;
-	else
-		cp.quiet = 1;
-	cp.no_stdin = 1;
-	return run_command(&cp);
-}
-
 /* libvirtd and virtlogd, started unless they run; the ones started here are stopped at the end. */
 static void daemons_up(void)
 {
@@ -69,7 +44,7 @@ static void daemons_up(void)
 		daemons[i] = 0;
 		if (pid_of(names[i][1]))
 			continue;
-		cr_assert_eq(run(NULL, names[i][0], "-d", NULL), 0, "could not start %s", names[i][0]);
+		cr_assert_eq(th_run(NULL, names[i][0], "-d", NULL), 0, "could not start %s", names[i][0]);
 		for (int t = 0; t < 100 && !(daemons[i] = pid_of(names[i][1])); t++)
 			usleep(100 * 1000);
 		cr_assert(daemons[i], "%s did not write %s", names[i][0], names[i][1]);
@@ -102,7 +77,7 @@ static char *domains(void)
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	run(&sb, "virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name", NULL);
+	th_run(&sb, "virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name", NULL);
 	strbuf_rtrim(&sb);
 	return strbuf_detach(&sb);
 }
@@ -118,9 +93,9 @@ static char *example(const char *name)
 	char *ini, *parent = xstrfmt("%s/scenarios", dir);
 
 	mkdir(parent, 0755);
-	cr_assert_eq(run(NULL, "cp", "-a", src, to, NULL), 0);
+	cr_assert_eq(th_run(NULL, "cp", "-a", src, to, NULL), 0);
 	if (!is_dir(xstrfmt("%s/envs", dir)))
-		cr_assert_eq(run(NULL, "cp", "-a", envs, dir, NULL), 0);
+		cr_assert_eq(th_run(NULL, "cp", "-a", envs, dir, NULL), 0);
 	th_rmtree(xstrfmt("%s/.twinstage", to));
 	ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
 	th_write(to, "vm.ini", ini);
