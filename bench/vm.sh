@@ -4,7 +4,8 @@
 #   image build   `twinstage image build images/debian-pg15.ini` into an empty
 #                 cache (cold: debootstrap, then the disk), then again (cached)
 #   overlay       what a dev side costs on a 2 GiB and an 8 GiB base disk: the
-#                 qcow2 overlay twinstage makes (qemu-img create -b), against a
+#                 qcow2 overlay twinstage makes (a libvirt storage volume with a
+#                 backing store, here through virsh vol-create-as), against a
 #                 copy of the disk (cp), what a user would do to get a second VM
 #   boot          `twinstage up` on the vm backend: each guest, from start to
 #                 the first accepted connection (the times twinstage prints)
@@ -49,9 +50,12 @@ for g in $SIZES; do
 	dd if=/dev/urandom of="$WORK/base.raw" bs=1M count=$((g * 1024)) status=none
 	qemu-img convert -O qcow2 "$WORK/base.raw" "$WORK/base.qcow2" && rm -f "$WORK/base.raw"
 	sync
+	virsh -q pool-create-as tsbench-$$ dir --target "$WORK" >/dev/null
 	t=$(now)
-	qemu-img create -q -f qcow2 -F qcow2 -b "$WORK/base.qcow2" "$WORK/overlay.qcow2"
+	virsh -q vol-create-as tsbench-$$ overlay.qcow2 "${g}G" --format qcow2 \
+		--backing-vol "$WORK/base.qcow2" --backing-vol-format qcow2 >/dev/null
 	ov=$(elapsed "$t")
+	virsh -q pool-destroy tsbench-$$ >/dev/null
 	t=$(now)
 	cp "$WORK/base.qcow2" "$WORK/copy.qcow2" && sync "$WORK/copy.qcow2"
 	cp_s=$(elapsed "$t")

@@ -29,7 +29,7 @@ static const char *const project_keys[] = { "name", "migrations", "workdir", "da
 static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pool", "pg_bin", "user", "uri", "image",
-					"memory", "vcpus", "accel", "boot_timeout", NULL };
+					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", NULL };
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
@@ -236,10 +236,16 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		set_str(&cfg->vm_image, rel_path(ctx, value));
 	else if (!strcmp(name, "accel"))
 		set_str(&cfg->vm_accel, xstrdup(value));
+	else if (!strcmp(name, "remote_dir")) {
+		if (value[0] != '/')
+			return fail(ctx, "invalid value for remote_dir: \"%s\" (an absolute folder on the libvirt host)",
+				    value);
+		set_str(&cfg->vm_remote_dir, xstrdup(value));
+	}
 	else if (!strcmp(name, "memory") || !strcmp(name, "vcpus") || !strcmp(name, "boot_timeout")) {
 		int *slot = !strcmp(name, "memory") ? &cfg->vm_memory : !strcmp(name, "vcpus") ? &cfg->vm_vcpus :
 			    &cfg->vm_boot_timeout;
-		int lo = !strcmp(name, "memory") ? 256 : 1;
+		int lo = !strcmp(name, "memory") ? 256 : !strcmp(name, "vcpus") ? 1 : 0;
 		char *end;
 		long v;
 
@@ -248,7 +254,8 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		if (errno || end == value || *end || v < lo || v > 1048576)
 			return fail(ctx, "invalid value for %s: \"%s\" (%s)", name, value,
 				    !strcmp(name, "memory") ? "MiB of guest memory, at least 256" :
-				    !strcmp(name, "vcpus") ? "a number of virtual CPUs" : "seconds");
+				    !strcmp(name, "vcpus") ? "a number of virtual CPUs" :
+				    "seconds, 0 for the default");
 		*slot = (int)v;
 	}
 	else if (!strcmp(name, "include")) {
@@ -677,6 +684,8 @@ static int check(struct ts_config *cfg)
 		cfg->vm_uri = xstrdup("qemu:///system");
 	if (!cfg->vm_accel)
 		cfg->vm_accel = xstrdup("auto");
+	if (!cfg->vm_remote_dir)
+		cfg->vm_remote_dir = xstrdup("/var/lib/libvirt/images/twinstage");
 	if (!cfg->vm_memory)
 		cfg->vm_memory = 1024;
 	if (!cfg->vm_vcpus)
@@ -815,6 +824,7 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->vm_uri);
 	free(cfg->vm_image);
 	free(cfg->vm_accel);
+	free(cfg->vm_remote_dir);
 	free(cfg->pg_bin);
 	free(cfg->os_user);
 	free(cfg->env_origin);

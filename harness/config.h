@@ -70,6 +70,7 @@ struct ts_config {
 	char *vm_uri;		/* libvirt connection URI */
 	char *vm_image;		/* recipe of the guests' image (absolute) */
 	char *vm_accel;		/* auto | kvm | tcg */
+	char *vm_remote_dir;	/* a remote libvirt host's folder for disks and images */
 	int vm_memory;		/* MiB per guest */
 	int vm_vcpus;
 	int vm_boot_timeout;	/* seconds until PostgreSQL answers; 0: by accel */

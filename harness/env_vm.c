@@ -1,19 +1,23 @@
 /*
  * env_vm.c: each side a libvirt guest on a qcow2 overlay of an image built
- * from a recipe (image.c).
+ * from a recipe (image.c), on this machine or a remote libvirt host
+ * (vm_host.c).
  *
- * A side's disk is <home>/<side>.qcow2, an overlay whose chain ends at the
- * cached base image; <home> is <workdir>/vm, or a folder under /var/tmp when
- * libvirt's qemu user cannot walk down to the workdir. PostgreSQL in the
- * guest is reached on 127.0.0.1:<side's port>, forwarded by qemu's
- * user-mode network to the guest's 5432; nothing talks to a guest address.
+ * A side's disk is a volume of the workdir's storage pool, twinstage-<tag>,
+ * over <home>: <workdir>/vm (or a folder under /var/tmp when libvirt's qemu
+ * user cannot walk down to the workdir), or <remote_dir>/twinstage-<tag> on
+ * a remote host. The volume's name is kept in <side dir>/disk. PostgreSQL
+ * in the guest is reached on 127.0.0.1:<side's port>, forwarded by qemu's
+ * user-mode network to the guest's 5432 (and from a remote host's loopback
+ * to this one's by ssh); nothing talks to a guest address.
  *
- * A snapshot freezes a side's disk into a read-only layer (a rename) and
- * puts a new empty overlay on it for the side and one for the copy: O(1)
- * whatever the size. Guests are stopped by stopping PostgreSQL through the
- * guest agent, then destroyed (a minimal guest ignores ACPI). Domains are
- * named twinstage-<crc of the workdir>-<side>, so `down` finds them after a
- * run that was killed.
+ * A snapshot freezes a side's disk into a read-only layer (the side moves
+ * to a new overlay on it) and puts one more overlay on it for the copy:
+ * O(1) whatever the size. Guests are stopped by stopping PostgreSQL through
+ * the guest agent, then destroyed (a minimal guest ignores ACPI). Domains
+ * are named twinstage-<tag>-<side>, the tag a crc of the workdir (and of
+ * this machine's name for a remote host), so `down` finds them after a run
+ * that was killed.
  */
 #include "env.h"
 #include "error.h"
@@ -22,6 +26,7 @@
 #include "run_command.h"
 #include "strbuf.h"
 #include "util.h"
+#include "vm_host.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -34,26 +39,17 @@
 #include <unistd.h>
 
 struct vm_state {
-	virConnectPtr conn;
+	struct ts_vhost host;
+	int connected;
+	virStoragePoolPtr pool;
 	struct ts_image img;
 	int have_img;
+	char *base, *kernel, *initrd;	/* the image's files, as paths on the libvirt host */
 	const char *accel;	/* "kvm" or "tcg" */
 	const char *accel_why;
-	char *home;
+	char tag[9];		/* crc of the workdir (and of this machine, for a remote host) */
+	char *home;		/* the pool's folder on the libvirt host */
 };
-
-static void quiet_errors(void *data, virErrorPtr err)
-{
-	(void)data;
-	(void)err;
-}
-
-static const char *virt_error(void)
-{
-	const char *m = virGetLastErrorMessage();
-
-	return m && *m ? m : "unknown libvirt error";
-}
 
 static struct vm_state *state(struct ts_env *env)
 {
@@ -62,31 +58,50 @@ static struct vm_state *state(struct ts_env *env)
 	if (!st) {
 		st = xcalloc(1, sizeof(*st));
 		env->backend = st;
-		if (ts_env_reachable(env, env->cfg->workdir)) {
-			st->home = path_join(env->cfg->workdir, "vm");
-		} else {
-			char *out = ts_env_outside(env, "/var/tmp");
-
-			st->home = path_join(out, "vm");
-			free(out);
-		}
+		crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), st->tag);
 	}
 	return st;
 }
 
+/* The pool's name (new string). */
+static char *pool_name(struct ts_env *env)
+{
+	return xstrfmt("twinstage-%s", state(env)->tag);
+}
+
+/* Connected to libvirt, with the workdir's pool: NULL (error set) when not. */
 static virConnectPtr conn(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
+	char *name;
 
-	if (st->conn)
-		return st->conn;
-	virSetErrorFunc(NULL, quiet_errors);
-	st->conn = virConnectOpen(env->cfg->vm_uri);
-	if (!st->conn) {
-		ts_error_set(TS_EXIT_ENV, "could not connect to libvirt at %s: %s", env->cfg->vm_uri, virt_error());
-		ts_error_hint("start the daemons (as root: libvirtd -d; virtlogd -d), or set [environments] uri");
+	if (st->pool)
+		return st->host.conn;
+	if (!st->connected) {
+		if (ts_vhost_open(&st->host, env->cfg->vm_uri))
+			return NULL;
+		st->connected = 1;
 	}
-	return st->conn;
+	if (st->host.remote) {
+		char host[256] = "", *tagged;
+
+		gethostname(host, sizeof(host) - 1);
+		tagged = xstrfmt("%s:%s", host, env->cfg->workdir);
+		crc32_hex(tagged, strlen(tagged), st->tag);
+		free(tagged);
+		st->home = xstrfmt("%s/twinstage-%s", env->cfg->vm_remote_dir, st->tag);
+	} else if (ts_env_reachable(env, env->cfg->workdir)) {
+		st->home = path_join(env->cfg->workdir, "vm");
+	} else {
+		char *out = ts_env_outside(env, "/var/tmp");
+
+		st->home = path_join(out, "vm");
+		free(out);
+	}
+	name = pool_name(env);
+	st->pool = ts_vhost_pool(&st->host, name, st->home);
+	free(name);
+	return st->pool ? st->host.conn : NULL;
 }
 
 static void vm_release(struct ts_env *env)
@@ -95,10 +110,15 @@ static void vm_release(struct ts_env *env)
 
 	if (!st)
 		return;
-	if (st->conn)
-		virConnectClose(st->conn);
+	if (st->pool)
+		virStoragePoolFree(st->pool);
+	if (st->connected)
+		ts_vhost_close(&st->host);
 	if (st->have_img)
 		ts_image_free(&st->img);
+	free(st->base);
+	free(st->kernel);
+	free(st->initrd);
 	free(st->home);
 	free(st);
 	env->backend = NULL;
@@ -109,42 +129,171 @@ static int image(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
 	struct ts_recipe r;
+	char *images;
 	int ret;
 
 	if (st->have_img)
 		return 0;
-	if (ts_recipe_load(&r, env->cfg->vm_image))
+	if (!conn(env) || ts_recipe_load(&r, env->cfg->vm_image))
 		return -1;
 	ret = ts_image_ensure(&r, &st->img, env->quiet);
 	ts_recipe_free(&r);
 	if (ret)
 		return ts_error_prefix("the image of the guests");
 	st->have_img = 1;
-	st->accel = ts_accel(env->cfg->vm_accel, &st->accel_why);
+	images = path_join(env->cfg->vm_remote_dir, "images");
+	ret = ts_vhost_image(&st->host, &st->img, images, env->quiet, &st->base, &st->kernel, &st->initrd);
+	free(images);
+	if (ret) {
+		st->have_img = 0;
+		ts_image_free(&st->img);
+		return -1;
+	}
+	st->accel = ts_vhost_accel(&st->host, env->cfg->vm_accel, st->pool, st->home, st->kernel, env->quiet,
+				   &st->accel_why);
 	return 0;
 }
 
-/* The domain's name: twinstage-<crc>-<side>, "snapshots/x" as "snapshots-x" (new string). */
-static char *domain_name(const struct ts_env *env, const struct ts_side *side)
+/* A side's name in file and domain names: "snapshots/x" as "snapshots-x" (new string). */
+static char *flat_name(const char *prefix, const struct ts_side *side, const char *suffix)
 {
-	char crc[9], *s;
+	char *s = xstrfmt("%s%s%s", prefix, side->name, suffix);
 
-	crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), crc);
-	s = xstrfmt("twinstage-%s-%s", crc, side->name);
 	for (char *p = s; *p; p++)
 		if (*p == '/')
 			*p = '-';
 	return s;
 }
 
-static char *disk_path(struct ts_env *env, const struct ts_side *side)
+/* twinstage-<tag>-<side> (new string). */
+static char *domain_name(struct ts_env *env, const struct ts_side *side)
 {
-	return xstrfmt("%s/%s.qcow2", state(env)->home, side->name);
+	char *prefix = xstrfmt("twinstage-%s-", state(env)->tag), *s = flat_name(prefix, side, "");
+
+	free(prefix);
+	return s;
+}
+
+/* The volume of the side's serial console, and its path on the host (new strings). */
+static char *serial_name(const struct ts_side *side)
+{
+	return flat_name("", side, ".serial.log");
 }
 
 static char *serial_path(struct ts_env *env, const struct ts_side *side)
 {
-	return xstrfmt("%s/%s.serial.log", state(env)->home, side->name);
+	char *name = serial_name(side), *p = path_join(state(env)->home, name);
+
+	free(name);
+	return p;
+}
+
+/* Files of the side on this machine: the name of its disk's volume, its ssh tunnel (new strings). */
+static char *side_file(const struct ts_side *side, const char *name)
+{
+	return path_join(side->dir, name);
+}
+
+/*
+ * The port qemu forwards to the guest's 5432 on the libvirt host: the
+ * side's own port on this machine; on a remote host another one, kept in
+ * <side dir>/host_port (fresh: a new one), that the side's ssh tunnel
+ * brings to the side's port here. (Two numbers, so that a remote host that
+ * is this machine works too.)
+ */
+static int host_port(struct ts_env *env, const struct ts_side *side, int fresh)
+{
+	char *path = side_file(side, "host_port"), buf[32];
+	struct strbuf sb = STRBUF_INIT;
+	int p = 0;
+
+	if (!state(env)->host.remote) {
+		free(path);
+		return side->port;
+	}
+	if (!fresh && strbuf_read_file(&sb, path) >= 0)
+		p = atoi(sb.buf);
+	strbuf_release(&sb);
+	while (p <= 0 || p == side->port)
+		p = port_pick_free();
+	snprintf(buf, sizeof(buf), "%d\n", p);
+	mkdir_p(side->dir, 0755);
+	write_file(path, buf, strlen(buf));
+	free(path);
+	return p;
+}
+
+/* The volume the side's disk is now (new string), or NULL. */
+static char *disk_name(const struct ts_side *side)
+{
+	char *p = side_file(side, "disk");
+	struct strbuf sb = STRBUF_INIT;
+
+	if (strbuf_read_file(&sb, p) < 0 || !sb.len) {
+		free(p);
+		strbuf_release(&sb);
+		return NULL;
+	}
+	free(p);
+	strbuf_rtrim(&sb);
+	return strbuf_detach(&sb);
+}
+
+/* The path of the side's disk on the host (new string), or NULL (error set). */
+static char *disk_path(struct ts_env *env, const struct ts_side *side)
+{
+	char *name = disk_name(side), *p = name ? ts_vhost_path(state(env)->pool, name) : NULL;
+
+	if (!p)
+		ts_error_set(TS_EXIT_ENV, "the %s guest has no disk", side->name),
+		ts_error_hint("run \"twinstage down\", then build the environments again");
+	free(name);
+	return p;
+}
+
+/* <side>.<n>.qcow2, n the first number no volume has (new string). */
+static char *next_disk_name(struct ts_env *env, const struct ts_side *side)
+{
+	char *name = NULL, *path = NULL;
+
+	for (int n = 1; !name || (path = ts_vhost_path(state(env)->pool, name)); n++) {
+		char sfx[32];
+
+		free(path);
+		path = NULL;
+		free(name);
+		snprintf(sfx, sizeof(sfx), ".%d.qcow2", n);
+		name = flat_name("", side, sfx);
+	}
+	return name;
+}
+
+/* Volume `name` is the side's disk from now on. */
+static int record_disk(const struct ts_side *side, const char *name)
+{
+	char *rec = side_file(side, "disk");
+	int r = mkdir_p(side->dir, 0755) || write_file(rec, name, strlen(name)) ? -1 : 0;
+
+	free(rec);
+	return r;
+}
+
+/*
+ * A new overlay for the side on backing, or a copy of the disk at `copy`
+ * when backing is NULL; it becomes the side's disk. The disks a side had
+ * before are layers under others' overlays now.
+ */
+static int new_disk(struct ts_env *env, struct ts_side *side, const char *backing, const char *copy)
+{
+	struct vm_state *st = state(env);
+	char *name = next_disk_name(env, side), *path;
+	int r;
+
+	path = backing ? ts_vhost_overlay(st->pool, name, backing) : ts_vhost_copy(st->pool, name, copy);
+	r = path ? record_disk(side, name) : -1;
+	free(path);
+	free(name);
+	return r;
 }
 
 /* The side's domain, or NULL when it is not defined (no error set). */
@@ -157,24 +306,10 @@ static virDomainPtr lookup(struct ts_env *env, const struct ts_side *side)
 	return d;
 }
 
-static void xml_add(struct strbuf *sb, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': strbuf_addstr(sb, "&amp;"); break;
-		case '<': strbuf_addstr(sb, "&lt;"); break;
-		case '>': strbuf_addstr(sb, "&gt;"); break;
-		case '\'': strbuf_addstr(sb, "&apos;"); break;
-		case '"': strbuf_addstr(sb, "&quot;"); break;
-		default: strbuf_addch(sb, *s);
-		}
-	}
-}
-
 static void xml_tag(struct strbuf *sb, const char *fmt_open, const char *value, const char *close)
 {
 	strbuf_addstr(sb, fmt_open);
-	xml_add(sb, value);
+	strbuf_add_xml(sb, value);
 	strbuf_addstr(sb, close);
 }
 
@@ -190,18 +325,30 @@ static int define(struct ts_env *env, struct ts_side *side)
 	struct vm_state *st = state(env);
 	const struct ts_config *cfg = env->cfg;
 	int kvm = !strcmp(st->accel, "kvm");
-	char *name = domain_name(env, side), *disk = disk_path(env, side), *serial = serial_path(env, side);
-	char *fwd = xstrfmt("user,id=ts0,hostfwd=tcp:127.0.0.1:%d-:5432", side->port);
+	char *name, *disk = disk_path(env, side), *serial, *fwd;
 	struct strbuf x = STRBUF_INIT;
 	virDomainPtr d;
+
+	if (!disk)
+		return -1;
+	name = domain_name(env, side);
+	serial = serial_path(env, side);
+	fwd = xstrfmt("user,id=ts0,hostfwd=tcp:127.0.0.1:%d-:5432", host_port(env, side, 0));
 
 	strbuf_addf(&x, "<domain type='%s' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n",
 		    kvm ? "kvm" : "qemu");
 	xml_tag(&x, "  <name>", name, "</name>\n");
+	if ((d = lookup(env, side))) {	/* defined again (a new disk, a new port): the same domain */
+		char uuid[VIR_UUID_STRING_BUFLEN];
+
+		if (!virDomainGetUUIDString(d, uuid))
+			xml_tag(&x, "  <uuid>", uuid, "</uuid>\n");
+		virDomainFree(d);
+	}
 	strbuf_addf(&x, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n", cfg->vm_memory, cfg->vm_vcpus);
 	strbuf_addstr(&x, "  <os>\n    <type arch='x86_64'>hvm</type>\n");
-	xml_tag(&x, "    <kernel>", st->img.kernel, "</kernel>\n");
-	xml_tag(&x, "    <initrd>", st->img.initrd, "</initrd>\n");
+	xml_tag(&x, "    <kernel>", st->kernel, "</kernel>\n");
+	xml_tag(&x, "    <initrd>", st->initrd, "</initrd>\n");
 	strbuf_addstr(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0</cmdline>\n  </os>\n");
 	if (kvm)
 		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");
@@ -212,7 +359,7 @@ static int define(struct ts_env *env, struct ts_side *side)
 			  "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n");
 	xml_tag(&x, "      <source file='", disk, "'/>\n");
 	strbuf_addstr(&x, "      <target dev='vda' bus='virtio'/>\n    </disk>\n    <serial type='file'>\n");
-	xml_tag(&x, "      <source path='", serial, "'/>\n");
+	xml_tag(&x, "      <source path='", serial, "' append='off'/>\n");
 	strbuf_addstr(&x, "      <target port='0'/>\n    </serial>\n"
 			  "    <channel type='unix'>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
 			  "    </channel>\n    <memballoon model='none'/>\n  </devices>\n  <qemu:commandline>\n"
@@ -222,7 +369,7 @@ static int define(struct ts_env *env, struct ts_side *side)
 			  "  </qemu:commandline>\n</domain>\n");
 	d = virDomainDefineXML(conn(env), x.buf);
 	if (!d)
-		ts_error_set(TS_EXIT_ENV, "could not define the %s guest: %s", side->name, virt_error());
+		ts_error_set(TS_EXIT_ENV, "could not define the %s guest: %s", side->name, ts_vhost_error());
 	else
 		virDomainFree(d);
 	strbuf_release(&x);
@@ -233,72 +380,75 @@ static int define(struct ts_env *env, struct ts_side *side)
 	return d ? 0 : -1;
 }
 
-/* qemu-img create: an empty overlay at path on backing (O(1)). */
-static int overlay(const char *backing, const char *path)
+/* The side's ssh tunnel, for a remote host: its pid file and its log (new strings). */
+static char *tunnel_pidfile(const struct ts_side *side)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-	struct strbuf out = STRBUF_INIT;
-	int r;
-
-	unlink(path);
-	strvec_pushl(&cp.args, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, path,
-		     NULL);
-	cp.capture = &out;
-	cp.no_stdin = 1;
-	r = run_command(&cp);
-	child_process_clear(&cp);
-	if (r) {
-		strbuf_rtrim(&out);
-		ts_error_set(TS_EXIT_ENV, "could not make the overlay \"%s\": %s", path,
-			     out.len ? out.buf : "qemu-img failed");
-	}
-	strbuf_release(&out);
-	return r ? -1 : 0;
+	return side_file(side, "tunnel.pid");
 }
 
-static int vm_running(struct ts_env *env, struct ts_side *side)
+static void tunnel_stop(struct ts_env *env, const struct ts_side *side)
+{
+	char *pidfile = tunnel_pidfile(side);
+
+	ts_vhost_tunnel_stop(pidfile);
+	free(pidfile);
+}
+
+/* For a remote host: the side's port brought here, unless it already is. */
+static int tunnel(struct ts_env *env, const struct ts_side *side)
+{
+	char *pidfile = tunnel_pidfile(side), *log = side_file(side, "tunnel.log");
+	int r = 0;
+
+	if (state(env)->host.remote && !ts_vhost_tunnel_alive(pidfile))
+		r = ts_vhost_tunnel(&state(env)->host, side->port, host_port(env, side, 0), pidfile, log);
+	free(pidfile);
+	free(log);
+	return r;
+}
+
+/* The guest runs (and, for a remote host, so does its tunnel when `tunneled`). */
+static int active(struct ts_env *env, struct ts_side *side, int tunneled)
 {
 	virDomainPtr d = lookup(env, side);
 	int r = d && virDomainIsActive(d) == 1;
+	char *pidfile = tunnel_pidfile(side);
 
+	if (r && tunneled && state(env)->host.remote)
+		r = ts_vhost_tunnel_alive(pidfile);
+	free(pidfile);
 	if (d)
 		virDomainFree(d);
 	ts_error_clear();
 	return r;
 }
 
+static int vm_running(struct ts_env *env, struct ts_side *side)
+{
+	return active(env, side, 1);
+}
+
 static int vm_create(struct ts_env *env, struct ts_side *side)
 {
-	struct vm_state *st = state(env);
-	char *disk, *dir;
-	int r;
-
-	if (!conn(env) || image(env))
+	if (!conn(env) || image(env) || new_disk(env, side, state(env)->base, NULL))
 		return -1;
-	disk = disk_path(env, side);
-	dir = path_dirname(disk);
-	r = mkdir_p(dir, 0755) || mkdir_p(side->dir, 0755) || overlay(st->img.disk, disk) ? -1 : 0;
-	if (!r)
-		r = define(env, side);
-	free(dir);
-	free(disk);
-	return r;
+	return define(env, side);
 }
 
 /* The last lines of a guest's serial console (new string). */
 static char *serial_tail(struct ts_env *env, const struct ts_side *side, int lines)
 {
-	char *path = serial_path(env, side);
+	char *name = serial_name(side);
 	struct strbuf sb = STRBUF_INIT;
 	const char *p;
 	int n = 0;
 
-	if (strbuf_read_file(&sb, path) < 0 || !sb.len) {
-		free(path);
+	if (ts_vhost_read(state(env)->pool, name, &sb) < 0 || !sb.len) {
+		free(name);
 		strbuf_release(&sb);
 		return xstrdup("(the serial console printed nothing)");
 	}
-	free(path);
+	free(name);
 	strbuf_rtrim(&sb);
 	for (p = sb.buf + sb.len; p > sb.buf; p--)
 		if (p[-1] == '\n' && ++n == lines)
@@ -345,37 +495,46 @@ static int wait_ready(struct ts_env *env, struct ts_side *side, virDomainPtr d, 
 	return r;
 }
 
+/* A new port for the side, and its domain defined again with it. */
+static int repick(struct ts_env *env, struct ts_side *side)
+{
+	int old = side->port;
+
+	if (ts_env_repick_port(env, side))
+		return ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use", old, side->name),
+		       ts_error_hint("set prod_port and dev_port to 0 to let twinstage pick free ones");
+	return define(env, side);
+}
+
 static int vm_start(struct ts_env *env, struct ts_side *side)
 {
 	struct vm_state *st = state(env);
 	virDomainPtr d;
-	char *serial;
 	double t0 = now_ms();
-	int r;
+	int r, tries = 0;
 
 	if (!conn(env) || image(env))
 		return -1;
-	if (vm_running(env, side))
-		return 0;
-	if (port_in_use(side->port)) {
-		if (ts_env_repick_port(env, side))
-			return ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use", side->port,
-					    side->name);
-		if (define(env, side))
-			return -1;
-	}
+	if (active(env, side, 0))
+		return tunnel(env, side);
+	if (port_in_use(side->port) && repick(env, side))
+		return -1;
 	if (!(d = lookup(env, side)))
 		return ts_error_set(TS_EXIT_ENV, "the %s guest is not defined", side->name),
 		       ts_error_hint("run \"twinstage down\", then build the environments again");
-	serial = serial_path(env, side);
-	write_file(serial, "", 0);
-	free(serial);
 	if (!env->quiet)
 		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
-			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: about 30 s");
-	if (virDomainCreate(d)) {
-		r = ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, virt_error());
-	} else {
+			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: about a minute");
+	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
+	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
+	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {
+		virDomainFree(d);
+		if (!(d = lookup(env, side)))
+			return -1;
+	}
+	if (r) {
+		r = ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, ts_vhost_error());
+	} else if (!(r = tunnel(env, side))) {
 		r = wait_ready(env, side, d, t0);
 		if (!r && !env->quiet)
 			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)\n", side->name,
@@ -454,9 +613,10 @@ static int vm_stop(struct ts_env *env, struct ts_side *side)
 			ts_error_clear();
 		}
 		if (virDomainDestroy(d))
-			r = ts_error_set(TS_EXIT_ENV, "could not stop the %s guest: %s", side->name, virt_error());
+			r = ts_error_set(TS_EXIT_ENV, "could not stop the %s guest: %s", side->name, ts_vhost_error());
 	}
 	virDomainFree(d);
+	tunnel_stop(env, side);
 	return r;
 }
 
@@ -470,36 +630,23 @@ static int vm_destroy(struct ts_env *env, struct ts_side *side)
 		return -1;
 	if ((d = lookup(env, side))) {
 		if (virDomainIsActive(d) == 1 && virDomainDestroy(d))
-			r = ts_error_set(TS_EXIT_ENV, "could not destroy the %s guest: %s", side->name, virt_error());
+			r = ts_error_set(TS_EXIT_ENV, "could not destroy the %s guest: %s", side->name, ts_vhost_error());
 		if (!r && virDomainUndefine(d))
-			r = ts_error_set(TS_EXIT_ENV, "could not undefine the %s guest: %s", side->name, virt_error());
+			r = ts_error_set(TS_EXIT_ENV, "could not undefine the %s guest: %s", side->name, ts_vhost_error());
 		virDomainFree(d);
 	}
-	disk = disk_path(env, side);
-	serial = serial_path(env, side);
-	if (!r && ((unlink(disk) && errno != ENOENT) || (unlink(serial) && errno != ENOENT) || rm_rf(side->dir)))
-		r = ts_error_set(TS_EXIT_ENV, "could not remove the %s guest's files (%s): %s", side->name, disk,
-				 strerror(errno));
+	tunnel_stop(env, side);
+	disk = disk_name(side);
+	serial = serial_name(side);
+	if (!r && disk)
+		r = ts_vhost_delete(state(env)->pool, disk);
+	if (!r)
+		r = ts_vhost_delete(state(env)->pool, serial);
+	if (!r && rm_rf(side->dir))
+		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", side->dir, strerror(errno));
 	free(disk);
 	free(serial);
 	return r;
-}
-
-/* A name for a new frozen layer under <home>/layers (new string). */
-static char *new_layer(struct ts_env *env)
-{
-	char *dir = path_join(state(env)->home, "layers"), *p = NULL;
-
-	if (mkdir_p(dir, 0755)) {
-		free(dir);
-		return NULL;
-	}
-	for (int i = 1; !p || is_file(p); i++) {
-		free(p);
-		p = xstrfmt("%s/%d.qcow2", dir, i);
-	}
-	free(dir);
-	return p;
 }
 
 static int is_snapshot(const struct ts_side *side)
@@ -508,58 +655,100 @@ static int is_snapshot(const struct ts_side *side)
 }
 
 /*
- * `from`'s disk becomes a read-only layer; `from` and `to` each get a new
- * overlay on it. Not cow: `to` is a standalone copy (qemu-img convert).
+ * A running guest's disk frozen where it stands, the guest left running:
+ * libvirt makes a new overlay its disk (an external, disk-only snapshot
+ * with no metadata; the persistent definition follows), the guest's
+ * filesystems frozen by its agent meanwhile. PostgreSQL on a copy of the
+ * layer starts as after a crash of its server, from its WAL.
+ */
+static int freeze_running(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	char *name = next_disk_name(env, side), *path = path_join(st->home, name);
+	virDomainPtr d = lookup(env, side);
+	virDomainSnapshotPtr snap = NULL;
+	struct strbuf x = STRBUF_INIT;
+	unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+			 VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+	int r = -1;
+
+	strbuf_addstr(&x, "<domainsnapshot><disks><disk name='vda' snapshot='external' type='file'><source file='");
+	strbuf_add_xml(&x, path);
+	strbuf_addstr(&x, "'/><driver type='qcow2'/></disk></disks></domainsnapshot>");
+	if (d && !(snap = virDomainSnapshotCreateXML(d, x.buf, flags | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE))) {
+		/* no agent to freeze the filesystems: a checkpoint, then the disk as it is */
+		PGconn *c = ts_env_connect(env, side, "postgres");
+
+		if (c)
+			ts_pg_exec(c, "CHECKPOINT");
+		PQfinish(c);
+		snap = virDomainSnapshotCreateXML(d, x.buf, flags);
+	}
+	if (!snap)
+		ts_error_set(TS_EXIT_ENV, "could not freeze the %s guest's disk: %s", side->name, ts_vhost_error());
+	else
+		r = record_disk(side, name);
+	if (snap)
+		virDomainSnapshotFree(snap);
+	if (d)
+		virDomainFree(d);
+	virStoragePoolRefresh(st->pool, 0);
+	strbuf_release(&x);
+	free(path);
+	free(name);
+	return r;
+}
+
+/*
+ * `from`'s disk becomes a read-only layer: `from` and `to` each get a new
+ * overlay on it; a running `from` goes on running. Not cow: `from` is
+ * stopped and `to` is a standalone copy, the chain flattened.
  */
 static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow)
 {
-	int was = vm_running(env, from), r;
-	char *fdisk = disk_path(env, from), *tdisk = disk_path(env, to), *layer = NULL, *tdir;
+	int was, r = -1;
+	char *layer = NULL;
 
-	if (!conn(env) || image(env) || vm_stop(env, from) || vm_destroy(env, to)) {
-		r = -1;
+	if (!conn(env) || image(env))
+		return -1;
+	was = active(env, from, 0);
+	if (vm_destroy(env, to) || !(layer = disk_path(env, from)))
 		goto out;
-	}
-	tdir = path_dirname(tdisk);
-	r = mkdir_p(tdir, 0755) || mkdir_p(to->dir, 0755) ? -1 : 0;
-	free(tdir);
-	if (r)
+	if (cow && was) {
+		r = freeze_running(env, from) || new_disk(env, to, layer, NULL) ? -1 : 0;
+	} else if (vm_stop(env, from)) {
 		goto out;
-	if (cow) {
-		if (!(layer = new_layer(env)) || rename(fdisk, layer)) {
-			r = ts_error_set(TS_EXIT_ENV, "could not freeze the %s guest's disk: %s", from->name,
-					 strerror(errno));
-			goto out;
-		}
-		r = overlay(layer, fdisk) || overlay(layer, tdisk) ? -1 : 0;
+	} else if (cow) {
+		r = new_disk(env, from, layer, NULL) || (!is_snapshot(from) && define(env, from)) ||
+		    new_disk(env, to, layer, NULL) ? -1 : 0;
 	} else {
-		struct child_process cp = CHILD_PROCESS_INIT;
-
-		strvec_pushl(&cp.args, "qemu-img", "convert", "-O", "qcow2", fdisk, tdisk, NULL);
-		cp.quiet = 1;
-		if (run_command(&cp))
-			r = ts_error_set(TS_EXIT_ENV, "could not copy the %s guest's disk to \"%s\"", from->name,
-					 tdisk);
-		child_process_clear(&cp);
+		r = new_disk(env, to, NULL, layer);
 	}
 	if (!r && !is_snapshot(to))
 		r = define(env, to);
-	if (!r && was)
+	if (!r && was && !cow)
 		r = vm_start(env, from);
 out:
-	free(fdisk);
-	free(tdisk);
 	free(layer);
 	return r;
 }
 
-/* The layers and the folder the disks were in, once every side is gone. */
+/* The pool (the layers, the serial logs, its folder), once every side is gone. */
 static int vm_cleanup(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
-	char *outside = ts_env_outside(env, "/var/tmp");
-	int r = rm_rf(st->home);
+	char *name, *outside;
+	int r;
 
+	if (!conn(env))
+		return -1;
+	name = pool_name(env);
+	r = ts_vhost_pool_remove(&st->host, name);
+	free(name);
+	if (st->host.remote || r)
+		return r;
+	outside = ts_env_outside(env, "/var/tmp");
+	r = rm_rf(st->home);
 	if (!r && is_dir(outside))
 		r = rm_rf(outside);
 	free(outside);

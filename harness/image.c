@@ -827,49 +827,58 @@ out:
 	return ok;
 }
 
+const char *ts_accel_cached(const char *file, const char *stamp, int (*probe)(void *, const char **),
+			    void *arg, const char **why)
+{
+	char *cache = ts_image_cache_dir(), *path = path_join(cache, file);
+	struct strbuf sb = STRBUF_INIT;
+	size_t n = strlen(stamp);
+	const char *answer;
+
+	if (strbuf_read_file(&sb, path) >= 0 && sb.len > n + 4 && !strncmp(sb.buf, stamp, n) && sb.buf[n] == '\n') {
+		char *rest = sb.buf + n + 1;
+
+		answer = !strncmp(rest, "kvm", 3) ? "kvm" : "tcg";
+		rest[strcspn(rest, "\n")] = '\0';
+		*why = xstrdup(rest + 4);	/* kept for the process, like the answer */
+	} else {
+		int ok = probe(arg, why);
+		char *text = xstrfmt("%s\n%s %s\n", stamp, ok ? "kvm" : "tcg", *why);
+
+		answer = ok ? "kvm" : "tcg";
+		if (!mkdir_p(cache, 0755))
+			write_file(path, text, strlen(text));
+		free(text);
+	}
+	strbuf_release(&sb);
+	free(path);
+	free(cache);
+	return answer;
+}
+
+static int kvm_boots_here(void *arg, const char **why)
+{
+	(void)arg;
+	return kvm_boots(why);
+}
+
 const char *ts_accel(const char *want, const char **why)
 {
 	static const char *answer, *reason;
-	char *cache, *path;
 	struct utsname u;
-	struct strbuf sb = STRBUF_INIT;
 	char *stamp;
 
 	if (!strcmp(want, "kvm") || !strcmp(want, "tcg")) {
 		*why = "set in the configuration";
 		return want;
 	}
-	if (answer) {
-		*why = reason;
-		return answer;
+	if (!answer) {
+		/* the answer holds for this kernel: kept in the cache, keyed by its release */
+		uname(&u);
+		stamp = xstrfmt("%s %s", u.release, u.version);
+		answer = ts_accel_cached("kvm-probe", stamp, kvm_boots_here, NULL, &reason);
+		free(stamp);
 	}
-	/* the answer holds for this kernel: kept in the cache, keyed by its release */
-	uname(&u);
-	stamp = xstrfmt("%s %s", u.release, u.version);
-	cache = ts_image_cache_dir();
-	path = path_join(cache, "kvm-probe");
-	if (strbuf_read_file(&sb, path) >= 0 && sb.len > strlen(stamp) + 1 &&
-	    !strncmp(sb.buf, stamp, strlen(stamp)) && sb.buf[strlen(stamp)] == '\n') {
-		char *rest = sb.buf + strlen(stamp) + 1;
-
-		answer = !strncmp(rest, "kvm", 3) ? "kvm" : "tcg";
-		rest[strcspn(rest, "\n")] = '\0';
-		reason = xstrdup(rest + 4);
-	} else {
-		const char *w;
-		int ok = kvm_boots(&w);
-		char *text = xstrfmt("%s\n%s %s\n", stamp, ok ? "kvm" : "tcg", w);
-
-		answer = ok ? "kvm" : "tcg";
-		reason = w;
-		if (!mkdir_p(cache, 0755))
-			write_file(path, text, strlen(text));
-		free(text);
-	}
-	strbuf_release(&sb);
-	free(stamp);
-	free(path);
-	free(cache);
 	*why = reason;
 	return answer;
 }

@@ -65,4 +65,11 @@ int ts_image_inspect(const char *disk);
  */
 const char *ts_accel(const char *want, const char **why);
 
+/*
+ * What probe(arg, why) answered (1: KVM works), kept in the image cache's
+ * file under stamp (what the answer holds for): "kvm" or "tcg".
+ */
+const char *ts_accel_cached(const char *file, const char *stamp, int (*probe)(void *, const char **),
+			    void *arg, const char **why);
+
 #endif

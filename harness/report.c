@@ -1288,19 +1288,11 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 
 void ts_xml_escape(FILE *out, const char *s)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", out); break;
-		case '<': fputs("&lt;", out); break;
-		case '>': fputs("&gt;", out); break;
-		case '"': fputs("&quot;", out); break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fputc(' ', out);
-			else
-				fputc(*s, out);
-		}
-	}
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_add_xml(&sb, s);
+	fputs(sb.buf, out);
+	strbuf_release(&sb);
 }
 
 static void render_junit(const struct ts_report *r, FILE *out)

@@ -118,8 +118,11 @@ int start_command(struct child_process *cp)
 		 * the privilege drop, which clears it.) Servers are not affected:
 		 * pg_ctl starts them in a session of their own.
 		 */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (cp->own_group)
+		if (cp->outlive)
+			setsid();
+		else
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (cp->own_group && !cp->outlive)
 			setpgid(0, 0);
 		if (getppid() != parent)
 			_exit(127);

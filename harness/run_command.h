@@ -32,11 +32,12 @@ struct child_process {
 	pid_t pid;
 	int capture_fd;
 	int own_group;		/* a process group of its own, to signal it with its children */
+	int outlive;		/* a session of its own, and it outlives twinstage (a tunnel) */
 	int exited;		/* poll_command reaped it; status holds how */
 	int status;
 };
 
-#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, 0, 0, 0 }
+#define CHILD_PROCESS_INIT { STRVEC_INIT, STRVEC_INIT, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, -1, -1, 0, 0, 0, 0 }
 
 int start_command(struct child_process *cp);
 int finish_command(struct child_process *cp);

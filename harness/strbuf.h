@@ -36,6 +36,8 @@ void strbuf_addch(struct strbuf *sb, int c);
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+/* Appends s escaped for XML text and attributes (control characters become spaces). */
+void strbuf_add_xml(struct strbuf *sb, const char *s);
 /* Removes trailing whitespace. */
 void strbuf_rtrim(struct strbuf *sb);
 /* Reads a whole file; returns 0, or -1 with errno set. */

@@ -3,7 +3,9 @@
  * images/debian-pg15.ini built (or found in the cache), real guests booted
  * (software emulation where KVM does not work), both examples rehearsed to
  * the same verdicts as on the instance backend, and nothing left behind:
- * no domain, no overlay.
+ * no domain, no overlay. The second example runs through a remote URI,
+ * qemu+ssh:// to an sshd of the test's own on this machine: the image
+ * uploaded through the storage API, the ports brought back by ssh.
  *
  * One test, in order, so that the daemons and the image serve every step.
  */
@@ -22,7 +24,8 @@
 
 static char *dir;
 static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-static pid_t daemons[2];
+static pid_t daemons[2], sshd;
+static char *ssh_uri;
 
 /* The pid a daemon wrote, 0 when it is not running. */
 static pid_t pid_of(const char *pidfile)
@@ -51,19 +54,85 @@ static void daemons_up(void)
 	}
 }
 
+/*
+ * An sshd of the test's own on 127.0.0.1, root allowed with a fresh key:
+ * the "remote" libvirt host of qemu+ssh://root@127.0.0.1:PORT/system.
+ */
+static void sshd_up(void)
+{
+	char *ssh = xstrfmt("%s/ssh", dir), *key = xstrfmt("%s/id", ssh), *cfg;
+	int port = port_pick_free();
+
+	mkdir(ssh, 0700);
+	mkdir("/run/sshd", 0755);
+	cr_assert_eq(th_run(NULL, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", xstrfmt("%s/host", ssh), NULL), 0);
+	cr_assert_eq(th_run(NULL, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key, NULL), 0);
+	cr_assert_eq(th_run(NULL, "cp", xstrfmt("%s.pub", key), xstrfmt("%s/authorized_keys", ssh), NULL), 0);
+	cfg = xstrfmt("Port %d\nListenAddress 127.0.0.1\nHostKey %s/host\nAuthorizedKeysFile %s/authorized_keys\n"
+		      "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+		      "UsePAM no\nStrictModes no\nPidFile %s/sshd.pid\n", port, ssh, ssh, ssh);
+	th_write(ssh, "sshd_config", cfg);
+	cr_assert_eq(th_run(NULL, "/usr/sbin/sshd", "-f", xstrfmt("%s/sshd_config", ssh), "-E",
+			    xstrfmt("%s/sshd.log", ssh), NULL), 0, "sshd did not start");
+	for (int t = 0; t < 100 && !(sshd = pid_of(xstrfmt("%s/sshd.pid", ssh))); t++)
+		usleep(50 * 1000);
+	cr_assert(sshd, "sshd wrote no pid");
+	ssh_uri = xstrfmt("qemu+ssh://root@127.0.0.1:%d/system?keyfile=%s&no_verify=1", port, key);
+	free(cfg);
+	free(key);
+	free(ssh);
+}
+
+/* Processes with an argument that holds s (an ssh tunnel left running?). */
+static int processes_with(const char *s)
+{
+	struct strvec pids = STRVEC_INIT;
+	struct strbuf cmd = STRBUF_INIT;
+	int n = 0;
+
+	list_names("/proc", "", &pids);
+	for (size_t i = 0; i < pids.nr; i++) {
+		char *path = xstrfmt("/proc/%s/cmdline", pids.v[i]);
+
+		strbuf_reset(&cmd);
+		if (atoi(pids.v[i]) > 0 && strbuf_read_file(&cmd, path) >= 0)
+			for (size_t off = 0; off < cmd.len; off += strlen(cmd.buf + off) + 1)
+				n += !!strstr(cmd.buf + off, s);	/* argv is NUL-separated */
+		free(path);
+	}
+	strbuf_release(&cmd);
+	strvec_clear(&pids);
+	return n;
+}
+
 static void setup(void)
 {
 	dir = th_tmpdir();
 	strbuf_reset(&out);
 	strbuf_reset(&err);
 	daemons[0] = daemons[1] = 0;
+	sshd = 0;
+	ssh_uri = NULL;
 }
 
 static void teardown(void)
 {
 	th_twinstage(dir, NULL, NULL, "down", "-q", NULL);
+	if (ssh_uri) {	/* the image pool of the test's "remote" folder */
+		char *images = xstrfmt("%s/remote/images", dir), crc[9], *pool;
+
+		crc32_hex(images, strlen(images), crc);
+		pool = xstrfmt("twinstage-images-%s", crc);
+		th_run(NULL, "virsh", "-q", "pool-destroy", pool, NULL);
+		th_run(NULL, "virsh", "-q", "pool-undefine", pool, NULL);
+		free(pool);
+		free(images);
+	}
+	if (sshd)
+		kill(sshd, SIGTERM);
 	th_rmtree(dir);
 	free(dir);
+	free(ssh_uri);
 	for (int i = 1; i >= 0; i--)
 		if (daemons[i])
 			kill(daemons[i], SIGTERM);
@@ -84,9 +153,10 @@ static char *domains(void)
 
 /*
  * A copy of an example under dir/scenarios/name (it includes ../../envs),
- * its workdir its own, with a vm environment file beside it.
+ * its workdir its own, with a vm environment file beside it (on the
+ * test's "remote" host when remote).
  */
-static char *example(const char *name)
+static char *example(const char *name, int remote)
 {
 	char *src = th_src(xstrfmt("scenarios/%s", name)), *envs = th_src("envs");
 	char *to = xstrfmt("%s/scenarios/%s", dir, name), *image = th_src("images/debian-pg15.ini");
@@ -97,7 +167,9 @@ static char *example(const char *name)
 	if (!is_dir(xstrfmt("%s/envs", dir)))
 		cr_assert_eq(th_run(NULL, "cp", "-a", envs, dir, NULL), 0);
 	th_rmtree(xstrfmt("%s/.twinstage", to));
-	ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
+	ini = remote ? xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\nuri = %s\n"
+			       "remote_dir = %s/remote\n", image, ssh_uri, dir) :
+		       xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
 	th_write(to, "vm.ini", ini);
 	free(ini);
 	free(src);
@@ -137,9 +209,9 @@ static char *failures(json_t *rep)
 	return strbuf_detach(&sb);
 }
 
-static void rehearse_both(const char *name, int want)
+static void rehearse_both(const char *name, int want, int remote)
 {
-	char *p = example(name), *ini = xstrfmt("%s/twinstage.ini", p), *env = xstrfmt("%s/vm.ini", p);
+	char *p = example(name, remote), *ini = xstrfmt("%s/twinstage.ini", p), *env = xstrfmt("%s/vm.ini", p);
 	json_t *vm, *inst;
 	char *f_vm, *f_inst, *left;
 	int code;
@@ -151,6 +223,24 @@ static void rehearse_both(const char *name, int want)
 	ASSERT_HAS(err, "booting the prod guest");
 	ASSERT_HAS(err, "the dev guest accepts connections");
 	ASSERT_HAS(out, "backend vm, clone cow");
+	if (remote) {
+		char *pools = NULL;
+		struct strbuf sb = STRBUF_INIT;
+
+		ASSERT_HAS(err, "uploading the image to 127.0.0.1");
+		/* the guests' pool is gone with them; only the uploaded image stays */
+		th_run(&sb, "virsh", "-q", "pool-list", "--all", "--name", NULL);
+		pools = strbuf_detach(&sb);
+		for (char *l = strstr(pools, "twinstage-"); l; l = strstr(l + 1, "twinstage-"))
+			cr_assert(!strncmp(l, "twinstage-images-", 17), "a pool is left: %s", pools);
+		free(pools);
+		sb = (struct strbuf)STRBUF_INIT;
+		th_run(&sb, "ls", xstrfmt("%s/remote", dir), NULL);
+		strbuf_rtrim(&sb);
+		cr_assert_str_eq(sb.buf, "images", "left in the remote folder: %s", sb.buf);
+		strbuf_release(&sb);
+		cr_assert_eq(processes_with("ExitOnForwardFailure"), 0, "an ssh tunnel is left running");
+	}
 	vm = report_of(p);
 	/* the same project on two local clusters */
 	strbuf_reset(&out);
@@ -209,8 +299,9 @@ Test(vm, image_guests_and_both_examples)
 	ASSERT_HAS(out, "PostgreSQL: 15");
 	ASSERT_HAS(out, "hostname twinstage");
 
-	rehearse_both("invoices", 0);
-	rehearse_both("rename-breaks", 1);
+	rehearse_both("invoices", 0, 0);
+	sshd_up();
+	rehearse_both("rename-breaks", 1, 1);
 	free(disk);
 	free(recipe);
 }
@@ -229,6 +320,15 @@ Test(vm, a_missing_daemon_is_an_environment_error)
 	cr_assert_eq(code, 3, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	ASSERT_HAS(err, "could not connect to libvirt at qemu:///session?socket=/nonexistent/sock");
 	ASSERT_HAS(err, "libvirtd -d");
+	free(ini);
+	/* a remote host whose guests' ports ssh could not bring here */
+	ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nuri = qemu+tcp://db-lab.invalid/system\n", image);
+	th_write(dir, "vm.ini", ini);
+	strbuf_reset(&err);
+	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
+	cr_assert_eq(code, 2, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "libvirt URI \"qemu+tcp://db-lab.invalid/system\": the guests of a remote host are reached through ssh");
+	ASSERT_HAS(err, "use qemu+ssh://[user@]db-lab.invalid/system");
 	free(ini);
 	free(image);
 }
@@ -249,6 +349,11 @@ Test(vm, bad_vm_settings_name_the_line)
 	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
 	cr_assert_eq(code, 2);
 	ASSERT_HAS(err, "vm.ini:4: invalid value for accel: \"fast\" (expected auto, kvm or tcg)");
+	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\nremote_dir = images\n");
+	strbuf_reset(&err);
+	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
+	cr_assert_eq(code, 2);
+	ASSERT_HAS(err, "vm.ini:4: invalid value for remote_dir: \"images\" (an absolute folder on the libvirt host)");
 	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\n");
 	th_write(dir, "r.ini", "[image]\nsize = 2G\n\n[postgresql]\nversoin = 15\n");
 	strbuf_reset(&err);
