@@ -209,11 +209,21 @@ static char *failures(json_t *rep)
 		json_int_t n = json_integer_value(json_object_get(c, "failed"));
 		const char *phase = json_string_value(json_object_get(c, "phase"));
 
-		if (n > 0)
+		const char *role = json_string_value(json_object_get(c, "role"));
+
+		/*
+		 * Under load, which cases run while the migration does is a matter
+		 * of timing (a slow guest ran 4 of v1's 5 in that window, instance
+		 * 5): that check is compared by whether it failed, not how often.
+		 */
+		if (n > 0 && role && !strcmp(role, "during migration"))
+			strbuf_addf(&sb, "%s on %s (%s) %s: failed\n", json_string_value(json_object_get(c, "app")),
+				    json_string_value(json_object_get(c, "side")), role, phase ? phase : "-");
+		else if (n > 0)
 			strbuf_addf(&sb, "%s on %s (%s) %s: %lld failed\n",
 				    json_string_value(json_object_get(c, "app")),
-				    json_string_value(json_object_get(c, "side")),
-				    json_string_value(json_object_get(c, "role")), phase ? phase : "-", (long long)n);
+				    json_string_value(json_object_get(c, "side")), role ? role : "-", phase ? phase : "-",
+				    (long long)n);
 	}
 	return strbuf_detach(&sb);
 }
