@@ -58,7 +58,6 @@ static struct vm_state *state(struct ts_env *env)
 	if (!st) {
 		st = xcalloc(1, sizeof(*st));
 		env->backend = st;
-		crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), st->tag);
 	}
 	return st;
 }
@@ -69,7 +68,10 @@ static char *pool_name(struct ts_env *env)
 	return xstrfmt("twinstage-%s", state(env)->tag);
 }
 
-/* Connected to libvirt, with the workdir's pool: NULL (error set) when not. */
+/*
+ * Connected to libvirt, with the workdir's pool: NULL (error set) when not.
+ * It sets the tag and home every name below is made of: call it first.
+ */
 static virConnectPtr conn(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
@@ -82,7 +84,7 @@ static virConnectPtr conn(struct ts_env *env)
 			return NULL;
 		st->connected = 1;
 	}
-	if (st->host.remote) {
+	if (!st->home && st->host.remote) {
 		char host[256] = "", *tagged;
 
 		gethostname(host, sizeof(host) - 1);
@@ -90,13 +92,16 @@ static virConnectPtr conn(struct ts_env *env)
 		crc32_hex(tagged, strlen(tagged), st->tag);
 		free(tagged);
 		st->home = xstrfmt("%s/twinstage-%s", env->cfg->vm_remote_dir, st->tag);
-	} else if (ts_env_reachable(env, env->cfg->workdir)) {
-		st->home = path_join(env->cfg->workdir, "vm");
-	} else {
-		char *out = ts_env_outside(env, "/var/tmp");
+	} else if (!st->home) {
+		crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), st->tag);
+		if (ts_env_reachable(env, env->cfg->workdir)) {
+			st->home = path_join(env->cfg->workdir, "vm");
+		} else {
+			char *out = ts_env_outside(env, "/var/tmp");
 
-		st->home = path_join(out, "vm");
-		free(out);
+			st->home = path_join(out, "vm");
+			free(out);
+		}
 	}
 	name = pool_name(env);
 	st->pool = ts_vhost_pool(&st->host, name, st->home);
@@ -194,6 +199,31 @@ static char *side_file(const struct ts_side *side, const char *name)
 	return path_join(side->dir, name);
 }
 
+/* The text of the side's file `name`, trimmed (new string), or NULL when it has none. */
+static char *side_read(const struct ts_side *side, const char *name)
+{
+	char *p = side_file(side, name);
+	struct strbuf sb = STRBUF_INIT;
+	int r = strbuf_read_file(&sb, p);
+
+	free(p);
+	strbuf_rtrim(&sb);
+	if (r < 0 || !sb.len) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb);
+}
+
+static int side_write(const struct ts_side *side, const char *name, const char *text)
+{
+	char *p = side_file(side, name);
+	int r = mkdir_p(side->dir, 0755) || write_file(p, text, strlen(text)) ? -1 : 0;
+
+	free(p);
+	return r;
+}
+
 /*
  * The port qemu forwards to the guest's 5432 on the libvirt host: the
  * side's own port on this machine; on a remote host another one, kept in
@@ -203,46 +233,26 @@ static char *side_file(const struct ts_side *side, const char *name)
  */
 static int host_port(struct ts_env *env, const struct ts_side *side, int fresh)
 {
-	char *path = side_file(side, "host_port"), buf[32];
-	struct strbuf sb = STRBUF_INIT;
+	char *kept, buf[32];
 	int p = 0;
 
-	if (!state(env)->host.remote) {
-		free(path);
+	if (!state(env)->host.remote)
 		return side->port;
+	if (!fresh && (kept = side_read(side, "host_port"))) {
+		p = atoi(kept);
+		free(kept);
 	}
-	if (!fresh && strbuf_read_file(&sb, path) >= 0)
-		p = atoi(sb.buf);
-	strbuf_release(&sb);
 	while (p <= 0 || p == side->port)
 		p = port_pick_free();
-	snprintf(buf, sizeof(buf), "%d\n", p);
-	mkdir_p(side->dir, 0755);
-	write_file(path, buf, strlen(buf));
-	free(path);
+	snprintf(buf, sizeof(buf), "%d", p);
+	side_write(side, "host_port", buf);
 	return p;
-}
-
-/* The volume the side's disk is now (new string), or NULL. */
-static char *disk_name(const struct ts_side *side)
-{
-	char *p = side_file(side, "disk");
-	struct strbuf sb = STRBUF_INIT;
-
-	if (strbuf_read_file(&sb, p) < 0 || !sb.len) {
-		free(p);
-		strbuf_release(&sb);
-		return NULL;
-	}
-	free(p);
-	strbuf_rtrim(&sb);
-	return strbuf_detach(&sb);
 }
 
 /* The path of the side's disk on the host (new string), or NULL (error set). */
 static char *disk_path(struct ts_env *env, const struct ts_side *side)
 {
-	char *name = disk_name(side), *p = name ? ts_vhost_path(state(env)->pool, name) : NULL;
+	char *name = side_read(side, "disk"), *p = name ? ts_vhost_path(state(env)->pool, name) : NULL;
 
 	if (!p)
 		ts_error_set(TS_EXIT_ENV, "the %s guest has no disk", side->name),
@@ -268,16 +278,6 @@ static char *next_disk_name(struct ts_env *env, const struct ts_side *side)
 	return name;
 }
 
-/* Volume `name` is the side's disk from now on. */
-static int record_disk(const struct ts_side *side, const char *name)
-{
-	char *rec = side_file(side, "disk");
-	int r = mkdir_p(side->dir, 0755) || write_file(rec, name, strlen(name)) ? -1 : 0;
-
-	free(rec);
-	return r;
-}
-
 /*
  * A new overlay for the side on backing, or a copy of the disk at `copy`
  * when backing is NULL; it becomes the side's disk. The disks a side had
@@ -290,7 +290,7 @@ static int new_disk(struct ts_env *env, struct ts_side *side, const char *backin
 	int r;
 
 	path = backing ? ts_vhost_overlay(st->pool, name, backing) : ts_vhost_copy(st->pool, name, copy);
-	r = path ? record_disk(side, name) : -1;
+	r = path ? side_write(side, "disk", name) : -1;
 	free(path);
 	free(name);
 	return r;
@@ -299,9 +299,13 @@ static int new_disk(struct ts_env *env, struct ts_side *side, const char *backin
 /* The side's domain, or NULL when it is not defined (no error set). */
 static virDomainPtr lookup(struct ts_env *env, const struct ts_side *side)
 {
-	char *name = domain_name(env, side);
-	virDomainPtr d = conn(env) ? virDomainLookupByName(conn(env), name) : NULL;
+	char *name;
+	virDomainPtr d;
 
+	if (!conn(env))	/* first: the name depends on the host */
+		return NULL;
+	name = domain_name(env, side);
+	d = virDomainLookupByName(conn(env), name);
 	free(name);
 	return d;
 }
@@ -438,24 +442,14 @@ static int vm_create(struct ts_env *env, struct ts_side *side)
 /* The last lines of a guest's serial console (new string). */
 static char *serial_tail(struct ts_env *env, const struct ts_side *side, int lines)
 {
-	char *name = serial_name(side);
+	char *name = serial_name(side), *tail = NULL;
 	struct strbuf sb = STRBUF_INIT;
-	const char *p;
-	int n = 0;
 
-	if (ts_vhost_read(state(env)->pool, name, &sb) < 0 || !sb.len) {
-		free(name);
-		strbuf_release(&sb);
-		return xstrdup("(the serial console printed nothing)");
-	}
+	if (!ts_vhost_read(state(env)->pool, name, &sb))
+		tail = strbuf_tail_lines(&sb, lines);
 	free(name);
-	strbuf_rtrim(&sb);
-	for (p = sb.buf + sb.len; p > sb.buf; p--)
-		if (p[-1] == '\n' && ++n == lines)
-			break;
-	p = xstrdup(p);
 	strbuf_release(&sb);
-	return (char *)p;
+	return tail ? tail : xstrdup("(the serial console printed nothing)");
 }
 
 /* Until PostgreSQL in the guest accepts a connection on the forwarded port. */
@@ -636,7 +630,7 @@ static int vm_destroy(struct ts_env *env, struct ts_side *side)
 		virDomainFree(d);
 	}
 	tunnel_stop(env, side);
-	disk = disk_name(side);
+	disk = side_read(side, "disk");
 	serial = serial_name(side);
 	if (!r && disk)
 		r = ts_vhost_delete(state(env)->pool, disk);
@@ -687,7 +681,7 @@ static int freeze_running(struct ts_env *env, struct ts_side *side)
 	if (!snap)
 		ts_error_set(TS_EXIT_ENV, "could not freeze the %s guest's disk: %s", side->name, ts_vhost_error());
 	else
-		r = record_disk(side, name);
+		r = side_write(side, "disk", name);
 	if (snap)
 		virDomainSnapshotFree(snap);
 	if (d)

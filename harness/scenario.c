@@ -442,20 +442,10 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 char *ts_tail_lines(const char *path, int lines)
 {
 	struct strbuf sb = STRBUF_INIT;
-	const char *p;
-	int seen = 0;
+	char *tail = strbuf_read_file(&sb, path) ? NULL : strbuf_tail_lines(&sb, lines);
 
-	if (strbuf_read_file(&sb, path) || !sb.len) {
-		strbuf_release(&sb);
-		return NULL;
-	}
-	strbuf_rtrim(&sb);
-	for (p = sb.buf + sb.len; p > sb.buf; p--)
-		if (p[-1] == '\n' && ++seen == lines)
-			break;
-	p = xstrdup(p);
 	strbuf_release(&sb);
-	return (char *)p;
+	return tail;
 }
 
 int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,

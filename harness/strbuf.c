@@ -128,6 +128,20 @@ void strbuf_add_xml(struct strbuf *sb, const char *s)
 	}
 }
 
+char *strbuf_tail_lines(struct strbuf *sb, int lines)
+{
+	const char *p;
+	int seen = 0;
+
+	strbuf_rtrim(sb);
+	if (!sb->len)
+		return NULL;
+	for (p = sb->buf + sb->len; p > sb->buf; p--)
+		if (p[-1] == '\n' && ++seen == lines)
+			break;
+	return xstrdup(p);
+}
+
 void strbuf_rtrim(struct strbuf *sb)
 {
 	while (sb->len && isspace((unsigned char)sb->buf[sb->len - 1]))

@@ -38,6 +38,8 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Appends s escaped for XML text and attributes (control characters become spaces). */
 void strbuf_add_xml(struct strbuf *sb, const char *s);
+/* The last `lines` lines of sb, trailing whitespace trimmed (new string), or NULL when it is blank. */
+char *strbuf_tail_lines(struct strbuf *sb, int lines);
 /* Removes trailing whitespace. */
 void strbuf_rtrim(struct strbuf *sb);
 /* Reads a whole file; returns 0, or -1 with errno set. */

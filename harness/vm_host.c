@@ -372,7 +372,7 @@ int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *d
 	const char *files[3] = { img->disk, img->kernel, img->initrd };
 	char **out[3] = { disk, kernel, initrd };
 	virStoragePoolPtr pool;
-	char *marker, crc[9], *name;
+	char *marker, *uploaded, crc[9], *name;
 	int have, r = 0;
 
 	if (!h->remote) {
@@ -390,9 +390,9 @@ int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *d
 	virStoragePoolRefresh(pool, 0);
 	/* the marker is uploaded last: without it, an upload was cut short */
 	marker = xstrfmt("%s.uploaded", base_name(img->disk));
-	have = !!(*out[0] = ts_vhost_path(pool, marker));
-	free(*out[0]);
-	*out[0] = NULL;
+	uploaded = ts_vhost_path(pool, marker);
+	have = uploaded != NULL;
+	free(uploaded);
 	for (int i = 0; i < 3 && have; i++)
 		have = !!(*out[i] = ts_vhost_path(pool, base_name(files[i])));
 	if (!have) {

@@ -325,28 +325,33 @@ Test(vm, image_guests_and_both_examples)
 	free(recipe);
 }
 
+/* `twinstage up` with this vm.ini in a small project exits `want`, saying `message`. */
+static void up_fails(const char *vm_ini, int want, const char *message)
+{
+	int code;
+
+	th_write(dir, "vm.ini", vm_ini);
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
+	cr_assert_eq(code, want, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, message);
+}
+
 Test(vm, a_missing_daemon_is_an_environment_error)
 {
 	char *image = th_src("images/debian-pg15.ini");
 	char *ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nuri = qemu:///session?socket=/nonexistent/sock\n",
 			    image);
-	int code;
 
 	th_project(dir, "");
 	th_write(dir, "migrations/1_t.up.sql", "CREATE TABLE t (id int);\n");
-	th_write(dir, "vm.ini", ini);
-	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
-	cr_assert_eq(code, 3, "exit %d\n%s\n%s", code, out.buf, err.buf);
-	ASSERT_HAS(err, "could not connect to libvirt at qemu:///session?socket=/nonexistent/sock");
+	up_fails(ini, 3, "could not connect to libvirt at qemu:///session?socket=/nonexistent/sock");
 	ASSERT_HAS(err, "libvirtd -d");
 	free(ini);
 	/* a remote host whose guests' ports ssh could not bring here */
 	ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nuri = qemu+tcp://db-lab.invalid/system\n", image);
-	th_write(dir, "vm.ini", ini);
-	strbuf_reset(&err);
-	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
-	cr_assert_eq(code, 2, "exit %d\n%s\n%s", code, out.buf, err.buf);
-	ASSERT_HAS(err, "libvirt URI \"qemu+tcp://db-lab.invalid/system\": the guests of a remote host are reached through ssh");
+	up_fails(ini, 2, "libvirt URI \"qemu+tcp://db-lab.invalid/system\": the guests of a remote host are reached through ssh");
 	ASSERT_HAS(err, "use qemu+ssh://[user@]db-lab.invalid/system");
 	free(ini);
 	free(image);
@@ -358,21 +363,12 @@ Test(vm, bad_vm_settings_name_the_line)
 
 	th_project(dir, "");
 	th_write(dir, "migrations/1_t.up.sql", "CREATE TABLE t (id int);\n");
-	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = nothere.ini\n");
-	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
-	cr_assert_eq(code, 2, "exit %d\n%s\n%s", code, out.buf, err.buf);
-	ASSERT_HAS(err, "vm.ini:3: image recipe");
-	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\naccel = fast\n");
+	up_fails("[environments]\nbackend = vm\nimage = nothere.ini\n", 2, "vm.ini:3: image recipe");
 	th_write(dir, "r.ini", "[image]\nsize = 2G\n");
-	strbuf_reset(&err);
-	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
-	cr_assert_eq(code, 2);
-	ASSERT_HAS(err, "vm.ini:4: invalid value for accel: \"fast\" (expected auto, kvm or tcg)");
-	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\nremote_dir = images\n");
-	strbuf_reset(&err);
-	code = th_twinstage(dir, &out, &err, "up", "--env", "vm.ini", NULL);
-	cr_assert_eq(code, 2);
-	ASSERT_HAS(err, "vm.ini:4: invalid value for remote_dir: \"images\" (an absolute folder on the libvirt host)");
+	up_fails("[environments]\nbackend = vm\nimage = r.ini\naccel = fast\n", 2,
+		 "vm.ini:4: invalid value for accel: \"fast\" (expected auto, kvm or tcg)");
+	up_fails("[environments]\nbackend = vm\nimage = r.ini\nremote_dir = images\n", 2,
+		 "vm.ini:4: invalid value for remote_dir: \"images\" (an absolute folder on the libvirt host)");
 	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\n");
 	th_write(dir, "r.ini", "[image]\nsize = 2G\n\n[postgresql]\nversoin = 15\n");
 	strbuf_reset(&err);
