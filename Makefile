@@ -16,12 +16,12 @@ CC ?= cc
 DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
 	libprotobuf-c-dev libjansson-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
-	libxml2-dev openssh-client openssh-server
+	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I/usr/include/postgresql -I/usr/include/libxml2 -Iharness
-LIBS = -lpq -linih -lpg_query -ljansson -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2
+LIBS = -lpq -linih -lpg_query -ljansson -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2 -lblkid
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 

@@ -22,6 +22,7 @@ int cmd_equal(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_dualboot(int argc, char **argv);
 
 struct ts_opts;
 /*

@@ -690,14 +690,10 @@ static int check(struct ts_config *cfg)
 		cfg->vm_memory = 1024;
 	if (!cfg->vm_vcpus)
 		cfg->vm_vcpus = 2;
-	if (strcmp(cfg->backend, "instance") && strcmp(cfg->backend, "vm")) {
+	if (strcmp(cfg->backend, "instance") && strcmp(cfg->backend, "vm") && strcmp(cfg->backend, "dualboot")) {
 		static const char *const backends[] = { "instance", "vm", "dualboot", NULL };
 		const char *n = nearest(cfg->backend, backends);
 
-		if (n && !strcmp(n, cfg->backend))
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: backend \"%s\" is not available in this build of twinstage (\"instance\" and \"vm\" are)",
-					    origin_of(cfg, "environments.backend"), cfg->backend);
 		return ts_error_set(TS_EXIT_USAGE, "%s: unknown backend \"%s\"%s%s%s",
 				    origin_of(cfg, "environments.backend"), cfg->backend,
 				    n ? "; did you mean \"" : "", n ? n : "", n ? "\"?" : "");
@@ -710,10 +706,10 @@ static int check(struct ts_config *cfg)
 	if (strcmp(cfg->vm_accel, "auto") && strcmp(cfg->vm_accel, "kvm") && strcmp(cfg->vm_accel, "tcg"))
 		return ts_error_set(TS_EXIT_USAGE, "%s: invalid value for accel: \"%s\" (expected auto, kvm or tcg)",
 				    origin_of(cfg, "environments.accel"), cfg->vm_accel);
-	if (!strcmp(cfg->backend, "vm") && !cfg->vm_image)
-		return ts_error_set(TS_EXIT_USAGE, "%s: backend vm needs image = RECIPE (as in images/debian-pg15.ini)",
-				    origin_of(cfg, "environments.backend"));
-	if (!strcmp(cfg->backend, "vm") && !is_file(cfg->vm_image))
+	if (strcmp(cfg->backend, "instance") && !cfg->vm_image)
+		return ts_error_set(TS_EXIT_USAGE, "%s: backend %s needs image = RECIPE (as in images/debian-pg15.ini)",
+				    origin_of(cfg, "environments.backend"), cfg->backend);
+	if (strcmp(cfg->backend, "instance") && !is_file(cfg->vm_image))
 		return ts_error_set(TS_EXIT_USAGE, "%s: image recipe \"%s\" does not exist",
 				    origin_of(cfg, "environments.image"), cfg->vm_image);
 	if (cfg->prod_port && cfg->prod_port == cfg->dev_port)

@@ -43,9 +43,11 @@ int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
 		env->ops = &ts_env_instance_ops;
 	else if (!strcmp(cfg->backend, "vm"))
 		env->ops = &ts_env_vm_ops;
+	else if (!strcmp(cfg->backend, "dualboot"))
+		env->ops = &ts_env_dualboot_ops;
 	else
 		return ts_error_set(TS_EXIT_USAGE, "backend \"%s\" is not available", cfg->backend);
-	if (env->ops == &ts_env_vm_ops) {
+	if (env->ops == &ts_env_vm_ops || env->ops == &ts_env_dualboot_ops) {
 		/* the guests' disks are opened by libvirt's qemu user, under qemu:///system */
 		struct passwd *pw = geteuid() == 0 && strstr(cfg->vm_uri, "/system") ?
 				    getpwnam("libvirt-qemu") : NULL;

@@ -56,6 +56,13 @@ struct ts_env_ops {
 	int (*cleanup)(struct ts_env *env);
 	/* Frees what the backend keeps in env->backend (NULL: nothing). */
 	void (*release)(struct ts_env *env);
+	/*
+	 * What the running side's server says it runs on, asked from inside
+	 * (new string: "root twinstage-dev, marker dev, hostname x"), or NULL:
+	 * the backend has nothing to prove. Errors: the side is not the one it
+	 * should be.
+	 */
+	int (*booted)(struct ts_env *env, struct ts_side *side, char **out);
 	/* snapshot(cow) works wherever the backend runs (qcow2 overlays): no pool needed */
 	int overlays;
 };
@@ -172,5 +179,6 @@ void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char 
 
 extern const struct ts_env_ops ts_env_instance_ops;
 extern const struct ts_env_ops ts_env_vm_ops;
+extern const struct ts_env_ops ts_env_dualboot_ops;
 
 #endif

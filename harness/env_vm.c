@@ -19,6 +19,7 @@
  * this machine's name for a remote host), so `down` finds them after a run
  * that was killed.
  */
+#include "dualboot.h"
 #include "env.h"
 #include "error.h"
 #include "image.h"
@@ -49,6 +50,7 @@ struct vm_state {
 	const char *accel_why;
 	char tag[9];		/* crc of the workdir (and of this machine, for a remote host) */
 	char *home;		/* the pool's folder on the libvirt host */
+	int dualboot;		/* the dualboot backend: the base is the image's station disk */
 };
 
 static struct vm_state *state(struct ts_env *env)
@@ -57,6 +59,7 @@ static struct vm_state *state(struct ts_env *env)
 
 	if (!st) {
 		st = xcalloc(1, sizeof(*st));
+		st->dualboot = env->ops == &ts_env_dualboot_ops;
 		env->backend = st;
 	}
 	return st;
@@ -139,9 +142,25 @@ static int image(struct ts_env *env)
 
 	if (st->have_img)
 		return 0;
-	if (!conn(env) || ts_recipe_load(&r, env->cfg->vm_image))
+	if (!conn(env))
+		return -1;
+	if (st->dualboot && st->host.remote)
+		return ts_error_set(TS_EXIT_USAGE, "backend dualboot needs libvirt on this machine, not %s",
+				    st->host.server),
+		       ts_error_hint("the station disk's boot entry is flipped with libguestfs, on the disk's file; "
+				     "use backend = vm for a remote host");
+	if (ts_recipe_load(&r, env->cfg->vm_image))
 		return -1;
 	ret = ts_image_ensure(&r, &st->img, env->quiet);
+	if (!ret && st->dualboot) {
+		char *station = NULL;
+
+		/* the guests boot the station disk's own bootloader: it is their base */
+		if (!(ret = ts_station_ensure(&r, &st->img, &station, env->quiet))) {
+			free(st->img.disk);
+			st->img.disk = station;
+		}
+	}
 	ts_recipe_free(&r);
 	if (ret)
 		return ts_error_prefix("the image of the guests");
@@ -351,9 +370,13 @@ static int define(struct ts_env *env, struct ts_side *side)
 	}
 	strbuf_addf(&x, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n", cfg->vm_memory, cfg->vm_vcpus);
 	strbuf_addstr(&x, "  <os>\n    <type arch='x86_64'>hvm</type>\n");
-	xml_tag(&x, "    <kernel>", st->kernel, "</kernel>\n");
-	xml_tag(&x, "    <initrd>", st->initrd, "</initrd>\n");
-	strbuf_addstr(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0</cmdline>\n  </os>\n");
+	if (st->dualboot) {	/* the disk's own MBR, extlinux and default entry */
+		strbuf_addstr(&x, "    <boot dev='hd'/>\n  </os>\n");
+	} else {
+		xml_tag(&x, "    <kernel>", st->kernel, "</kernel>\n");
+		xml_tag(&x, "    <initrd>", st->initrd, "</initrd>\n");
+		strbuf_addstr(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0</cmdline>\n  </os>\n");
+	}
 	if (kvm)
 		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");
 	else	/* TCG's code cache: 128 MiB instead of a quarter of the memory, no slower */
@@ -432,9 +455,43 @@ static int vm_running(struct ts_env *env, struct ts_side *side)
 	return active(env, side, 1);
 }
 
+static int is_snapshot(const struct ts_side *side)
+{
+	return !strncmp(side->name, "snapshots/", 10);
+}
+
+/* dualboot: the station's root a side boots, "dev" for the dev side, "prod" for the others. */
+static const char *own_root(const struct ts_side *side)
+{
+	return strcmp(side->name, "dev") ? "prod" : "dev";
+}
+
+/*
+ * dualboot: the side's disk, whose PostgreSQL data is on root `data`, made
+ * to boot the side's own root by default, the data copied there first when
+ * it is on the other one. <side dir>/root says which root holds the data.
+ */
+static int station_side(struct ts_env *env, struct ts_side *side, const char *data)
+{
+	const char *want = own_root(side);
+	char *disk;
+	int r;
+
+	if (!state(env)->dualboot)
+		return 0;
+	if (is_snapshot(side))	/* never boots: it keeps the data where it is */
+		return side_write(side, "root", data);
+	if (!(disk = disk_path(env, side)))
+		return -1;
+	r = ts_station_select(disk, want, strcmp(data, want) ? data : NULL, 1) || side_write(side, "root", want);
+	free(disk);
+	return r;
+}
+
 static int vm_create(struct ts_env *env, struct ts_side *side)
 {
-	if (!conn(env) || image(env) || new_disk(env, side, state(env)->base, NULL))
+	if (!conn(env) || image(env) || new_disk(env, side, state(env)->base, NULL) ||
+	    station_side(env, side, own_root(side)))
 		return -1;
 	return define(env, side);
 }
@@ -500,6 +557,8 @@ static int repick(struct ts_env *env, struct ts_side *side)
 	return define(env, side);
 }
 
+static int vm_booted(struct ts_env *env, struct ts_side *side, char **out);
+
 static int vm_start(struct ts_env *env, struct ts_side *side)
 {
 	struct vm_state *st = state(env);
@@ -529,10 +588,13 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 	if (r) {
 		r = ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, ts_vhost_error());
 	} else if (!(r = tunnel(env, side))) {
-		r = wait_ready(env, side, d, t0);
+		char *booted = NULL;
+
+		r = wait_ready(env, side, d, t0) || vm_booted(env, side, &booted) ? -1 : 0;
 		if (!r && !env->quiet)
-			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)\n", side->name,
-				(now_ms() - t0) / 1000.0);
+			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)%s%s\n", side->name,
+				(now_ms() - t0) / 1000.0, booted ? "; it runs the " : "", booted ? booted : "");
+		free(booted);
 	}
 	virDomainFree(d);
 	return r;
@@ -643,11 +705,6 @@ static int vm_destroy(struct ts_env *env, struct ts_side *side)
 	return r;
 }
 
-static int is_snapshot(const struct ts_side *side)
-{
-	return !strncmp(side->name, "snapshots/", 10);
-}
-
 /*
  * A running guest's disk frozen where it stands, the guest left running:
  * libvirt makes a new overlay its disk (an external, disk-only snapshot
@@ -700,6 +757,7 @@ static int freeze_running(struct ts_env *env, struct ts_side *side)
  */
 static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow)
 {
+	struct vm_state *st = state(env);
 	int was, r = -1;
 	char *layer = NULL;
 
@@ -718,12 +776,70 @@ static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side 
 	} else {
 		r = new_disk(env, to, NULL, layer);
 	}
+	if (!r && st->dualboot) {
+		char *data = side_read(from, "root");
+
+		r = station_side(env, to, data ? data : own_root(from));
+		free(data);
+	}
 	if (!r && !is_snapshot(to))
 		r = define(env, to);
 	if (!r && was && !cow)
 		r = vm_start(env, from);
 out:
 	free(layer);
+	return r;
+}
+
+/*
+ * dualboot: the root the running side booted, read from inside the guest
+ * (the marker, the hostname, the kernel's command line) by its PostgreSQL;
+ * an error when it is not the side's own.
+ */
+static int vm_booted(struct ts_env *env, struct ts_side *side, char **out)
+{
+	static const char sql[] = "SELECT pg_read_file('" TS_SIDE_MARKER "'), pg_read_file('/etc/hostname'), "
+				  "pg_read_file('/proc/cmdline')";
+	const char *want = own_root(side);
+	PGconn *c;
+	PGresult *res = NULL;
+	char *v[3] = { NULL, NULL, NULL }, *root;
+	int r = -1;
+
+	*out = NULL;
+	if (!state(env)->dualboot)
+		return 0;
+	if (!(c = ts_env_connect(env, side, "postgres")))
+		return -1;
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not read which root the %s guest booted: %s", side->name, e);
+		free(e);
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		const char *t = PQgetvalue(res, 0, i);
+
+		v[i] = xstrndup(t, strcspn(t, "\n"));
+	}
+	root = strstr(v[2], "root=");
+	if (root)
+		root[strcspn(root, " ")] = 0;
+	if (strcmp(v[0], want)) {
+		ts_error_set(TS_EXIT_ENV, "the %s guest booted the \"%s\" root, not the %s root (marker %s, hostname %s, %s)",
+			     side->name, v[0], want, TS_SIDE_MARKER, v[1], root ? root : "no root= on the command line");
+		goto out;
+	}
+	*out = xstrfmt("%s root (marker %s, hostname %s, booted with %s)", v[0], v[0], v[1],
+		       root ? root : "no root=");
+	r = 0;
+out:
+	for (int i = 0; i < 3; i++)
+		free(v[i]);
+	PQclear(res);
+	PQfinish(c);
 	return r;
 }
 
@@ -749,16 +865,21 @@ static int vm_cleanup(struct ts_env *env)
 	return r;
 }
 
-const struct ts_env_ops ts_env_vm_ops = {
-	.name = "vm",
-	.create = vm_create,
-	.start = vm_start,
-	.stop = vm_stop,
-	.destroy = vm_destroy,
-	.running = vm_running,
-	.snapshot = vm_snapshot,
-	.receive = NULL,
-	.cleanup = vm_cleanup,
-	.release = vm_release,
-	.overlays = 1,
-};
+/* The operations of both backends of guests: they differ by name only (st->dualboot). */
+#define GUEST_OPS(backend_name)                                                                   \
+	{                                                                                         \
+		.name = backend_name, .create = vm_create, .start = vm_start, .stop = vm_stop,     \
+		.destroy = vm_destroy, .running = vm_running, .snapshot = vm_snapshot,             \
+		.receive = NULL, .cleanup = vm_cleanup, .release = vm_release, .booted = vm_booted, \
+		.overlays = 1,                                                                    \
+	}
+
+const struct ts_env_ops ts_env_vm_ops = GUEST_OPS("vm");
+
+/*
+ * The same guests on a dual-boot station disk: each side an overlay of the
+ * recipe's station disk, booted by the disk's own bootloader, its default
+ * entry flipped to the side's root (the dev side's overlay gets the
+ * production clone's data copied onto the dev root).
+ */
+const struct ts_env_ops ts_env_dualboot_ops = GUEST_OPS("dualboot");

@@ -292,7 +292,7 @@ static int write_in_root(const char *root, const char *path, const char *text, i
 	return r;
 }
 
-static int run_logged(struct child_process *cp, const char *log, const char *what)
+int ts_image_run(struct child_process *cp, const char *log, const char *what)
 {
 	cp->out_path = log;
 	cp->no_stdin = 1;
@@ -400,7 +400,7 @@ static int configure_root(const struct ts_recipe *r, const char *root, const cha
 		strvec_pushl(&cp.args, "chroot", root, NULL);
 		split_command(r->commands.v[i], &cp.args);
 		strvec_push(&cp.env, "DEBIAN_FRONTEND=noninteractive");
-		ret = run_logged(&cp, log, what);
+		ret = ts_image_run(&cp, log, what);
 		child_process_clear(&cp);
 		free(what);
 	}
@@ -429,7 +429,7 @@ out:
 }
 
 /* A libguestfs handle with our error handling, the direct backend, and TCG where KVM fails. */
-static guestfs_h *guestfs_open(void)
+guestfs_h *ts_guestfs_open(void)
 {
 	guestfs_h *g = guestfs_create();
 	const char *why;
@@ -449,7 +449,7 @@ static guestfs_h *guestfs_open(void)
 	return g;
 }
 
-static int guestfs_fail(guestfs_h *g, const char *what)
+int ts_guestfs_fail(guestfs_h *g, const char *what)
 {
 	const char *e = guestfs_last_error(g);
 
@@ -467,7 +467,7 @@ static int guestfs_fail(guestfs_h *g, const char *what)
 static int make_disk(const struct ts_recipe *r, const char *root, const char *raw, const char *disk,
 		     const char *log)
 {
-	guestfs_h *g = guestfs_open();
+	guestfs_h *g = ts_guestfs_open();
 	struct guestfs_partition_list *parts = NULL;
 	struct child_process cp = CHILD_PROCESS_INIT;
 	int ret = -1;
@@ -476,28 +476,28 @@ static int make_disk(const struct ts_recipe *r, const char *root, const char *ra
 		return -1;
 	if (guestfs_disk_create(g, raw, "raw", (int64_t)r->size, -1) ||
 	    guestfs_add_drive_opts(g, raw, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1)) {
-		guestfs_fail(g, "could not create the disk");
+		ts_guestfs_fail(g, "could not create the disk");
 		goto out;
 	}
 	if (guestfs_launch(g)) {
-		guestfs_fail(g, "could not start libguestfs");
+		ts_guestfs_fail(g, "could not start libguestfs");
 		ts_error_hint("libguestfs needs a kernel in /boot (package linux-image-amd64); LIBGUESTFS_DEBUG=1 shows why it failed");
 		goto out;
 	}
 	if (guestfs_part_disk(g, "/dev/sda", "mbr") || guestfs_part_set_bootable(g, "/dev/sda", 1, 1) ||
 	    !(parts = guestfs_part_list(g, "/dev/sda")) || parts->len != 1 || guestfs_shutdown(g)) {
-		guestfs_fail(g, "could not partition the disk");
+		ts_guestfs_fail(g, "could not partition the disk");
 		goto out;
 	}
 	strvec_pushl(&cp.args, "mke2fs", "-q", "-F", "-t", "ext4", "-L", "twinstage-root", "-d", root, "-E", NULL);
 	strvec_pushf(&cp.args, "offset=%llu", (unsigned long long)parts->val[0].part_start);
 	strvec_push(&cp.args, raw);
 	strvec_pushf(&cp.args, "%lluk", (unsigned long long)(parts->val[0].part_size / 1024));
-	if (run_logged(&cp, log, "mke2fs of the image's root"))
+	if (ts_image_run(&cp, log, "mke2fs of the image's root"))
 		goto out;
 	child_process_clear(&cp);
 	strvec_pushl(&cp.args, "qemu-img", "convert", "-O", "qcow2", raw, disk, NULL);
-	if (run_logged(&cp, log, "qemu-img convert of the disk"))
+	if (ts_image_run(&cp, log, "qemu-img convert of the disk"))
 		goto out;
 	ret = 0;
 out:
@@ -520,7 +520,7 @@ static int small_initrd(const char *kernel, const char *tmp, const char *out, co
 	int ret;
 
 	strvec_pushl(&cp.args, "cp", "-a", "/etc/initramfs-tools", conf, NULL);
-	ret = run_logged(&cp, log, "copying /etc/initramfs-tools");
+	ret = ts_image_run(&cp, log, "copying /etc/initramfs-tools");
 	if (!ret) {
 		char *p = path_join(conf, "conf.d/zz-twinstage"), *m = path_join(conf, "modules");
 
@@ -537,7 +537,7 @@ static int small_initrd(const char *kernel, const char *tmp, const char *out, co
 	child_process_clear(&cp);
 	strvec_pushl(&cp.args, "mkinitramfs", "-d", conf, "-o", out, kver, NULL);
 	if (!ret)
-		ret = run_logged(&cp, log, "mkinitramfs of the guests' initrd");
+		ret = ts_image_run(&cp, log, "mkinitramfs of the guests' initrd");
 	child_process_clear(&cp);
 	free(conf);
 	return ret;
@@ -704,6 +704,45 @@ out:
 	return ret;
 }
 
+int ts_inspect_root(guestfs_h *g, const char *root)
+{
+	char *distro = guestfs_inspect_get_distro(g, root);
+	char *host = guestfs_inspect_get_hostname(g, root);
+	int major = guestfs_inspect_get_major_version(g, root);
+	int minor = guestfs_inspect_get_minor_version(g, root);
+	char **pg, *marker = NULL;
+	int64_t data = -1;
+
+	printf("root %s: %s %d.%d, hostname %s\n", root, distro ? distro : "unknown OS", major, minor,
+	       host ? host : "unknown");
+	free(distro);
+	free(host);
+	if (guestfs_mount_ro(g, root, "/"))
+		return ts_guestfs_fail(g, root);
+	pg = guestfs_is_dir(g, "/usr/lib/postgresql") > 0 ? guestfs_ls(g, "/usr/lib/postgresql") : NULL;
+	printf("  PostgreSQL: ");
+	for (size_t j = 0; pg && pg[j]; j++) {
+		printf("%s%s", j ? ", " : "", pg[j]);
+		free(pg[j]);
+	}
+	printf("%s\n", pg && pg[0] ? "" : "none");
+	free(pg);
+	if (guestfs_is_dir(g, "/var/lib/postgresql") > 0)
+		data = guestfs_du(g, "/var/lib/postgresql");
+	if (data >= 0) {
+		char b[32];
+
+		printf("  data (/var/lib/postgresql): %s\n", ts_human_bytes((uint64_t)data * 1024, b, sizeof(b)));
+	}
+	if (guestfs_is_file(g, TS_SIDE_MARKER) > 0 && (marker = guestfs_cat(g, TS_SIDE_MARKER))) {
+		marker[strcspn(marker, "\n")] = 0;
+		printf("  twinstage side (%s): %s\n", TS_SIDE_MARKER, marker);
+		free(marker);
+	}
+	guestfs_umount_all(g);
+	return 0;
+}
+
 int ts_image_inspect(const char *disk)
 {
 	guestfs_h *g;
@@ -712,10 +751,10 @@ int ts_image_inspect(const char *disk)
 
 	if (!is_file(disk))
 		return ts_error_set(TS_EXIT_USAGE, "no disk \"%s\"", disk);
-	if (!(g = guestfs_open()))
+	if (!(g = ts_guestfs_open()))
 		return -1;
 	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1) || guestfs_launch(g)) {
-		guestfs_fail(g, disk);
+		ts_guestfs_fail(g, disk);
 		goto out;
 	}
 	if (!(roots = guestfs_inspect_os(g)) || !roots[0]) {
@@ -723,44 +762,12 @@ int ts_image_inspect(const char *disk)
 		goto out;
 	}
 	printf("disk %s\n", disk);
-	for (size_t i = 0; roots[i]; i++) {
-		char *distro = guestfs_inspect_get_distro(g, roots[i]);
-		char *host = guestfs_inspect_get_hostname(g, roots[i]);
-		int major = guestfs_inspect_get_major_version(g, roots[i]);
-		int minor = guestfs_inspect_get_minor_version(g, roots[i]);
-		char **pg;
-		int64_t data = -1;
-
-		printf("root %s: %s %d.%d, hostname %s\n", roots[i], distro ? distro : "unknown OS", major,
-		       minor, host ? host : "unknown");
-		free(distro);
-		free(host);
-		if (guestfs_mount_ro(g, roots[i], "/")) {
-			guestfs_fail(g, roots[i]);
+	for (size_t i = 0; roots[i]; i++)
+		if (ts_inspect_root(g, roots[i]))
 			goto out;
-		}
-		pg = guestfs_is_dir(g, "/usr/lib/postgresql") > 0 ? guestfs_ls(g, "/usr/lib/postgresql") : NULL;
-		printf("  PostgreSQL: ");
-		for (size_t j = 0; pg && pg[j]; j++) {
-			printf("%s%s", j ? ", " : "", pg[j]);
-			free(pg[j]);
-		}
-		printf("%s\n", pg && pg[0] ? "" : "none");
-		free(pg);
-		if (guestfs_is_dir(g, "/var/lib/postgresql") > 0)
-			data = guestfs_du(g, "/var/lib/postgresql");
-		if (data >= 0) {
-			char b[32];
-
-			printf("  data (/var/lib/postgresql): %s\n", ts_human_bytes((uint64_t)data * 1024, b, sizeof(b)));
-		}
-		guestfs_umount_all(g);
-	}
 	ret = 0;
 out:
-	for (size_t i = 0; roots && roots[i]; i++)
-		free(roots[i]);
-	free(roots);
+	free_strings(roots);
 	guestfs_close(g);
 	return ret;
 }

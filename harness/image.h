@@ -55,6 +55,22 @@ char *ts_image_cache_dir(void);
 int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet);
 void ts_image_free(struct ts_image *img);
 
+/* Each side's root of a dual-boot station holds its name ("prod", "dev") here. */
+#define TS_SIDE_MARKER "/etc/twinstage-side"
+
+struct child_process;
+typedef struct guestfs_h guestfs_h;
+
+/* Runs cp, its output to log; on failure an error naming what and the log (TS_EXIT_ENV). */
+int ts_image_run(struct child_process *cp, const char *log, const char *what);
+
+/* A libguestfs handle: errors kept for ts_guestfs_fail, the direct backend, TCG where KVM fails. */
+guestfs_h *ts_guestfs_open(void);
+/* Sets the error "what: libguestfs's last error"; returns -1. */
+int ts_guestfs_fail(guestfs_h *g, const char *what);
+/* Prints what the inspected root holds (OS, hostname, PostgreSQL, data, side marker); it mounts and unmounts it. */
+int ts_inspect_root(guestfs_h *g, const char *root);
+
 /* Prints what a disk holds (OS, PostgreSQL, data size), read with libguestfs inspection. */
 int ts_image_inspect(const char *disk);
 

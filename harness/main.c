@@ -30,6 +30,7 @@ static const struct cmd {
 	{ "reset", cmd_reset, "return the dev side to before migrating, or to a snapshot" },
 	{ "down", cmd_down, "stop and remove the environments" },
 	{ "image", cmd_image, "build a guest image from a recipe, or inspect a disk (vm backend)" },
+	{ "dualboot", cmd_dualboot, "a dual-boot station disk: build, select, show, write, grub-entries" },
 };
 
 static void usage(FILE *out)

@@ -91,6 +91,8 @@ void ts_report_free(struct ts_report *r)
 	free(r->project);
 	free(r->started);
 	free(r->backend);
+	free(r->prod_booted);
+	free(r->dev_booted);
 	free(r->clone);
 	free(r->clone_source);
 	free(r->clone_note);
@@ -455,6 +457,9 @@ static json_t *to_json(const struct ts_report *r)
 	json_object_set_new(o, "clone_dev_ms", json_real(r->clone_dev_ms));
 	json_object_set_new(o, "clone_note", jstr(r->clone_note));
 	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
+	if (r->prod_booted || r->dev_booted)
+		json_object_set_new(o, "booted", json_pack("{s:o, s:o}", "prod", jstr(r->prod_booted), "dev",
+							   jstr(r->dev_booted)));
 	json_object_set_new(o, "tracking", json_pack("{s:o, s:o, s:o, s:o, s:o}",
 						     "tool", jstr(r->tracking), "table", jstr(r->tracking_table),
 						     "prod_version", jstr(r->prod_version),
@@ -564,6 +569,8 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->clone_note = jget(o, "clone_note");
 	r->prod_port = jint(json_object_get(o, "ports"), "prod");
 	r->dev_port = jint(json_object_get(o, "ports"), "dev");
+	r->prod_booted = jget(json_object_get(o, "booted"), "prod");
+	r->dev_booted = jget(json_object_get(o, "booted"), "dev");
 	{
 		json_t *tr = json_object_get(o, "tracking");
 
@@ -1042,6 +1049,10 @@ static void render_text(const struct ts_report *r, FILE *out)
 			r->prod_port, r->dev_port);
 		if (r->clone_note)
 			fprintf(out, "note: %s\n", r->clone_note);
+		if (r->prod_booted)
+			fprintf(out, "production clone booted the %s\n", r->prod_booted);
+		if (r->dev_booted)
+			fprintf(out, "dev side booted the %s\n", r->dev_booted);
 	}
 	fprintf(out, "\nstages\n");
 	for (size_t i = 0; i < r->n_stages; i++) {

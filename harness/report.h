@@ -92,6 +92,8 @@ struct ts_report {
 	char *clone_note;	/* why a faster way was not taken, or NULL */
 	double clone_dev_ms;	/* the dev side from the production clone */
 	int prod_port, dev_port;
+	/* what each side's guest said it booted, from inside (dualboot), or NULL */
+	char *prod_booted, *dev_booted;
 	char *current, *next;
 
 	/* the tracking table: whose, and the versions around the migration */

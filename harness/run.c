@@ -114,6 +114,20 @@ int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, 
 	return r;
 }
 
+/* Which root each side's guest booted, asked from inside it (dualboot), for the report. */
+static int prove_booted(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+
+	if (!env->ops->booted)
+		return 0;
+	free(run->rep.prod_booted);
+	free(run->rep.dev_booted);
+	run->rep.prod_booted = run->rep.dev_booted = NULL;
+	return env->ops->booted(env, &env->prod, &run->rep.prod_booted) ||
+	       env->ops->booted(env, &env->dev, &run->rep.dev_booted) ? -1 : 0;
+}
+
 /* What the clone stage did, in the report and on the terminal. */
 static void clone_done(struct ts_run *run, struct ts_report_stage *st, struct ts_clone_info *info,
 		       const char *how)
@@ -179,6 +193,7 @@ int ts_run_provision(struct ts_run *run)
 			   env->dev.port, env->clone);
 		r = ts_clone_dev(env, &info);
 	}
+	r = r || prove_booted(run) ? -1 : 0;
 	clone_done(run, st, &info, "copied");
 	return ts_run_stage_end(run, st, t0, r);
 }
@@ -200,7 +215,7 @@ int ts_run_reuse(struct ts_run *run)
 	env->quiet = run->quiet;
 	t0 = now_ms();
 	st = ts_run_stage(run, "clone", "reusing the kept environments: the dev side back to before migrating");
-	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) ? -1 : 0;
+	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) || prove_booted(run) ? -1 : 0;
 	info.source = xstrdup("kept (rehearse --reuse)");
 	clone_done(run, st, &info, "reset");
 	return ts_run_stage_end(run, st, t0, r);

@@ -390,3 +390,10 @@ void crc32_hex(const char *data, size_t len, char out[9])
 	c = crc32(c, (const Bytef *)data, (uInt)len);
 	snprintf(out, 9, "%08lx", (unsigned long)c);
 }
+
+void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}

@@ -49,6 +49,8 @@ off_t file_size(const char *path);
  */
 int split_command(const char *command, struct strvec *out);
 #define TS_COMMAND_HINT "twinstage runs commands without a shell: no pipes, no $(...), no unset variables"
+/* Frees a NULL-terminated array of strings and the array (as libguestfs returns them); NULL is fine. */
+void free_strings(char **v);
 /* rm -rf; a missing path is fine. */
 int rm_rf(const char *path);
 /* Writes a whole file atomically (temp file + rename). */

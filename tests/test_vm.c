@@ -10,6 +10,7 @@
  * One test, in order, so that the daemons and the image serve every step.
  */
 #include "helpers.h"
+#include "helpers_vm.h"
 #include "util.h"
 
 #include <criterion/criterion.h>
@@ -24,35 +25,8 @@
 
 static char *dir;
 static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
-static pid_t daemons[2], sshd;
+static pid_t sshd;
 static char *ssh_uri;
-
-/* The pid a daemon wrote, 0 when it is not running. */
-static pid_t pid_of(const char *pidfile)
-{
-	char *text = th_read("/", pidfile);
-	pid_t pid = text ? (pid_t)atoi(text) : 0;
-
-	free(text);
-	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
-}
-
-/* libvirtd and virtlogd, started unless they run; the ones started here are stopped at the end. */
-static void daemons_up(void)
-{
-	static const char *const names[2][2] = { { "virtlogd", "/run/virtlogd.pid" },
-						 { "libvirtd", "/run/libvirtd.pid" } };
-
-	for (int i = 0; i < 2; i++) {
-		daemons[i] = 0;
-		if (pid_of(names[i][1]))
-			continue;
-		cr_assert_eq(th_run(NULL, names[i][0], "-d", NULL), 0, "could not start %s", names[i][0]);
-		for (int t = 0; t < 100 && !(daemons[i] = pid_of(names[i][1])); t++)
-			usleep(100 * 1000);
-		cr_assert(daemons[i], "%s did not write %s", names[i][0], names[i][1]);
-	}
-}
 
 /*
  * An sshd of the test's own on 127.0.0.1, root allowed with a fresh key:
@@ -74,7 +48,7 @@ static void sshd_up(void)
 	th_write(ssh, "sshd_config", cfg);
 	cr_assert_eq(th_run(NULL, "/usr/sbin/sshd", "-f", xstrfmt("%s/sshd_config", ssh), "-E",
 			    xstrfmt("%s/sshd.log", ssh), NULL), 0, "sshd did not start");
-	for (int t = 0; t < 100 && !(sshd = pid_of(xstrfmt("%s/sshd.pid", ssh))); t++)
+	for (int t = 0; t < 100 && !(sshd = th_pid_of(xstrfmt("%s/sshd.pid", ssh))); t++)
 		usleep(50 * 1000);
 	cr_assert(sshd, "sshd wrote no pid");
 	ssh_uri = xstrfmt("qemu+ssh://root@127.0.0.1:%d/system?keyfile=%s&no_verify=1", port, key);
@@ -110,7 +84,6 @@ static void setup(void)
 	dir = th_tmpdir();
 	strbuf_reset(&out);
 	strbuf_reset(&err);
-	daemons[0] = daemons[1] = 0;
 	sshd = 0;
 	ssh_uri = NULL;
 }
@@ -133,120 +106,27 @@ static void teardown(void)
 	th_rmtree(dir);
 	free(dir);
 	free(ssh_uri);
-	for (int i = 1; i >= 0; i--)
-		if (daemons[i])
-			kill(daemons[i], SIGTERM);
+	th_libvirt_down();
 }
 
 /* Under software emulation a guest boots in about 30 s; the whole test takes minutes. */
 TestSuite(vm, .init = setup, .fini = teardown, .timeout = 1500);
 
-/* The names of the domains libvirt has, one per line. */
-static char *domains(void)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	th_run(&sb, "virsh", "-q", "-c", "qemu:///system", "list", "--all", "--name", NULL);
-	strbuf_rtrim(&sb);
-	return strbuf_detach(&sb);
-}
-
-/*
- * A copy of an example under dir/scenarios/name (it includes ../../envs),
- * its workdir its own, with a vm environment file beside it (on the
- * test's "remote" host when remote).
- */
-static char *example(const char *name, int remote)
-{
-	char *src = th_src(xstrfmt("scenarios/%s", name)), *envs = th_src("envs");
-	char *to = xstrfmt("%s/scenarios/%s", dir, name), *image = th_src("images/debian-pg15.ini");
-	char *ini, *parent = xstrfmt("%s/scenarios", dir);
-
-	mkdir(parent, 0755);
-	cr_assert_eq(th_run(NULL, "cp", "-a", src, to, NULL), 0);
-	if (!is_dir(xstrfmt("%s/envs", dir)))
-		cr_assert_eq(th_run(NULL, "cp", "-a", envs, dir, NULL), 0);
-	th_rmtree(xstrfmt("%s/.twinstage", to));
-	/*
-	 * No time limits on locks and stalls, for either backend: a guest under
-	 * software emulation runs the same statements several times slower
-	 * (DROP TABLE held its lock 1068 ms once, against max_lock_ms = 1000),
-	 * and the test compares what failed, not how fast the machine is.
-	 */
-	ini = th_read(to, "twinstage.ini");
-	th_write(to, "twinstage.ini", xstrfmt("%s\n[gate]\nmax_lock_ms = 0\nmax_stall_ms = 0\n", ini));
-	free(ini);
-	ini = remote ? xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\nuri = %s\n"
-			       "remote_dir = %s/remote\n", image, ssh_uri, dir) :
-		       xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
-	th_write(to, "vm.ini", ini);
-	free(ini);
-	free(src);
-	free(envs);
-	free(image);
-	free(parent);
-	return to;
-}
-
-static json_t *report_of(const char *project)
-{
-	char *wd = xstrfmt("%s/.twinstage", project);
-	json_t *rep = th_latest_report(wd);
-
-	free(wd);
-	return rep;
-}
-
-/* The checks of a report that failed, one line each: version, side, role, phase, cases failed. */
-static char *failures(json_t *rep)
-{
-	struct strbuf sb = STRBUF_INIT;
-	json_t *checks = json_object_get(rep, "checks"), *c;
-	size_t i;
-
-	cr_assert(json_array_size(checks) > 0, "the report has no checks");
-	json_array_foreach(checks, i, c) {
-		json_int_t n = json_integer_value(json_object_get(c, "failed"));
-		const char *phase = json_string_value(json_object_get(c, "phase"));
-
-		const char *role = json_string_value(json_object_get(c, "role"));
-
-		/*
-		 * Under load, which cases run while the migration does is a matter
-		 * of timing (a slow guest ran 4 of v1's 5 in that window, instance
-		 * 5): that check is compared by whether it failed, not how often.
-		 */
-		if (n > 0 && role && !strcmp(role, "during migration"))
-			strbuf_addf(&sb, "%s on %s (%s) %s: failed\n", json_string_value(json_object_get(c, "app")),
-				    json_string_value(json_object_get(c, "side")), role, phase ? phase : "-");
-		else if (n > 0)
-			strbuf_addf(&sb, "%s on %s (%s) %s: %lld failed\n",
-				    json_string_value(json_object_get(c, "app")),
-				    json_string_value(json_object_get(c, "side")), role ? role : "-", phase ? phase : "-",
-				    (long long)n);
-	}
-	return strbuf_detach(&sb);
-}
-
+/* Rehearses the example on vm (on the test's "remote" host when remote), then on instance: the same results. */
 static void rehearse_both(const char *name, int want, int remote)
 {
-	char *p = example(name, remote), *ini = xstrfmt("%s/twinstage.ini", p), *env = xstrfmt("%s/vm.ini", p);
-	json_t *vm, *inst;
-	char *f_vm, *f_inst, *left;
-	int code;
+	char *image = th_src("images/debian-pg15.ini"), *p, *said;
+	char *ini = remote ? xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\nuri = %s\n"
+				     "remote_dir = %s/remote\n", image, ssh_uri, dir) :
+			     xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
 
-	strbuf_reset(&out);
-	strbuf_reset(&err);
-	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, "--env", env, NULL);
-	cr_assert_eq(code, want, "%s on vm: exit %d\n%s\n%s", name, code, out.buf, err.buf);
-	ASSERT_HAS(err, "booting the prod guest");
-	ASSERT_HAS(err, "the dev guest accepts connections");
-	ASSERT_HAS(out, "backend vm, clone cow");
+	p = th_example(dir, name, ini);
+	said = th_rehearse_both(dir, p, want, "vm");
 	if (remote) {
 		char *pools = NULL;
 		struct strbuf sb = STRBUF_INIT;
 
-		ASSERT_HAS(err, "uploading the image to 127.0.0.1");
+		cr_assert(strstr(said, "uploading the image to 127.0.0.1"), "no upload:\n%s", said);
 		/* the guests' pool is gone with them; only the uploaded image stays */
 		th_run(&sb, "virsh", "-q", "pool-list", "--all", "--name", NULL);
 		pools = strbuf_detach(&sb);
@@ -260,29 +140,9 @@ static void rehearse_both(const char *name, int want, int remote)
 		strbuf_release(&sb);
 		cr_assert_eq(processes_with("ExitOnForwardFailure"), 0, "an ssh tunnel is left running");
 	}
-	vm = report_of(p);
-	/* the same project on two local clusters */
-	strbuf_reset(&out);
-	strbuf_reset(&err);
-	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, NULL);
-	cr_assert_eq(code, want, "%s on instance: exit %d\n%s\n%s", name, code, out.buf, err.buf);
-	inst = report_of(p);
-	cr_assert_str_eq(json_string_value(json_object_get(vm, "verdict")),
-			 json_string_value(json_object_get(inst, "verdict")));
-	f_vm = failures(vm);
-	f_inst = failures(inst);
-	cr_assert_str_eq(f_vm, f_inst, "failed checks differ:\nvm:\n%s\ninstance:\n%s", f_vm, f_inst);
-	/* nothing left: no domain, no disk */
-	left = domains();
-	cr_assert(!strstr(left, "twinstage-"), "domains left: %s", left);
-	cr_assert(!is_dir(xstrfmt("%s/.twinstage/vm", p)), "the overlays' folder is left");
-	free(left);
-	free(f_vm);
-	free(f_inst);
-	json_decref(vm);
-	json_decref(inst);
+	free(said);
 	free(ini);
-	free(env);
+	free(image);
 	free(p);
 }
 
@@ -295,7 +155,7 @@ Test(vm, image_guests_and_both_examples)
 
 	if (geteuid() != 0)
 		cr_skip_test("the image build needs root (debootstrap), and the guests qemu:///system");
-	daemons_up();
+	th_libvirt_up();
 	/* the image: built once (or found), then a second build finds it at once */
 	code = th_twinstage(dir, &out, &err, "image", "build", recipe, NULL);
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
