@@ -1,6 +1,8 @@
 /*
  * helpers_vm.c: see helpers_vm.h.
  */
+#include "config.h"
+#include "error.h"
 #include "helpers.h"
 #include "helpers_vm.h"
 #include "strvec.h"
@@ -179,9 +181,22 @@ char *th_rehearse_both(const char *dir, const char *project, int want, const cha
 	f_guests = failures(guests);
 	f_inst = failures(inst);
 	cr_assert_str_eq(f_guests, f_inst, "failed checks differ:\n%s:\n%s\ninstance:\n%s", backend, f_guests, f_inst);
-	/* nothing left: no domain, no disk */
-	left = th_domains();
-	cr_assert(!strstr(left, "twinstage-"), "domains left: %s", left);
+	/*
+	 * nothing left: no domain of this workdir (named twinstage-<crc of the
+	 * workdir>-<side>; another test's guests may run meanwhile), no disk
+	 */
+	{
+		struct ts_config cfg;
+		char crc[9], *mine;
+
+		cr_assert(!ts_config_load(&cfg, ini, env), "config: %s", ts_error_message());
+		crc32_hex(cfg.workdir, strlen(cfg.workdir), crc);
+		mine = xstrfmt("twinstage-%s-", crc);
+		left = th_domains();
+		cr_assert(!strstr(left, mine), "domains of %s left: %s", cfg.workdir, left);
+		free(mine);
+		ts_config_free(&cfg);
+	}
 	cr_assert(!is_dir(xstrfmt("%s/.twinstage/vm", project)), "the overlays' folder is left");
 	free(left);
 	free(f_guests);
