@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <guestfs.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,40 +97,42 @@ static int write_text(guestfs_h *g, const char *path, const char *text)
 	return guestfs_write(g, path, text, strlen(text)) ? ts_guestfs_fail(g, path) : 0;
 }
 
-/* Session 1: the partitions of out (sized for two copies of the image's root), the boot filesystem. */
+/*
+ * Session 1: out made and laid out: three partitions, the roots the size of
+ * the image's one partition (read from the image, added read-only beside
+ * it), the boot filesystem. out is sized for two roots as large as the
+ * image's whole disk: a few MiB more than they need, and sparse.
+ */
 static int lay_out(const char *image, const char *out, uint64_t *root_start, uint64_t *root_size,
 		   uint64_t *img_start)
 {
 	guestfs_h *g = ts_guestfs_open();
 	struct guestfs_partition_list *parts = NULL;
+	int64_t image_bytes;
 	int ret = -1;
 
 	if (!g)
 		return -1;
-	if (guestfs_add_drive_opts(g, image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+	*root_start = FIRST_SECTOR * 512 + BOOT_BYTES;
+	if ((image_bytes = guestfs_disk_virtual_size(g, image)) < 0 ||
+	    guestfs_disk_create(g, out, "qcow2", (int64_t)*root_start + 2 * image_bytes + (1 << 20), -1) ||
+	    guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) ||
+	    guestfs_add_drive_opts(g, image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
 				   "qcow2", -1) || guestfs_launch(g)) {
 		ts_guestfs_fail(g, image);
 		goto out;
 	}
-	if (!(parts = guestfs_part_list(g, "/dev/sda")) || parts->len != 1) {
+	if (!(parts = guestfs_part_list(g, "/dev/sdb")) || parts->len != 1) {
 		ts_guestfs_fail(g, "the image should have one partition");
 		goto out;
 	}
 	*img_start = parts->val[0].part_start;
 	*root_size = parts->val[0].part_size & ~511ull;
-	*root_start = FIRST_SECTOR * 512 + BOOT_BYTES;
-	guestfs_shutdown(g);
-	guestfs_close(g);
-	if (!(g = ts_guestfs_open()))
-		goto out;
 	{
-		uint64_t total = *root_start + 2 * *root_size + (1 << 20);
 		int64_t s1 = FIRST_SECTOR, e1 = s1 + BOOT_BYTES / 512 - 1;
 		int64_t s2 = e1 + 1, e2 = s2 + *root_size / 512 - 1, s3 = e2 + 1, e3 = s3 + *root_size / 512 - 1;
 
-		if (guestfs_disk_create(g, out, "qcow2", (int64_t)total, -1) ||
-		    guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) || guestfs_launch(g) ||
-		    guestfs_part_init(g, "/dev/sda", "mbr") || guestfs_part_add(g, "/dev/sda", "p", s1, e1) ||
+		if (guestfs_part_init(g, "/dev/sda", "mbr") || guestfs_part_add(g, "/dev/sda", "p", s1, e1) ||
 		    guestfs_part_add(g, "/dev/sda", "p", s2, e2) || guestfs_part_add(g, "/dev/sda", "p", s3, e3) ||
 		    guestfs_part_set_bootable(g, "/dev/sda", 1, 1) || guestfs_mkfs(g, "ext2", "/dev/sda1") ||
 		    guestfs_set_label(g, "/dev/sda1", "twinstage-boot") || guestfs_shutdown(g)) {
@@ -143,8 +144,7 @@ static int lay_out(const char *image, const char *out, uint64_t *root_start, uin
 out:
 	if (parts)
 		guestfs_free_partition_list(parts);
-	if (g)
-		guestfs_close(g);
+	guestfs_close(g);
 	return ret;
 }
 
@@ -250,8 +250,8 @@ int ts_station_ensure(const struct ts_recipe *r, const struct ts_image *img, cha
 
 	*disk = xstrfmt("%s.station.qcow2", stem);
 	/* one build at a time; the others wait and find it */
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 || flock(fd, LOCK_EX)) {
-		ret = ts_error_set(TS_EXIT_ENV, "could not lock \"%s\": %s", lock, strerror(errno));
+	if ((fd = ts_cache_lock(lock)) < 0) {
+		ret = -1;
 	} else if (!is_file(*disk)) {
 		unlink(log);
 		ret = build(r, img, tmp, log, quiet);
@@ -264,9 +264,7 @@ int ts_station_ensure(const struct ts_recipe *r, const struct ts_image *img, cha
 	}
 	if (ret)
 		ts_error_prefix("the station disk of %s", r->name);
-	if (fd >= 0)
-		close(fd);
-	unlink(lock);
+	ts_cache_unlock(fd, lock);
 	free(lock);
 	free(stem);
 	free(tmp);
@@ -351,10 +349,18 @@ static char *read_conf(guestfs_h *g, const char *disk, const char *mnt)
 	return conf;
 }
 
+/* The line after l's, or NULL after the last one. */
+static const char *next_line(const char *l)
+{
+	const char *nl = strchr(l, '\n');
+
+	return nl && nl[1] ? nl + 1 : NULL;
+}
+
 /* The value of conf's DEFAULT line (new string), or NULL. */
 static char *conf_default(const char *conf)
 {
-	for (const char *l = conf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+	for (const char *l = conf; l && *l; l = next_line(l))
 		if (!strncasecmp(l, "DEFAULT ", 8))
 			return xstrndup(l + 8, strcspn(l + 8, " \t\r\n"));
 	return NULL;
@@ -445,7 +451,7 @@ int ts_station_show(const char *disk)
 		goto out;
 	def = conf_default(conf);
 	printf("disk %s\nentries (extlinux, on the boot partition):\n", disk);
-	for (const char *l = conf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+	for (const char *l = conf; l && *l; l = next_line(l)) {
 		const char *t = l + strspn(l, " \t");
 
 		if (!strncasecmp(t, "LABEL ", 6)) {
@@ -489,29 +495,38 @@ static char *sys_of(dev_t dev)
 }
 
 /*
+ * The name of the whole disk the block device of sysfs folder sys is, or is
+ * a partition of ("sda" for .../sda/sda2); *partition says which (new string).
+ */
+static char *whole_disk(const char *sys, int *partition)
+{
+	char *part = path_join(sys, "partition"), *disk = is_file(part) ? path_dirname(sys) : xstrdup(sys);
+	char *name = xstrdup(strrchr(disk, '/') + 1);
+
+	*partition = is_file(part);
+	free(part);
+	free(disk);
+	return name;
+}
+
+/*
  * 1 when block device dev lives on the whole disk `disk` (a sysfs name): it
  * is the disk, one of its partitions, or built on them (device mapper,
  * md: its slaves, followed down).
  */
 static int on_disk(dev_t dev, const char *disk, int depth)
 {
-	char *sys = sys_of(dev), *part, *slaves;
+	char *sys = sys_of(dev), *whole, *slaves;
 	struct strvec names = STRVEC_INIT;
-	int found = 0;
+	int found, partition;
 
 	if (!sys || depth > 8) {
 		free(sys);
 		return 0;
 	}
-	part = path_join(sys, "partition");
-	if (!strcmp(basename(sys), disk)) {
-		found = 1;
-	} else if (is_file(part)) {
-		char *parent = path_dirname(sys);
-
-		found = !strcmp(basename(parent), disk);
-		free(parent);
-	}
+	whole = whole_disk(sys, &partition);
+	found = !strcmp(whole, disk);
+	free(whole);
 	slaves = path_join(sys, "slaves");
 	list_names(slaves, "", &names);
 	for (size_t i = 0; i < names.nr && !found; i++) {
@@ -526,7 +541,6 @@ static int on_disk(dev_t dev, const char *disk, int depth)
 	}
 	strvec_clear(&names);
 	free(slaves);
-	free(part);
 	free(sys);
 	return found;
 }
@@ -587,12 +601,11 @@ static uint64_t image_size(const char *path)
 int ts_station_write(const char *disk, const char *device, int yes, int quiet)
 {
 	struct stat st, rootst;
-	char *sys = NULL, *part = NULL, *use = NULL;
-	const char *name;
+	char *sys = NULL, *name = NULL, *use = NULL;
 	uint64_t need, have = 0;
 	char b1[32], b2[32];
 	double t0;
-	int fd, ret = -1;
+	int fd, partition, ret = -1;
 
 	if (!is_file(disk))
 		return ts_error_set(TS_EXIT_USAGE, "no disk \"%s\"", disk);
@@ -606,15 +619,10 @@ int ts_station_write(const char *disk, const char *device, int yes, int quiet)
 			     device);
 		goto out;
 	}
-	name = basename(sys);
-	part = path_join(sys, "partition");
-	if (is_file(part)) {
-		char *parent = path_dirname(sys);
-
-		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: it is a partition (of /dev/%s)", device,
-			     basename(parent));
+	name = whole_disk(sys, &partition);
+	if (partition) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: it is a partition (of /dev/%s)", device, name);
 		ts_error_hint("the station disk holds its own partition table: name the whole disk");
-		free(parent);
 		goto out;
 	}
 	if (!stat("/", &rootst) && on_disk(rootst.st_dev, name, 0)) {
@@ -675,7 +683,7 @@ int ts_station_write(const char *disk, const char *device, int yes, int quiet)
 	ret = 0;
 out:
 	free(use);
-	free(part);
+	free(name);
 	free(sys);
 	return ret;
 }

@@ -665,6 +665,26 @@ out:
 	return ret;
 }
 
+int ts_cache_lock(const char *lock)
+{
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0 || flock(fd, LOCK_EX)) {
+		ts_error_set(TS_EXIT_ENV, "could not lock \"%s\": %s", lock, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void ts_cache_unlock(int fd, const char *lock)
+{
+	if (fd >= 0)
+		close(fd);
+	unlink(lock);
+}
+
 int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
 {
 	char *cache = ts_image_cache_dir();
@@ -680,8 +700,8 @@ int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
 	if ((ret = mkdir_p(cache, 0755)))
 		goto out;
 	/* one build at a time of the same image; the others wait and find it */
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 || flock(fd, LOCK_EX)) {
-		ret = ts_error_set(TS_EXIT_ENV, "could not lock \"%s\": %s", lock, strerror(errno));
+	if ((fd = ts_cache_lock(lock)) < 0) {
+		ret = -1;
 		goto out;
 	}
 	if (is_file(img->disk) && is_file(img->kernel) && is_file(img->initrd)) {
@@ -695,9 +715,7 @@ int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
 	}
 	ret = build(r, cache, stem, img, quiet);
 out:
-	if (fd >= 0)
-		close(fd);
-	unlink(lock);
+	ts_cache_unlock(fd, lock);
 	free(lock);
 	free(stem);
 	free(cache);

@@ -41,6 +41,14 @@ struct ts_image {
 	double build_ms;
 };
 
+/*
+ * What the cache builds one at a time (an image, a station disk): lock file
+ * `lock` taken, waiting for another build of it; the fd, or -1 (error
+ * set). unlock closes it (fd -1: nothing to close) and removes the file.
+ */
+int ts_cache_lock(const char *lock);
+void ts_cache_unlock(int fd, const char *lock);
+
 /* Reads a recipe; errors name file:line (TS_EXIT_USAGE). */
 int ts_recipe_load(struct ts_recipe *r, const char *path);
 void ts_recipe_free(struct ts_recipe *r);
