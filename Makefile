@@ -2,7 +2,7 @@
 #
 #   make           build build/twinstage
 #   make demo      install what is missing, build, rehearse the bundled examples
-#   make check     install what is missing, run the Criterion suite under ASan+UBSan
+#   make check     install what is missing, check the layout, run the Criterion suite under ASan+UBSan
 #   make bench     compare twinstage with what a user would do (bench/*.sh)
 #   make install   PREFIX=/usr/local DESTDIR=
 #
@@ -25,9 +25,11 @@ LIBS = -lpq -linih -lpg_query -ljansson -lz -lm -pthread -lvirt -lvirt-qemu -lgu
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-HARNESS_SRC = $(filter-out harness/main.c,$(wildcard harness/*.c))
+# harness/ in layers, one folder each (harness/README.md); main.c above them.
+LAYERS = core pg report migrate config env rehearse cmd
+HARNESS_SRC = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.c))
 TEST_SRC = $(wildcard tests/*.c)
-HEADERS = $(wildcard harness/*.h) $(wildcard tests/*.h)
+HEADERS = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.h)) $(wildcard tests/*.h)
 
 OBJ = $(HARNESS_SRC:harness/%.c=build/obj/%.o)
 ASAN_OBJ = $(HARNESS_SRC:harness/%.c=build/asan/obj/%.o)
@@ -67,12 +69,17 @@ deps:
 # sanitized binary with leak detection on and fail on any sanitizer report,
 # so the whole program is checked, not only the units. (The runner itself
 # does not check leaks: a failed assertion exits before a test frees.)
-check: deps build/asan/twinstage build/asan/tests
+check: deps layers build/asan/twinstage build/asan/tests
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	TWINSTAGE_BIN=$(CURDIR)/build/asan/twinstage TWINSTAGE_SRC=$(CURDIR) \
 	./build/asan/tests --jobs 2 $(CRITERION_FLAGS)
 
 check-asan: check
+
+# The layout's rules (harness/README.md): each file includes only its own
+# layer and the layers below, and no files include each other in a circle.
+layers:
+	@tests/check-layers.sh
 
 # Each example exists to show one verdict; the demo fails if one does not.
 demo: deps all
@@ -97,4 +104,4 @@ install: build/twinstage
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan demo bench install clean
+.PHONY: all deps check check-asan layers demo bench install clean

@@ -2,9 +2,9 @@
  * main.c: a table from subcommand to cmd_* function (git's git.c), and
  * the signal handling every command shares. Nothing else.
  */
-#include "cmd.h"
-#include "error.h"
-#include "util.h"
+#include "cmd/cmd.h"
+#include "core/error.h"
+#include "core/util.h"
 
 #include <signal.h>
 #include <stdio.h>

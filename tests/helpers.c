@@ -3,11 +3,13 @@
  * instance backend (initdb + pg_ctl on a free port in a temporary folder),
  * the same code a user runs.
  */
+#include "core/error.h"
+#include "core/run_command.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "pg/pg.h"
 #include "helpers.h"
-#include "error.h"
-#include "pg.h"
-#include "run_command.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

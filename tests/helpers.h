@@ -5,8 +5,8 @@
 #ifndef TS_TEST_HELPERS_H
 #define TS_TEST_HELPERS_H
 
-#include "env.h"
-#include "strbuf.h"
+#include "core/strbuf.h"
+#include "env/env.h"
 
 /* A fresh folder under /tmp, traversable by the server user; removed by th_rmtree. */
 char *th_tmpdir(void);

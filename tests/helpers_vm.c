@@ -1,12 +1,13 @@
 /*
  * helpers_vm.c: see helpers_vm.h.
  */
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/util.h"
 #include "helpers.h"
 #include "helpers_vm.h"
-#include "strvec.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

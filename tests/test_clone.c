@@ -4,8 +4,9 @@
  * table of the source, the production clone and the dev side; the pool
  * twinstage makes as root, and removes; snapshots and reset; a full pool.
  */
+#include "core/strbuf.h"
+#include "core/util.h"
 #include "helpers.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* test_config.c: twinstage.ini errors name file:line and suggest the right name. */
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/util.h"
 #include "helpers.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -4,11 +4,12 @@
  * and the rollback rehearsal, on real clusters; and the row-by-row
  * comparison underneath them.
  */
-#include "equal.h"
-#include "error.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "pg/equal.h"
+#include "pg/pg.h"
 #include "helpers.h"
-#include "pg.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

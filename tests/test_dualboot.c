@@ -6,9 +6,11 @@
  * the instance backend's verdict; `write` refusing each unsafe device and
  * writing a loop device that reads back equal; GRUB entries GRUB accepts.
  */
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
 #include "helpers.h"
 #include "helpers_vm.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

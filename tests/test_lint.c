@@ -2,9 +2,10 @@
  * test_lint.c: every rule fires on its hazard and stays quiet on the safe
  * form; positions, ignores, formats and the command's exit codes.
  */
-#include "error.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "migrate/lint.h"
 #include "helpers.h"
-#include "lint.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

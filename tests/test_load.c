@@ -7,11 +7,12 @@
  * migration queued behind an open application transaction is a lock-queue
  * stall; a version that fails only while migrating fails the gate.
  */
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "report/report.h"
 #include "helpers.h"
-#include "report.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

@@ -1,11 +1,12 @@
 /* test_migrate.c: discovery and order for each format, and applying for real. */
-#include "error.h"
+#include "core/error.h"
+#include "core/util.h"
+#include "migrate/migrate.h"
+#include "migrate/sql.h"
+#include "migrate/tracking.h"
+#include "pg/pg.h"
+#include "report/report.h"
 #include "helpers.h"
-#include "migrate.h"
-#include "pg.h"
-#include "report.h"
-#include "tracking.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

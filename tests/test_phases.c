@@ -5,13 +5,15 @@
  * batched backfills run in batches, and [phase] sections that do not match
  * the migrations are refused with the line that is wrong.
  */
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "config/phase_plan.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "migrate/migrate.h"
+#include "migrate/tracking.h"
 #include "helpers.h"
-#include "migrate.h"
-#include "phase.h"
-#include "tracking.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

@@ -3,10 +3,12 @@
  * to end with their exit codes, the step commands, bad input, and nothing
  * left behind.
  */
-#include "error.h"
+#include "core/error.h"
+#include "core/run_command.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
 #include "helpers.h"
-#include "run_command.h"
-#include "util.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -1,10 +1,10 @@
 /* test_scenario.c: annotations, their errors, and judging real results. */
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "core/error.h"
+#include "core/util.h"
+#include "rehearse/scenario.h"
+#include "report/report.h"
 #include "helpers.h"
-#include "report.h"
-#include "scenario.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

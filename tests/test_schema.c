@@ -2,15 +2,15 @@
  * test_schema.c: the catalog snapshot and the classified diff, and the
  * per-statement trace (locks, rewrites, scans), on a real cluster.
  */
-#include "error.h"
+#include "core/error.h"
+#include "core/util.h"
+#include "migrate/migrate.h"
+#include "migrate/tracking.h"
+#include "pg/pg.h"
+#include "pg/schema.h"
+#include "pg/trace.h"
+#include "report/report.h"
 #include "helpers.h"
-#include "migrate.h"
-#include "pg.h"
-#include "report.h"
-#include "schema.h"
-#include "trace.h"
-#include "tracking.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

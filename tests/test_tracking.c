@@ -3,13 +3,14 @@
  * does, dirty and failed states refused, drift reported, and Flyway's
  * checksum equal to Flyway's own.
  */
-#include "error.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "migrate/migrate.h"
+#include "migrate/tracking.h"
+#include "pg/pg.h"
+#include "report/report.h"
 #include "helpers.h"
-#include "migrate.h"
-#include "pg.h"
-#include "report.h"
-#include "tracking.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -9,9 +9,11 @@
  *
  * One test, in order, so that the daemons and the image serve every step.
  */
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
 #include "helpers.h"
 #include "helpers_vm.h"
-#include "util.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>

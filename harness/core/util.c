@@ -1,0 +1,338 @@
+/*
+ * util.c: small helpers every stage uses. Nothing here knows about
+ * PostgreSQL except conninfo_redact, which exists so that a password can
+ * never reach a log or a report by accident.
+ */
+#include "core/util.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/wrapper.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <wordexp.h>
+#include <unistd.h>
+#include <zlib.h>
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la;
+
+	if (b[0] == '/' || !a || !*a)
+		return xstrdup(b);
+	la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	return xstrfmt("%.*s/%s", (int)la, a, b);
+}
+
+char *path_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+char *path_absolute(const char *path)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return xstrdup(path);
+	if (!strcmp(path, "."))
+		return xstrdup(cwd);
+	if (!strncmp(path, "./", 2))
+		path += 2;
+	return path_join(cwd, path);
+}
+
+int is_dir(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+int is_file(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, mode) && errno != EEXIST) {
+				int e = errno;
+
+				ts_error_set(TS_EXIT_ENV, "could not create directory \"%s\": %s",
+					     p, strerror(e));
+				free(p);
+				return -1;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int list_names(const char *dir, const char *suffix, struct strvec *out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t first = out->nr, sl = strlen(suffix);
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] != '.' && l > sl && !strcmp(de->d_name + l - sl, suffix))
+			strvec_push(out, de->d_name);
+	}
+	closedir(d);
+	if (out->nr > first + 1)
+		qsort(out->v + first, out->nr - first, sizeof(*out->v), name_cmp);
+	return 0;
+}
+
+int list_sql_files(const char *dir, const char *what, struct strvec *out)
+{
+	if (list_names(dir, ".sql", out))
+		return ts_error_set(TS_EXIT_USAGE, "could not open %s folder \"%s\": %s", what, dir,
+				    strerror(errno));
+	return 0;
+}
+
+off_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : st.st_size;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)ftw;
+	if (flag == FTW_DP || flag == FTW_D)
+		return rmdir(path) && errno != ENOENT ? -1 : 0;
+	return unlink(path) && errno != ENOENT ? -1 : 0;
+}
+
+int rm_rf(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st))
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) ? ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s",
+						   path, strerror(errno)) : 0;
+	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS))
+		return ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s",
+				    path, strerror(errno));
+	return 0;
+}
+
+int write_file(const char *path, const char *data, size_t len)
+{
+	char *tmp = xstrfmt("%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t off = 0;
+
+	if (fd < 0)
+		goto fail;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd) || rename(tmp, path))
+		goto fail;
+	free(tmp);
+	return 0;
+fail:
+	ts_error_set(TS_EXIT_ENV, "could not write file \"%s\": %s", path, strerror(errno));
+	unlink(tmp);
+	free(tmp);
+	return -1;
+}
+
+int split_command(const char *command, struct strvec *out)
+{
+	wordexp_t we;
+
+	if (wordexp(command, &we, WRDE_NOCMD | WRDE_UNDEF))
+		return -1;
+	for (size_t i = 0; out && i < we.we_wordc; i++)
+		strvec_push(out, we.we_wordv[i]);
+	wordfree(&we);
+	return we.we_wordc ? 0 : -1;
+}
+
+double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+void iso_time(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int bind_loopback(int port, int *out_port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	/* as PostgreSQL binds: a port in TIME_WAIT is free, a listener is not */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	ok = !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (ok && out_port && !getsockname(fd, (struct sockaddr *)&sa, &sl))
+		*out_port = ntohs(sa.sin_port);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+int port_pick_free(void)
+{
+	int port = 0;
+
+	/* Skip ports in the range PostgreSQL users tend to run on. */
+	for (int i = 0; i < 50; i++) {
+		if (bind_loopback(0, &port))
+			return 0;
+		if (port < 5400 || port > 5500)
+			return port;
+	}
+	return port;
+}
+
+int port_in_use(int port)
+{
+	return bind_loopback(port, NULL) != 0;
+}
+
+int edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int *row = xcalloc(lb + 1, sizeof(int));
+	int r;
+
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		int diag = row[0];
+
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int up = row[j];
+			int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			int best = diag + cost;
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	r = row[lb];
+	free(row);
+	return r;
+}
+
+char *conninfo_redact(const char *conninfo)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!opts) {
+		PQfreemem(err);
+		return xstrdup("(unparsable connection string)");
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (sb.len)
+			strbuf_addch(&sb, ' ');
+		if (!strcmp(o->keyword, "password"))
+			strbuf_addstr(&sb, "password=***");
+		else
+			strbuf_addf(&sb, "%s=%s", o->keyword, o->val);
+	}
+	PQconninfoFree(opts);
+	return strbuf_detach(&sb);
+}
+
+void crc32_hex(const char *data, size_t len, char out[9])
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	c = crc32(c, (const Bytef *)data, (uInt)len);
+	snprintf(out, 9, "%08lx", (unsigned long)c);
+}
+
+void free_strings(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}

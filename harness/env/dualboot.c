@@ -1,0 +1,747 @@
+/*
+ * dualboot.c: the dual-boot station disk (see dualboot.h): built, flipped
+ * and shown with libguestfs, written to a block device with qemu-img after
+ * the checks a person would make by hand, and GRUB entries for a machine
+ * that has the two roots already.
+ *
+ * The build lays the partitions out in one libguestfs session, copies the
+ * image's root filesystem into both root partitions with qemu-img on the
+ * host (an appliance under software emulation would copy gigabytes slowly),
+ * then gives each root its name and fills the boot partition in a second
+ * session.
+ */
+#include "env/dualboot.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/run_command.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "env/cache.h"
+#include "env/guestfs.h"
+#include "env/image.h"
+
+#include <blkid/blkid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <guestfs.h>
+#include <jansson.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define BOOT_BYTES (128ull << 20)
+#define FIRST_SECTOR 2048ull
+#define EXTLINUX_CONF "/extlinux.conf"
+
+static const char *const sides[] = { "prod", "dev" };
+
+static int side_index(const char *side)
+{
+	for (int i = 0; i < 2; i++)
+		if (!strcmp(side, sides[i]))
+			return i;
+	return -1;
+}
+
+/* The syslinux MBR boot code: 440 bytes from the extlinux or syslinux-common package. */
+static int read_mbr(struct strbuf *sb)
+{
+	static const char *const paths[] = { "/usr/lib/EXTLINUX/mbr.bin", "/usr/lib/syslinux/mbr/mbr.bin" };
+
+	for (size_t i = 0; i < 2; i++)
+		if (!strbuf_read_file(sb, paths[i]) && sb->len == 440)
+			return 0;
+		else
+			strbuf_reset(sb);
+	ts_error_set(TS_EXIT_ENV, "no MBR boot code (/usr/lib/EXTLINUX/mbr.bin)");
+	ts_error_hint("install extlinux");
+	return -1;
+}
+
+static char *extlinux_conf(const char *def)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb, "# twinstage dual-boot station: `twinstage dualboot select DISK prod|dev` sets DEFAULT;\n"
+			 "# type prod or dev at the boot: prompt to choose once\n"
+			 "DEFAULT %s\nPROMPT 1\nTIMEOUT 20\nSERIAL 0 115200\n", def);
+	for (int i = 0; i < 2; i++)
+		strbuf_addf(&sb, "\nLABEL %s\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
+				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0\n",
+			    sides[i], sides[i]);
+	return strbuf_detach(&sb);
+}
+
+/*
+ * "image.qcow2" as qemu's option syntax wants it, the partition of bytes
+ * [offset, offset + size): driver=raw,offset=..,size=..,file.driver=FMT,
+ * file.file.filename=PATH (commas in the path doubled).
+ */
+static char *partition_opts(const char *path, const char *fmt, uint64_t offset, uint64_t size)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb, "driver=raw,offset=%llu,size=%llu,file.driver=%s,file.file.driver=file,file.file.filename=",
+		    (unsigned long long)offset, (unsigned long long)size, fmt);
+	for (const char *p = path; *p; p++)
+		strbuf_addstr(&sb, *p == ',' ? ",," : (char[]){ *p, 0 });
+	return strbuf_detach(&sb);
+}
+
+static int write_text(guestfs_h *g, const char *path, const char *text)
+{
+	return guestfs_write(g, path, text, strlen(text)) ? ts_guestfs_fail(g, path) : 0;
+}
+
+/*
+ * Session 1: out made and laid out: three partitions, the roots the size of
+ * the image's one partition (read from the image, added read-only beside
+ * it), the boot filesystem. out is sized for two roots as large as the
+ * image's whole disk: a few MiB more than they need, and sparse.
+ */
+static int lay_out(const char *image, const char *out, uint64_t *root_start, uint64_t *root_size,
+		   uint64_t *img_start)
+{
+	guestfs_h *g = ts_guestfs_open();
+	struct guestfs_partition_list *parts = NULL;
+	int64_t image_bytes;
+	int ret = -1;
+
+	if (!g)
+		return -1;
+	*root_start = FIRST_SECTOR * 512 + BOOT_BYTES;
+	if ((image_bytes = guestfs_disk_virtual_size(g, image)) < 0 ||
+	    guestfs_disk_create(g, out, "qcow2", (int64_t)*root_start + 2 * image_bytes + (1 << 20), -1) ||
+	    guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) ||
+	    guestfs_add_drive_opts(g, image, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+				   "qcow2", -1) || guestfs_launch(g)) {
+		ts_guestfs_fail(g, image);
+		goto out;
+	}
+	if (!(parts = guestfs_part_list(g, "/dev/sdb")) || parts->len != 1) {
+		ts_guestfs_fail(g, "the image should have one partition");
+		goto out;
+	}
+	*img_start = parts->val[0].part_start;
+	*root_size = parts->val[0].part_size & ~511ull;
+	{
+		int64_t s1 = FIRST_SECTOR, e1 = s1 + BOOT_BYTES / 512 - 1;
+		int64_t s2 = e1 + 1, e2 = s2 + *root_size / 512 - 1, s3 = e2 + 1, e3 = s3 + *root_size / 512 - 1;
+
+		if (guestfs_part_init(g, "/dev/sda", "mbr") || guestfs_part_add(g, "/dev/sda", "p", s1, e1) ||
+		    guestfs_part_add(g, "/dev/sda", "p", s2, e2) || guestfs_part_add(g, "/dev/sda", "p", s3, e3) ||
+		    guestfs_part_set_bootable(g, "/dev/sda", 1, 1) || guestfs_mkfs(g, "ext2", "/dev/sda1") ||
+		    guestfs_set_label(g, "/dev/sda1", "twinstage-boot") || guestfs_shutdown(g)) {
+			ts_guestfs_fail(g, "could not lay out the station disk");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (parts)
+		guestfs_free_partition_list(parts);
+	guestfs_close(g);
+	return ret;
+}
+
+/* Session 2: each root named (label, UUID, hostname, fstab, marker), the boot partition filled. */
+static int name_roots(const struct ts_recipe *r, const struct ts_image *img, const char *out)
+{
+	guestfs_h *g = ts_guestfs_open();
+	struct strbuf mbr = STRBUF_INIT;
+	char *conf = NULL;
+	int ret = -1;
+
+	if (!g || read_mbr(&mbr))
+		goto out;
+	if (guestfs_add_drive_opts(g, out, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) || guestfs_launch(g)) {
+		ts_guestfs_fail(g, out);
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		char *dev = xstrfmt("/dev/sda%d", i + 2), *label = xstrfmt("twinstage-%s", sides[i]);
+		char *host = xstrfmt("%s-%s", r->hostname, sides[i]);
+		char *hostname = xstrfmt("%s\n", host);
+		char *hosts = xstrfmt("127.0.0.1 localhost\n127.0.1.1 %s\n", host);
+		char *fstab = xstrfmt("LABEL=%s / ext4 defaults,noatime 0 1\n", label);
+		char *marker = xstrfmt("%s\n", sides[i]);
+		int bad = guestfs_set_uuid_random(g, dev) || guestfs_set_label(g, dev, label) ||
+			  guestfs_mount(g, dev, "/") ? ts_guestfs_fail(g, dev) : 0;
+
+		bad = bad || write_text(g, "/etc/hostname", hostname) || write_text(g, "/etc/hosts", hosts) ||
+		      write_text(g, "/etc/fstab", fstab) || write_text(g, TS_SIDE_MARKER, marker) ||
+		      (guestfs_umount_all(g) ? ts_guestfs_fail(g, dev) : 0);
+		free(dev);
+		free(label);
+		free(host);
+		free(hostname);
+		free(hosts);
+		free(fstab);
+		free(marker);
+		if (bad)
+			goto out;
+	}
+	conf = extlinux_conf("prod");
+	if (guestfs_mount(g, "/dev/sda1", "/") || guestfs_upload(g, img->kernel, "/vmlinuz") ||
+	    guestfs_upload(g, img->initrd, "/initrd.img") || write_text(g, EXTLINUX_CONF, conf) ||
+	    guestfs_extlinux(g, "/") || guestfs_umount_all(g) ||
+	    guestfs_pwrite_device(g, "/dev/sda", mbr.buf, mbr.len, 0) != (int)mbr.len || guestfs_shutdown(g)) {
+		ts_guestfs_fail(g, "could not make the station disk bootable");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(conf);
+	strbuf_release(&mbr);
+	if (g)
+		guestfs_close(g);
+	return ret;
+}
+
+static int build(const struct ts_recipe *r, const struct ts_image *img, const char *out, const char *log,
+		 int quiet)
+{
+	uint64_t root_start, root_size, img_start;
+	double t0 = now_ms();
+
+	if (!quiet)
+		fprintf(stderr, "twinstage: station %s: laying out the disk (libguestfs)\n", r->name);
+	if (lay_out(img->disk, out, &root_start, &root_size, &img_start))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		struct child_process cp = CHILD_PROCESS_INIT;
+		char *what = xstrfmt("qemu-img convert of the image's root into the %s root", sides[i]), *src, *dst;
+		int r2;
+
+		if (!quiet)
+			fprintf(stderr, "twinstage: station %s: copying the image's root to the %s root\n", r->name,
+				sides[i]);
+		strvec_pushl(&cp.args, "qemu-img", "convert", "-n", "--image-opts", NULL);
+		src = partition_opts(img->disk, "qcow2", img_start, root_size);
+		dst = partition_opts(out, "qcow2", root_start + i * root_size, root_size);
+		strvec_pushl(&cp.args, src, "--target-image-opts", dst, NULL);
+		r2 = ts_image_run(&cp, log, what);
+		child_process_clear(&cp);
+		free(what);
+		free(src);
+		free(dst);
+		if (r2)
+			return -1;
+	}
+	if (!quiet)
+		fprintf(stderr, "twinstage: station %s: naming the roots, installing extlinux\n", r->name);
+	if (name_roots(r, img, out))
+		return -1;
+	if (!quiet)
+		fprintf(stderr, "twinstage: station %s: built in %.0f s\n", r->name, (now_ms() - t0) / 1000.0);
+	return 0;
+}
+
+int ts_station_ensure(const struct ts_recipe *r, const struct ts_image *img, char **disk, int quiet)
+{
+	size_t n = strlen(img->disk) - strlen(".qcow2");
+	char *stem = xstrndup(img->disk, n), *lock = xstrfmt("%s.station.lock", stem);
+	char *tmp = xstrfmt("%s.station.tmp-%d", stem, (int)getpid()), *log = xstrfmt("%s.station.log", stem);
+	int fd, ret = 0;
+
+	*disk = xstrfmt("%s.station.qcow2", stem);
+	/* one build at a time; the others wait and find it */
+	if ((fd = ts_cache_lock(lock)) < 0) {
+		ret = -1;
+	} else if (!is_file(*disk)) {
+		unlink(log);
+		ret = build(r, img, tmp, log, quiet);
+		/* the disk last, whole */
+		if (!ret && rename(tmp, *disk))
+			ret = ts_error_set(TS_EXIT_ENV, "could not move the station disk to \"%s\": %s", *disk,
+					   strerror(errno));
+		chmod(*disk, 0644);
+		unlink(tmp);
+	}
+	if (ret)
+		ts_error_prefix("the station disk of %s", r->name);
+	ts_cache_unlock(fd, lock);
+	free(lock);
+	free(stem);
+	free(tmp);
+	free(log);
+	if (ret) {
+		free(*disk);
+		*disk = NULL;
+	}
+	return ret;
+}
+
+/* "raw" for .raw and .img, else "qcow2". */
+static const char *format_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot && (!strcmp(dot, ".raw") || !strcmp(dot, ".img")) ? "raw" : "qcow2";
+}
+
+int ts_station_build(const char *recipe, const char *out, int quiet)
+{
+	struct ts_recipe r;
+	struct ts_image img;
+	char *disk = NULL;
+	int ret;
+
+	if (ts_recipe_load(&r, recipe))
+		return -1;
+	ret = ts_image_ensure(&r, &img, quiet) || ts_station_ensure(&r, &img, &disk, quiet) ? -1 : 0;
+	if (!ret && out) {
+		struct child_process cp = CHILD_PROCESS_INIT;
+		char *log = xstrfmt("%s.log", out);
+
+		strvec_pushl(&cp.args, "qemu-img", "convert", "-O", format_of(out), disk, out, NULL);
+		ret = ts_image_run(&cp, log, "qemu-img convert of the station disk");
+		if (!ret)
+			unlink(log);
+		child_process_clear(&cp);
+		free(log);
+	}
+	if (!ret)
+		printf("%s\n", out ? out : disk);
+	free(disk);
+	ts_image_free(&img);
+	ts_recipe_free(&r);
+	return ret;
+}
+
+/* A session on the station disk path (read-only or not), launched; NULL with the error set. */
+static guestfs_h *open_disk(const char *disk, int readonly)
+{
+	struct stat st;
+	guestfs_h *g;
+	char *fmt = NULL;
+
+	if (stat(disk, &st))
+		return ts_error_set(TS_EXIT_USAGE, "no disk \"%s\"", disk), NULL;
+	if (!(g = ts_guestfs_open()))
+		return NULL;
+	/* the format from the file's content: an overlay is qcow2 whatever its name */
+	fmt = guestfs_disk_format(g, disk);
+	if (!fmt || guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, readonly,
+					   GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt, -1) || guestfs_launch(g)) {
+		ts_guestfs_fail(g, disk);
+		guestfs_close(g);
+		g = NULL;
+	}
+	free(fmt);
+	return g;
+}
+
+/* The boot partition's extlinux.conf (new string), the boot partition mounted at mnt; NULL: not a station. */
+static char *read_conf(guestfs_h *g, const char *disk, const char *mnt)
+{
+	char *path = xstrfmt("%s%s", strcmp(mnt, "/") ? mnt : "", EXTLINUX_CONF), *conf = NULL;
+
+	if (guestfs_mount(g, "/dev/sda1", mnt) || guestfs_is_file(g, path) <= 0 || !(conf = guestfs_cat(g, path)))
+		ts_error_set(TS_EXIT_USAGE, "%s is not a twinstage station disk (no %s on its first partition)",
+			     disk, EXTLINUX_CONF),
+		ts_error_hint("make one with \"twinstage dualboot build RECIPE -o DISK\"");
+	free(path);
+	return conf;
+}
+
+/* The line after l's, or NULL after the last one. */
+static const char *next_line(const char *l)
+{
+	const char *nl = strchr(l, '\n');
+
+	return nl && nl[1] ? nl + 1 : NULL;
+}
+
+/* The value of conf's DEFAULT line (new string), or NULL. */
+static char *conf_default(const char *conf)
+{
+	for (const char *l = conf; l && *l; l = next_line(l))
+		if (!strncasecmp(l, "DEFAULT ", 8))
+			return xstrndup(l + 8, strcspn(l + 8, " \t\r\n"));
+	return NULL;
+}
+
+/* conf with its DEFAULT line set to side (new string). */
+static char *conf_set_default(const char *conf, const char *side)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int done = 0;
+
+	for (const char *l = conf; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l + 1) : strlen(l);
+
+		if (!done && !strncasecmp(l, "DEFAULT ", 8)) {
+			strbuf_addf(&sb, "DEFAULT %s\n", side);
+			done = 1;
+		} else {
+			strbuf_add(&sb, l, len);
+		}
+		l += len;
+	}
+	if (!done)
+		strbuf_addf(&sb, "DEFAULT %s\n", side);
+	return strbuf_detach(&sb);
+}
+
+int ts_station_select(const char *disk, const char *side, const char *data_from, int quiet)
+{
+	int i = side_index(side), from = data_from ? side_index(data_from) : -1;
+	char *conf = NULL, *updated = NULL;
+	double t0 = now_ms();
+	guestfs_h *g;
+	int ret = -1;
+
+	if (i < 0)
+		return ts_error_set(TS_EXIT_USAGE, "unknown side \"%s\" (expected prod or dev)", side);
+	if (!(g = open_disk(disk, 0)))
+		return -1;
+	if (guestfs_mkmountpoint(g, "/boot") || guestfs_mkmountpoint(g, "/from") || guestfs_mkmountpoint(g, "/to")) {
+		ts_guestfs_fail(g, disk);
+		goto out;
+	}
+	if (!(conf = read_conf(g, disk, "/boot")))
+		goto out;
+	if (from >= 0 && from != i) {
+		/* the other side's PostgreSQL data onto this side's root: what a person would copy by hand */
+		char *src = xstrfmt("/dev/sda%d", from + 2), *dst = xstrfmt("/dev/sda%d", i + 2);
+		int bad = guestfs_mount_ro(g, src, "/from") || guestfs_mount(g, dst, "/to") ||
+			  guestfs_rm_rf(g, "/to/var/lib/postgresql") ||
+			  guestfs_cp_a(g, "/from/var/lib/postgresql", "/to/var/lib/");
+
+		if (bad)
+			ts_guestfs_fail(g, "could not copy the PostgreSQL data from one root to the other");
+		free(src);
+		free(dst);
+		if (bad)
+			goto out;
+	}
+	updated = conf_set_default(conf, side);
+	if (write_text(g, "/boot" EXTLINUX_CONF, updated))
+		goto out;
+	if (guestfs_umount_all(g) || guestfs_shutdown(g)) {
+		ts_guestfs_fail(g, disk);
+		goto out;
+	}
+	if (!quiet)
+		fprintf(stderr, "twinstage: %s boots %s by default%s (%.0f s)\n", disk, side,
+			from >= 0 && from != i ? ", with the data of the other root" : "", (now_ms() - t0) / 1000.0);
+	ret = 0;
+out:
+	free(conf);
+	free(updated);
+	guestfs_close(g);
+	return ret;
+}
+
+int ts_station_show(const char *disk)
+{
+	guestfs_h *g = open_disk(disk, 1);
+	char *conf = NULL, *def = NULL, **roots = NULL;
+	int ret = -1;
+
+	if (!g)
+		return -1;
+	if (!(conf = read_conf(g, disk, "/")))
+		goto out;
+	def = conf_default(conf);
+	printf("disk %s\nentries (extlinux, on the boot partition):\n", disk);
+	for (const char *l = conf; l && *l; l = next_line(l)) {
+		const char *t = l + strspn(l, " \t");
+
+		if (!strncasecmp(t, "LABEL ", 6)) {
+			char *name = xstrndup(t + 6, strcspn(t + 6, " \t\r\n"));
+
+			printf("  %s%s", name, def && !strcmp(def, name) ? " (default)" : "");
+			free(name);
+		} else if (!strncasecmp(t, "APPEND ", 7)) {
+			printf(": %.*s\n", (int)strcspn(t + 7, "\r\n"), t + 7);
+		}
+	}
+	guestfs_umount_all(g);
+	/* the OS, its version and hostname of each root: libguestfs inspection */
+	roots = guestfs_inspect_os(g);
+	for (int i = 0; i < 2; i++) {
+		char *dev = xstrfmt("/dev/sda%d", i + 2);
+		int bad = ts_inspect_root(g, dev);
+
+		free(dev);
+		if (bad)
+			goto out;
+	}
+	ret = 0;
+out:
+	free_strings(roots);
+	free(conf);
+	free(def);
+	guestfs_close(g);
+	return ret;
+}
+
+/* --- dualboot write ------------------------------------------------------- */
+
+/* The sysfs folder of block device dev (new string), or NULL. */
+static char *sys_of(dev_t dev)
+{
+	char link[64];
+
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev), minor(dev));
+	return realpath(link, NULL);
+}
+
+/*
+ * The name of the whole disk the block device of sysfs folder sys is, or is
+ * a partition of ("sda" for .../sda/sda2); *partition says which (new string).
+ */
+static char *whole_disk(const char *sys, int *partition)
+{
+	char *part = path_join(sys, "partition"), *disk = is_file(part) ? path_dirname(sys) : xstrdup(sys);
+	char *name = xstrdup(strrchr(disk, '/') + 1);
+
+	*partition = is_file(part);
+	free(part);
+	free(disk);
+	return name;
+}
+
+/*
+ * 1 when block device dev lives on the whole disk `disk` (a sysfs name): it
+ * is the disk, one of its partitions, or built on them (device mapper,
+ * md: its slaves, followed down).
+ */
+static int on_disk(dev_t dev, const char *disk, int depth)
+{
+	char *sys = sys_of(dev), *whole, *slaves;
+	struct strvec names = STRVEC_INIT;
+	int found, partition;
+
+	if (!sys || depth > 8) {
+		free(sys);
+		return 0;
+	}
+	whole = whole_disk(sys, &partition);
+	found = !strcmp(whole, disk);
+	free(whole);
+	slaves = path_join(sys, "slaves");
+	list_names(slaves, "", &names);
+	for (size_t i = 0; i < names.nr && !found; i++) {
+		char *d = xstrfmt("/sys/class/block/%s/dev", names.v[i]);
+		struct strbuf sb = STRBUF_INIT;
+		unsigned ma, mi;
+
+		if (!strbuf_read_file(&sb, d) && sscanf(sb.buf, "%u:%u", &ma, &mi) == 2)
+			found = on_disk(makedev(ma, mi), disk, depth + 1);
+		strbuf_release(&sb);
+		free(d);
+	}
+	strvec_clear(&names);
+	free(slaves);
+	free(sys);
+	return found;
+}
+
+/* What of disk is in use: a mount point or swap on it (new string), or NULL. */
+static char *in_use(const char *disk)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *what = NULL;
+
+	strbuf_read_file(&sb, "/proc/self/mountinfo");
+	for (char *l = sb.buf, *nl; l && *l && !what; l = nl ? nl + 1 : NULL) {
+		unsigned ma, mi;
+		char point[4096];
+
+		nl = strchr(l, '\n');
+		if (sscanf(l, "%*u %*u %u:%u %*s %4095s", &ma, &mi, point) == 3 && ma &&
+		    on_disk(makedev(ma, mi), disk, 0))
+			what = xstrfmt("a filesystem on it is mounted on %s", point);
+	}
+	strbuf_reset(&sb);
+	strbuf_read_file(&sb, "/proc/swaps");
+	for (char *l = sb.buf, *nl; l && *l && !what; l = nl ? nl + 1 : NULL) {
+		char dev[4096];
+		struct stat st;
+
+		nl = strchr(l, '\n');
+		if (sscanf(l, "%4095s", dev) == 1 && !stat(dev, &st) && S_ISBLK(st.st_mode) &&
+		    on_disk(st.st_rdev, disk, 0))
+			what = xstrfmt("%s on it is in use as swap", dev);
+	}
+	strbuf_release(&sb);
+	return what;
+}
+
+/* The virtual size of disk image path, from qemu-img info; 0 with the error set. */
+static uint64_t image_size(const char *path)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	json_t *o = NULL;
+	json_int_t size = 0;
+
+	strvec_pushl(&cp.args, "qemu-img", "info", "--output=json", path, NULL);
+	cp.capture = &out;
+	cp.no_stdin = 1;
+	if (run_command(&cp) || !(o = json_loads(out.buf, 0, NULL)) ||
+	    json_unpack(o, "{s:I}", "virtual-size", &size) || size <= 0) {
+		ts_error_set(TS_EXIT_USAGE, "\"%s\" is not a disk image qemu-img can read", path);
+		size = 0;
+	}
+	json_decref(o);
+	strbuf_release(&out);
+	child_process_clear(&cp);
+	return (uint64_t)size;
+}
+
+int ts_station_write(const char *disk, const char *device, int yes, int quiet)
+{
+	struct stat st, rootst;
+	char *sys = NULL, *name = NULL, *use = NULL;
+	uint64_t need, have = 0;
+	char b1[32], b2[32];
+	double t0;
+	int fd, partition, ret = -1;
+
+	if (!is_file(disk))
+		return ts_error_set(TS_EXIT_USAGE, "no disk \"%s\"", disk);
+	if (!(need = image_size(disk)))
+		return -1;
+	if (stat(device, &st) || !S_ISBLK(st.st_mode))
+		return ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: not a block device", device),
+		       ts_error_hint("to copy the disk to a file: qemu-img convert -O raw DISK FILE");
+	if (!(sys = sys_of(st.st_rdev))) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: the kernel does not list it as a block device",
+			     device);
+		goto out;
+	}
+	name = whole_disk(sys, &partition);
+	if (partition) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: it is a partition (of /dev/%s)", device, name);
+		ts_error_hint("the station disk holds its own partition table: name the whole disk");
+		goto out;
+	}
+	if (!stat("/", &rootst) && on_disk(rootst.st_dev, name, 0)) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: it holds this system's root filesystem", device);
+		goto out;
+	}
+	if ((use = in_use(name))) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: %s", device, use);
+		ts_error_hint("unmount it first");
+		goto out;
+	}
+	if ((fd = open(device, O_RDONLY | O_CLOEXEC)) < 0 || ioctl(fd, BLKGETSIZE64, &have)) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: %s", device, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	if (have < need) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s: it holds %s, the disk needs %s", device,
+			     ts_human_bytes(have, b1, sizeof(b1)), ts_human_bytes(need, b2, sizeof(b2)));
+		goto out;
+	}
+	if (!yes) {
+		ts_error_set(TS_EXIT_USAGE, "refusing to write to %s without --yes: everything on it (%s) is overwritten",
+			     device, ts_human_bytes(have, b1, sizeof(b1)));
+		ts_error_hint("it is not mounted and does not hold this system's root; add --yes to write");
+		goto out;
+	}
+	if (!quiet)
+		fprintf(stderr, "twinstage: writing %s (%s) to %s\n", disk, ts_human_bytes(need, b2, sizeof(b2)),
+			device);
+	t0 = now_ms();
+	{
+		struct child_process cp = CHILD_PROCESS_INIT;
+		int r;
+
+		/* -n: the device exists; -t none: no page cache between the disk and the device */
+		strvec_pushl(&cp.args, "qemu-img", "convert", "-n", "-t", "none", "-O", "raw", NULL);
+		if (!quiet)
+			strvec_push(&cp.args, "-p");
+		strvec_pushl(&cp.args, disk, device, NULL);
+		cp.no_stdin = 1;
+		r = run_command(&cp);
+		child_process_clear(&cp);
+		if (r) {
+			ts_error_set(TS_EXIT_ENV, "qemu-img could not write %s to %s", disk, device);
+			goto out;
+		}
+	}
+	/* the new partition table, for the kernel */
+	if ((fd = open(device, O_RDONLY | O_CLOEXEC)) >= 0) {
+		ioctl(fd, BLKRRPART);
+		close(fd);
+	}
+	if (!quiet)
+		fprintf(stderr, "twinstage: %s written to %s in %.1f s\n", disk, device, (now_ms() - t0) / 1000.0);
+	ret = 0;
+out:
+	free(use);
+	free(name);
+	free(sys);
+	return ret;
+}
+
+/* --- dualboot grub-entries ------------------------------------------------ */
+
+/* "LABEL=x", "UUID=x" or a device (read for its UUID) as GRUB's search option and value, and root= (new strings). */
+static int root_spec(const char *side, const char *spec, char **search, char **value, char **root)
+{
+	if (!strncmp(spec, "LABEL=", 6) && spec[6]) {
+		*search = xstrdup("--label");
+		*value = xstrdup(spec + 6);
+	} else if (!strncmp(spec, "UUID=", 5) && spec[5]) {
+		*search = xstrdup("--fs-uuid");
+		*value = xstrdup(spec + 5);
+	} else if (spec[0] == '/') {
+		char *uuid = blkid_get_tag_value(NULL, "UUID", spec);
+
+		if (!uuid)
+			return ts_error_set(TS_EXIT_USAGE, "--%s %s: no filesystem UUID found on it", side, spec),
+			       ts_error_hint("name the root as LABEL=x or UUID=x, or run as root");
+		*search = xstrdup("--fs-uuid");
+		*value = uuid;
+	} else {
+		return ts_error_set(TS_EXIT_USAGE, "--%s \"%s\": expected a device, LABEL=x or UUID=x", side, spec);
+	}
+	*root = xstrfmt("%s=%s", strcmp(*search, "--label") ? "UUID" : "LABEL", *value);
+	return 0;
+}
+
+int ts_station_grub_entries(const char *prod, const char *dev, const char *kernel, const char *initrd)
+{
+	const char *specs[2] = { prod ? prod : "LABEL=twinstage-prod", dev ? dev : "LABEL=twinstage-dev" };
+	char *search[2] = { NULL }, *value[2] = { NULL }, *root[2] = { NULL };
+	int ret = 0;
+
+	for (int i = 0; i < 2 && !ret; i++)
+		ret = root_spec(sides[i], specs[i], &search[i], &value[i], &root[i]);
+	for (int i = 0; i < 2 && !ret; i++)
+		if (strchr(value[i], '\'') || strchr(kernel, '\'') || strchr(initrd, '\''))
+			ret = ts_error_set(TS_EXIT_USAGE, "a quote in a root, kernel or initrd is not supported");
+	if (!ret) {
+		printf("# twinstage dual-boot entries: append them to /etc/grub.d/40_custom, then run update-grub.\n"
+		       "# grub-reboot twinstage-dev boots the dev root once; grub-set-default twinstage-prod for good.\n");
+		for (int i = 0; i < 2; i++)
+			printf("menuentry 'twinstage %s (root %s)' --id twinstage-%s {\n"
+			       "\tinsmod part_msdos\n\tinsmod part_gpt\n\tinsmod ext2\n"
+			       "\tsearch --no-floppy %s --set=root '%s'\n"
+			       "\tlinux '%s' root=%s ro\n\tinitrd '%s'\n}\n",
+			       sides[i], root[i], sides[i], search[i], value[i], kernel, root[i], initrd);
+	}
+	for (int i = 0; i < 2; i++) {
+		free(search[i]);
+		free(value[i]);
+		free(root[i]);
+	}
+	return ret;
+}

@@ -1,0 +1,181 @@
+/*
+ * env: the two isolated environments of a rehearsal, behind one small
+ * interface so the pipeline never asks which backend it has.
+ *
+ * A side ("prod", the production clone, or "dev", the development side) is
+ * a PostgreSQL server somewhere that twinstage created and will remove.
+ * Its state lives under <workdir>/<side>/ and in <workdir>/env.json, so a
+ * later command (`migrate`, `down`) finds it again, also after a run that
+ * was killed with SIGKILL.
+ */
+#ifndef TS_ENV_H
+#define TS_ENV_H
+
+#include "config/config.h"
+#include "env/home.h"
+#include "env/pool.h"
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+struct child_process;
+
+struct ts_env;
+
+struct ts_side {
+	const char *name;	/* "prod" or "dev" */
+	int port;		/* on 127.0.0.1 */
+	char *dir;		/* <workdir>/<name> */
+};
+
+struct ts_env_ops {
+	const char *name;
+	/* Makes an empty server for the side (initdb) and its database folder. */
+	int (*create)(struct ts_env *env, struct ts_side *side);
+	/* Starts it and waits until it accepts connections. */
+	int (*start)(struct ts_env *env, struct ts_side *side);
+	/* Stops it cleanly (fast shutdown); a stopped side is fine. */
+	int (*stop)(struct ts_env *env, struct ts_side *side);
+	/* Stops it however it can and removes everything it had. */
+	int (*destroy)(struct ts_env *env, struct ts_side *side);
+	/* 1 when the side's server is running. */
+	int (*running)(struct ts_env *env, struct ts_side *side);
+	/*
+	 * Makes `to` a copy of `from` at the file level, `from` cleanly stopped
+	 * for the copy and started again if it ran. cow: a copy-on-write copy
+	 * (reflink), O(1) in the size of the data, or an error where the
+	 * filesystem cannot; else a full copy (reflink where it can).
+	 */
+	int (*snapshot)(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow);
+	/*
+	 * Makes the side (not created yet) a physical copy of a running server
+	 * with pg_basebackup: cp's env holds the server's connection (PG*
+	 * variables), total the bytes expected (for progress).
+	 */
+	int (*receive)(struct ts_env *env, struct ts_side *side, struct child_process *cp,
+		       uint64_t total);
+	/* After down removed every side: what the backend shares between them (NULL: nothing). */
+	int (*cleanup)(struct ts_env *env);
+	/* Frees what the backend keeps in env->backend (NULL: nothing). */
+	void (*release)(struct ts_env *env);
+	/*
+	 * What the running side's server says it runs on, asked from inside
+	 * (new string: "root twinstage-dev, marker dev, hostname x"), or NULL:
+	 * the backend has nothing to prove. Errors: the side is not the one it
+	 * should be.
+	 */
+	int (*booted)(struct ts_env *env, struct ts_side *side, char **out);
+	/* snapshot(cow) works wherever the backend runs (qcow2 overlays): no pool needed */
+	int overlays;
+};
+
+struct ts_env {
+	const struct ts_config *cfg;
+	const struct ts_env_ops *ops;
+	struct ts_side prod, dev;
+	/*
+	 * A third server, made only when needed: the double dump test restores
+	 * into it, a fresh cluster with no role but the superuser, as a backup
+	 * is restored on a new machine.
+	 */
+	struct ts_side scratch;
+	char *pg_bin;		/* folder holding initdb, pg_ctl, psql, pg_dump */
+	char *state_path;	/* <workdir>/env.json */
+	/*
+	 * The workdir and the server user: as root the servers run as
+	 * home.uid/gid; instance drops to it for its server tools, both
+	 * backends check that it can reach their files (home.h).
+	 */
+	struct ts_home home;
+	int lock_fd;
+	int quiet;		/* no progress lines */
+	/* how the dev side is made: cow, physical or logical (NULL: not chosen yet) */
+	char *clone;
+	/*
+	 * The copy-on-write pool the two sides live on (pool.dir NULL: none):
+	 * a folder the user named ([environments] pool), or the mount point
+	 * of an XFS image twinstage made (pool.image) as root.
+	 */
+	struct ts_pool pool;
+	void *backend;		/* the backend's own state (a libvirt connection, say) */
+};
+
+/* Picks the backend of cfg and fills env; nothing is created yet. */
+int ts_env_init(struct ts_env *env, const struct ts_config *cfg);
+void ts_env_release(struct ts_env *env);
+
+/*
+ * Takes the workdir for this run. A workdir in use by another twinstage
+ * process is refused (TS_EXIT_USAGE). The lock lasts until release or exit.
+ */
+int ts_env_lock(struct ts_env *env);
+
+/* Loads env.json. Returns 1 when environments exist, 0 when none do. */
+int ts_env_load(struct ts_env *env);
+int ts_env_save(struct ts_env *env);
+
+/*
+ * Chooses the ports of both sides and writes the state file; the clone
+ * stage creates them.
+ */
+int ts_env_up(struct ts_env *env);
+/*
+ * A side whose port was picked (not set in the configuration) found it
+ * taken when it started: another free port, saved. -1 when it was set.
+ */
+int ts_env_repick_port(struct ts_env *env, struct ts_side *side);
+/* Makes and starts the scratch server, unless it runs already. */
+int ts_env_scratch_up(struct ts_env *env);
+/* Mounts the pool and starts kept sides that are not running (after a reboot, say). */
+int ts_env_ensure_running(struct ts_env *env);
+/*
+ * Removes both sides, their snapshots, the scratch server and env.json,
+ * whatever state they are in, and unmounts the pool twinstage made.
+ */
+int ts_env_down(struct ts_env *env);
+
+/*
+ * A saved state of a side: a side that never runs, <workdir>/snapshots/NAME,
+ * its data beside the sides' (on the pool), so a copy-on-write copy can
+ * make it. Fill with ts_env_snapshot_side, free with ts_env_side_release.
+ */
+void ts_env_snapshot_side(const struct ts_env *env, const char *name, struct ts_side *side);
+void ts_env_side_release(struct ts_side *side);
+/* The names of the saved snapshots, sorted. */
+struct strvec;
+void ts_env_snapshots(const struct ts_env *env, struct strvec *names);
+/* 0 when name can name a snapshot, else an error (TS_EXIT_USAGE). */
+int ts_env_snapshot_name_ok(const char *name);
+
+/*
+ * The folder the side's data lives in when it is not <side>/data: on the
+ * pool, or under /var/tmp when the server user cannot reach the workdir.
+ * NULL when in place. The scratch server is never on the pool.
+ */
+char *ts_env_data_home(const struct ts_env *env, const struct ts_side *side);
+
+/* libpq connection string of a side (no secrets in it). */
+char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname);
+/*
+ * Connects to a side's database (dbname NULL: the project's), or sets an
+ * error naming the side and returns NULL.
+ */
+PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname);
+/* Creates the project's database on a side; replace: drop it first if it is there. */
+int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace);
+/* Fills cp with the env of a side: PGHOST, PGPORT, PGDATABASE, PGUSER, DATABASE_URL. */
+void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
+		      struct child_process *cp);
+/* Finds the server programs here (initdb, pg_ctl, ...): sets env->pg_bin. */
+int ts_env_find_pg_bin(struct ts_env *env);
+/* Pushes the path of a server tool (psql, pg_dump, ...) in env->pg_bin, else its name. */
+void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool);
+
+/* The superuser both sides are created with. */
+#define TS_DB_USER "postgres"
+
+extern const struct ts_env_ops ts_env_instance_ops;
+extern const struct ts_env_ops ts_env_vm_ops;
+extern const struct ts_env_ops ts_env_dualboot_ops;
+
+#endif

@@ -1,0 +1,886 @@
+/*
+ * env_vm.c: each side a libvirt guest on a qcow2 overlay of an image built
+ * from a recipe (image.c), on this machine or a remote libvirt host
+ * (vm_host.c).
+ *
+ * A side's disk is a volume of the workdir's storage pool, twinstage-<tag>,
+ * over <home>: <workdir>/vm (or a folder under /var/tmp when libvirt's qemu
+ * user cannot walk down to the workdir), or <remote_dir>/twinstage-<tag> on
+ * a remote host. The volume's name is kept in <side dir>/disk. PostgreSQL
+ * in the guest is reached on 127.0.0.1:<side's port>, forwarded by qemu's
+ * user-mode network to the guest's 5432 (and from a remote host's loopback
+ * to this one's by ssh); nothing talks to a guest address.
+ *
+ * A snapshot freezes a side's disk into a read-only layer (the side moves
+ * to a new overlay on it) and puts one more overlay on it for the copy:
+ * O(1) whatever the size. Guests are stopped by stopping PostgreSQL through
+ * the guest agent, then destroyed (a minimal guest ignores ACPI). Domains
+ * are named twinstage-<tag>-<side>, the tag a crc of the workdir (and of
+ * this machine's name for a remote host), so `down` finds them after a run
+ * that was killed.
+ */
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "env/dualboot.h"
+#include "env/env.h"
+#include "env/guestfs.h"
+#include "env/image.h"
+#include "env/vm_host.h"
+#include "pg/pg.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vm_state {
+	struct ts_vhost host;
+	int connected;
+	virStoragePoolPtr pool;
+	struct ts_image img;
+	int have_img;
+	char *base, *kernel, *initrd;	/* the image's files, as paths on the libvirt host */
+	const char *accel;	/* "kvm" or "tcg" */
+	const char *accel_why;
+	char tag[9];		/* crc of the workdir (and of this machine, for a remote host) */
+	char *home;		/* the pool's folder on the libvirt host */
+	int dualboot;		/* the dualboot backend: the base is the image's station disk */
+};
+
+static struct vm_state *state(struct ts_env *env)
+{
+	struct vm_state *st = env->backend;
+
+	if (!st) {
+		st = xcalloc(1, sizeof(*st));
+		st->dualboot = env->ops == &ts_env_dualboot_ops;
+		env->backend = st;
+	}
+	return st;
+}
+
+/* The pool's name (new string). */
+static char *pool_name(struct ts_env *env)
+{
+	return xstrfmt("twinstage-%s", state(env)->tag);
+}
+
+/*
+ * Connected to libvirt, with the workdir's pool: NULL (error set) when not.
+ * It sets the tag and home every name below is made of: call it first.
+ */
+static virConnectPtr conn(struct ts_env *env)
+{
+	struct vm_state *st = state(env);
+	char *name;
+
+	if (st->pool)
+		return st->host.conn;
+	if (!st->connected) {
+		if (ts_vhost_open(&st->host, env->cfg->vm_uri))
+			return NULL;
+		st->connected = 1;
+	}
+	if (!st->home && st->host.remote) {
+		char host[256] = "", *tagged;
+
+		gethostname(host, sizeof(host) - 1);
+		tagged = xstrfmt("%s:%s", host, env->cfg->workdir);
+		crc32_hex(tagged, strlen(tagged), st->tag);
+		free(tagged);
+		st->home = xstrfmt("%s/twinstage-%s", env->cfg->vm_remote_dir, st->tag);
+	} else if (!st->home) {
+		crc32_hex(env->cfg->workdir, strlen(env->cfg->workdir), st->tag);
+		if (ts_home_reachable(&env->home, env->cfg->workdir)) {
+			st->home = path_join(env->cfg->workdir, "vm");
+		} else {
+			char *out = ts_home_outside(&env->home, "/var/tmp");
+
+			st->home = path_join(out, "vm");
+			free(out);
+		}
+	}
+	name = pool_name(env);
+	st->pool = ts_vhost_pool(&st->host, name, st->home);
+	free(name);
+	return st->pool ? st->host.conn : NULL;
+}
+
+static void vm_release(struct ts_env *env)
+{
+	struct vm_state *st = env->backend;
+
+	if (!st)
+		return;
+	if (st->pool)
+		virStoragePoolFree(st->pool);
+	if (st->connected)
+		ts_vhost_close(&st->host);
+	if (st->have_img)
+		ts_image_free(&st->img);
+	free(st->base);
+	free(st->kernel);
+	free(st->initrd);
+	free(st->home);
+	free(st);
+	env->backend = NULL;
+}
+
+/* Builds the image of the recipe, or finds it in the cache; decides the accelerator. */
+static int image(struct ts_env *env)
+{
+	struct vm_state *st = state(env);
+	struct ts_recipe r;
+	char *images;
+	int ret;
+
+	if (st->have_img)
+		return 0;
+	if (!conn(env))
+		return -1;
+	if (st->dualboot && st->host.remote)
+		return ts_error_set(TS_EXIT_USAGE, "backend dualboot needs libvirt on this machine, not %s",
+				    st->host.server),
+		       ts_error_hint("the station disk's boot entry is flipped with libguestfs, on the disk's file; "
+				     "use backend = vm for a remote host");
+	if (ts_recipe_load(&r, env->cfg->vm_image))
+		return -1;
+	ret = ts_image_ensure(&r, &st->img, env->quiet);
+	if (!ret && st->dualboot) {
+		char *station = NULL;
+
+		/* the guests boot the station disk's own bootloader: it is their base */
+		if (!(ret = ts_station_ensure(&r, &st->img, &station, env->quiet))) {
+			free(st->img.disk);
+			st->img.disk = station;
+		}
+	}
+	ts_recipe_free(&r);
+	if (ret)
+		return ts_error_prefix("the image of the guests");
+	st->have_img = 1;
+	images = path_join(env->cfg->vm_remote_dir, "images");
+	ret = ts_vhost_image(&st->host, &st->img, images, env->quiet, &st->base, &st->kernel, &st->initrd);
+	free(images);
+	if (ret) {
+		st->have_img = 0;
+		ts_image_free(&st->img);
+		return -1;
+	}
+	st->accel = ts_vhost_accel(&st->host, env->cfg->vm_accel, st->pool, st->home, st->kernel, env->quiet,
+				   &st->accel_why);
+	return 0;
+}
+
+/* A side's name in file and domain names: "snapshots/x" as "snapshots-x" (new string). */
+static char *flat_name(const char *prefix, const struct ts_side *side, const char *suffix)
+{
+	char *s = xstrfmt("%s%s%s", prefix, side->name, suffix);
+
+	for (char *p = s; *p; p++)
+		if (*p == '/')
+			*p = '-';
+	return s;
+}
+
+/* twinstage-<tag>-<side> (new string). */
+static char *domain_name(struct ts_env *env, const struct ts_side *side)
+{
+	char *prefix = xstrfmt("twinstage-%s-", state(env)->tag), *s = flat_name(prefix, side, "");
+
+	free(prefix);
+	return s;
+}
+
+/* The volume of the side's serial console, and its path on the host (new strings). */
+static char *serial_name(const struct ts_side *side)
+{
+	return flat_name("", side, ".serial.log");
+}
+
+static char *serial_path(struct ts_env *env, const struct ts_side *side)
+{
+	char *name = serial_name(side), *p = path_join(state(env)->home, name);
+
+	free(name);
+	return p;
+}
+
+/* Files of the side on this machine: the name of its disk's volume, its ssh tunnel (new strings). */
+static char *side_file(const struct ts_side *side, const char *name)
+{
+	return path_join(side->dir, name);
+}
+
+/* The text of the side's file `name`, trimmed (new string), or NULL when it has none. */
+static char *side_read(const struct ts_side *side, const char *name)
+{
+	char *p = side_file(side, name);
+	struct strbuf sb = STRBUF_INIT;
+	int r = strbuf_read_file(&sb, p);
+
+	free(p);
+	strbuf_rtrim(&sb);
+	if (r < 0 || !sb.len) {
+		strbuf_release(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb);
+}
+
+static int side_write(const struct ts_side *side, const char *name, const char *text)
+{
+	char *p = side_file(side, name);
+	int r = mkdir_p(side->dir, 0755) || write_file(p, text, strlen(text)) ? -1 : 0;
+
+	free(p);
+	return r;
+}
+
+/*
+ * The port qemu forwards to the guest's 5432 on the libvirt host: the
+ * side's own port on this machine; on a remote host another one, kept in
+ * <side dir>/host_port (fresh: a new one), that the side's ssh tunnel
+ * brings to the side's port here. (Two numbers, so that a remote host that
+ * is this machine works too.)
+ */
+static int host_port(struct ts_env *env, const struct ts_side *side, int fresh)
+{
+	char *kept, buf[32];
+	int p = 0;
+
+	if (!state(env)->host.remote)
+		return side->port;
+	if (!fresh && (kept = side_read(side, "host_port"))) {
+		p = atoi(kept);
+		free(kept);
+	}
+	while (p <= 0 || p == side->port)
+		p = port_pick_free();
+	snprintf(buf, sizeof(buf), "%d", p);
+	side_write(side, "host_port", buf);
+	return p;
+}
+
+/* The path of the side's disk on the host (new string), or NULL (error set). */
+static char *disk_path(struct ts_env *env, const struct ts_side *side)
+{
+	char *name = side_read(side, "disk"), *p = name ? ts_vhost_path(state(env)->pool, name) : NULL;
+
+	if (!p)
+		ts_error_set(TS_EXIT_ENV, "the %s guest has no disk", side->name),
+		ts_error_hint("run \"twinstage down\", then build the environments again");
+	free(name);
+	return p;
+}
+
+/* <side>.<n>.qcow2, n the first number no volume has (new string). */
+static char *next_disk_name(struct ts_env *env, const struct ts_side *side)
+{
+	char *name = NULL, *path = NULL;
+
+	for (int n = 1; !name || (path = ts_vhost_path(state(env)->pool, name)); n++) {
+		char sfx[32];
+
+		free(path);
+		path = NULL;
+		free(name);
+		snprintf(sfx, sizeof(sfx), ".%d.qcow2", n);
+		name = flat_name("", side, sfx);
+	}
+	return name;
+}
+
+/*
+ * A new overlay for the side on backing, or a copy of the disk at `copy`
+ * when backing is NULL; it becomes the side's disk. The disks a side had
+ * before are layers under others' overlays now.
+ */
+static int new_disk(struct ts_env *env, struct ts_side *side, const char *backing, const char *copy)
+{
+	struct vm_state *st = state(env);
+	char *name = next_disk_name(env, side), *path;
+	int r;
+
+	path = backing ? ts_vhost_overlay(st->pool, name, backing) : ts_vhost_copy(st->pool, name, copy);
+	r = path ? side_write(side, "disk", name) : -1;
+	free(path);
+	free(name);
+	return r;
+}
+
+/* The side's domain, or NULL when it is not defined (no error set). */
+static virDomainPtr lookup(struct ts_env *env, const struct ts_side *side)
+{
+	char *name;
+	virDomainPtr d;
+
+	if (!conn(env))	/* first: the name depends on the host */
+		return NULL;
+	name = domain_name(env, side);
+	d = virDomainLookupByName(conn(env), name);
+	free(name);
+	return d;
+}
+
+static void xml_tag(struct strbuf *sb, const char *fmt_open, const char *value, const char *close)
+{
+	strbuf_addstr(sb, fmt_open);
+	strbuf_add_xml(sb, value);
+	strbuf_addstr(sb, close);
+}
+
+/*
+ * The domain of a side: direct kernel boot of the image's kernel, the
+ * overlay as its disk, the serial console to a file, the guest agent's
+ * channel, and qemu's user network with 127.0.0.1:port forwarded to 5432.
+ * (libvirt 9.0 refuses passt and drops <portForward> on a user interface:
+ * qemu's own hostfwd is passed through <qemu:commandline>.)
+ */
+static int define(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	const struct ts_config *cfg = env->cfg;
+	int kvm = !strcmp(st->accel, "kvm");
+	char *name, *disk = disk_path(env, side), *serial, *fwd;
+	struct strbuf x = STRBUF_INIT;
+	virDomainPtr d;
+
+	if (!disk)
+		return -1;
+	name = domain_name(env, side);
+	serial = serial_path(env, side);
+	fwd = xstrfmt("user,id=ts0,hostfwd=tcp:127.0.0.1:%d-:5432", host_port(env, side, 0));
+
+	strbuf_addf(&x, "<domain type='%s' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n",
+		    kvm ? "kvm" : "qemu");
+	xml_tag(&x, "  <name>", name, "</name>\n");
+	if ((d = lookup(env, side))) {	/* defined again (a new disk, a new port): the same domain */
+		char uuid[VIR_UUID_STRING_BUFLEN];
+
+		if (!virDomainGetUUIDString(d, uuid))
+			xml_tag(&x, "  <uuid>", uuid, "</uuid>\n");
+		virDomainFree(d);
+	}
+	strbuf_addf(&x, "  <memory unit='MiB'>%d</memory>\n  <vcpu>%d</vcpu>\n", cfg->vm_memory, cfg->vm_vcpus);
+	strbuf_addstr(&x, "  <os>\n    <type arch='x86_64'>hvm</type>\n");
+	if (st->dualboot) {	/* the disk's own MBR, extlinux and default entry */
+		strbuf_addstr(&x, "    <boot dev='hd'/>\n  </os>\n");
+	} else {
+		xml_tag(&x, "    <kernel>", st->kernel, "</kernel>\n");
+		xml_tag(&x, "    <initrd>", st->initrd, "</initrd>\n");
+		strbuf_addstr(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0</cmdline>\n  </os>\n");
+	}
+	if (kvm)
+		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");
+	else	/* TCG's code cache: 128 MiB instead of a quarter of the memory, no slower */
+		strbuf_addstr(&x, "  <features><tcg><tb-cache unit='MiB'>128</tb-cache></tcg></features>\n");
+	strbuf_addstr(&x, "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n"
+			  "  <on_crash>destroy</on_crash>\n  <devices>\n"
+			  "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n");
+	xml_tag(&x, "      <source file='", disk, "'/>\n");
+	strbuf_addstr(&x, "      <target dev='vda' bus='virtio'/>\n    </disk>\n    <serial type='file'>\n");
+	xml_tag(&x, "      <source path='", serial, "' append='off'/>\n");
+	strbuf_addstr(&x, "      <target port='0'/>\n    </serial>\n"
+			  "    <channel type='unix'>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+			  "    </channel>\n    <memballoon model='none'/>\n  </devices>\n  <qemu:commandline>\n"
+			  "    <qemu:arg value='-netdev'/>\n");
+	xml_tag(&x, "    <qemu:arg value='", fwd, "'/>\n");
+	strbuf_addstr(&x, "    <qemu:arg value='-device'/>\n    <qemu:arg value='virtio-net-pci,netdev=ts0,addr=0x1f,romfile='/>\n"
+			  "  </qemu:commandline>\n</domain>\n");
+	d = virDomainDefineXML(conn(env), x.buf);
+	if (!d)
+		ts_error_set(TS_EXIT_ENV, "could not define the %s guest: %s", side->name, ts_vhost_error());
+	else
+		virDomainFree(d);
+	strbuf_release(&x);
+	free(fwd);
+	free(name);
+	free(disk);
+	free(serial);
+	return d ? 0 : -1;
+}
+
+/* The side's ssh tunnel, for a remote host: its pid file and its log (new strings). */
+static char *tunnel_pidfile(const struct ts_side *side)
+{
+	return side_file(side, "tunnel.pid");
+}
+
+static void tunnel_stop(struct ts_env *env, const struct ts_side *side)
+{
+	char *pidfile = tunnel_pidfile(side);
+
+	ts_vhost_tunnel_stop(pidfile);
+	free(pidfile);
+}
+
+/* For a remote host: the side's port brought here, unless it already is. */
+static int tunnel(struct ts_env *env, const struct ts_side *side)
+{
+	char *pidfile = tunnel_pidfile(side), *log = side_file(side, "tunnel.log");
+	int r = 0;
+
+	if (state(env)->host.remote && !ts_vhost_tunnel_alive(pidfile))
+		r = ts_vhost_tunnel(&state(env)->host, side->port, host_port(env, side, 0), pidfile, log);
+	free(pidfile);
+	free(log);
+	return r;
+}
+
+/* The guest runs (and, for a remote host, so does its tunnel when `tunneled`). */
+static int active(struct ts_env *env, struct ts_side *side, int tunneled)
+{
+	virDomainPtr d = lookup(env, side);
+	int r = d && virDomainIsActive(d) == 1;
+	char *pidfile = tunnel_pidfile(side);
+
+	if (r && tunneled && state(env)->host.remote)
+		r = ts_vhost_tunnel_alive(pidfile);
+	free(pidfile);
+	if (d)
+		virDomainFree(d);
+	ts_error_clear();
+	return r;
+}
+
+static int vm_running(struct ts_env *env, struct ts_side *side)
+{
+	return active(env, side, 1);
+}
+
+static int is_snapshot(const struct ts_side *side)
+{
+	return !strncmp(side->name, "snapshots/", 10);
+}
+
+/* dualboot: the station's root a side boots, "dev" for the dev side, "prod" for the others. */
+static const char *own_root(const struct ts_side *side)
+{
+	return strcmp(side->name, "dev") ? "prod" : "dev";
+}
+
+/*
+ * dualboot: the side's disk, whose PostgreSQL data is on root `data`, made
+ * to boot the side's own root by default, the data copied there first when
+ * it is on the other one. <side dir>/root says which root holds the data.
+ */
+static int station_side(struct ts_env *env, struct ts_side *side, const char *data)
+{
+	const char *want = own_root(side);
+	char *disk;
+	int r;
+
+	if (!state(env)->dualboot)
+		return 0;
+	if (is_snapshot(side))	/* never boots: it keeps the data where it is */
+		return side_write(side, "root", data);
+	if (!(disk = disk_path(env, side)))
+		return -1;
+	r = ts_station_select(disk, want, strcmp(data, want) ? data : NULL, 1) || side_write(side, "root", want);
+	free(disk);
+	return r;
+}
+
+static int vm_create(struct ts_env *env, struct ts_side *side)
+{
+	if (!conn(env) || image(env) || new_disk(env, side, state(env)->base, NULL) ||
+	    station_side(env, side, own_root(side)))
+		return -1;
+	return define(env, side);
+}
+
+/* The last lines of a guest's serial console (new string). */
+static char *serial_tail(struct ts_env *env, const struct ts_side *side, int lines)
+{
+	char *name = serial_name(side), *tail = NULL;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!ts_vhost_read(state(env)->pool, name, &sb))
+		tail = strbuf_tail_lines(&sb, lines);
+	free(name);
+	strbuf_release(&sb);
+	return tail ? tail : xstrdup("(the serial console printed nothing)");
+}
+
+/* Until PostgreSQL in the guest accepts a connection on the forwarded port. */
+static int wait_ready(struct ts_env *env, struct ts_side *side, virDomainPtr d, double t0)
+{
+	struct vm_state *st = state(env);
+	int timeout = env->cfg->vm_boot_timeout ? env->cfg->vm_boot_timeout :
+		      !strcmp(st->accel, "kvm") ? 120 : 600;
+	char *ci = xstrfmt("host=127.0.0.1 port=%d dbname=postgres user=%s connect_timeout=5", side->port,
+			   TS_DB_USER);
+	int r = -1;
+
+	for (;;) {
+		char *tail;
+
+		if (PQping(ci) == PQPING_OK) {
+			r = 0;
+			break;
+		}
+		if (ts_interrupted) {
+			ts_error_set(TS_EXIT_ENV, "interrupted while the %s guest was starting", side->name);
+			break;
+		}
+		if (virDomainIsActive(d) != 1 || now_ms() - t0 > timeout * 1000.0) {
+			tail = serial_tail(env, side, 15);
+			ts_error_set(TS_EXIT_ENV, virDomainIsActive(d) != 1 ?
+				     "the %s guest stopped before PostgreSQL accepted connections" :
+				     "PostgreSQL in the %s guest did not accept connections within %d s",
+				     side->name, timeout);
+			ts_error_hint("the end of its serial console:\n%s", tail);
+			free(tail);
+			break;
+		}
+		usleep(250 * 1000);
+	}
+	free(ci);
+	return r;
+}
+
+/* A new port for the side, and its domain defined again with it. */
+static int repick(struct ts_env *env, struct ts_side *side)
+{
+	int old = side->port;
+
+	if (ts_env_repick_port(env, side))
+		return ts_error_set(TS_EXIT_ENV, "port %d for the %s side is already in use", old, side->name),
+		       ts_error_hint("set prod_port and dev_port to 0 to let twinstage pick free ones");
+	return define(env, side);
+}
+
+static int vm_booted(struct ts_env *env, struct ts_side *side, char **out);
+
+static int vm_start(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	virDomainPtr d;
+	double t0 = now_ms();
+	int r, tries = 0;
+
+	if (!conn(env) || image(env))
+		return -1;
+	if (active(env, side, 0))
+		return tunnel(env, side);
+	if (port_in_use(side->port) && repick(env, side))
+		return -1;
+	if (!(d = lookup(env, side)))
+		return ts_error_set(TS_EXIT_ENV, "the %s guest is not defined", side->name),
+		       ts_error_hint("run \"twinstage down\", then build the environments again");
+	if (!env->quiet)
+		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
+			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: about a minute");
+	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
+	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
+	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {
+		virDomainFree(d);
+		if (!(d = lookup(env, side)))
+			return -1;
+	}
+	if (r) {
+		r = ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, ts_vhost_error());
+	} else if (!(r = tunnel(env, side))) {
+		char *booted = NULL;
+
+		r = wait_ready(env, side, d, t0) || vm_booted(env, side, &booted) ? -1 : 0;
+		if (!r && !env->quiet)
+			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)%s%s\n", side->name,
+				(now_ms() - t0) / 1000.0, booted ? "; it runs the " : "", booted ? booted : "");
+		free(booted);
+	}
+	virDomainFree(d);
+	return r;
+}
+
+/* Runs argv in the guest through its agent; -1 when the agent did not answer or it failed. */
+static int agent_run(virDomainPtr d, const char *const *argv)
+{
+	json_t *args = json_array(), *cmd, *res;
+	char *text, *answer;
+	json_int_t pid;
+	int r = -1;
+
+	for (size_t i = 1; argv[i]; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	cmd = json_pack("{s:s, s:{s:s, s:o}}", "execute", "guest-exec", "arguments", "path", argv[0], "arg", args);
+	text = json_dumps(cmd, JSON_COMPACT);
+	json_decref(cmd);
+	answer = virDomainQemuAgentCommand(d, text, 10, 0);
+	free(text);
+	res = answer ? json_loads(answer, 0, NULL) : NULL;
+	free(answer);
+	if (!res || json_unpack(res, "{s:{s:I}}", "return", "pid", &pid)) {
+		json_decref(res);
+		return -1;
+	}
+	json_decref(res);
+	text = xstrfmt("{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%lld}}", (long long)pid);
+	for (int i = 0; i < 300; i++) {
+		int exited = 0, code = -1;
+
+		answer = virDomainQemuAgentCommand(d, text, 10, 0);
+		res = answer ? json_loads(answer, 0, NULL) : NULL;
+		free(answer);
+		if (!res || json_unpack(res, "{s:{s:b, s?:i}}", "return", "exited", &exited, "exitcode", &code)) {
+			json_decref(res);
+			break;
+		}
+		json_decref(res);
+		if (exited) {
+			r = code == 0 ? 0 : -1;
+			break;
+		}
+		usleep(50 * 1000);
+	}
+	free(text);
+	return r;
+}
+
+/*
+ * PostgreSQL stopped cleanly (systemctl, through the guest agent), the disks
+ * flushed, then the guest destroyed. Where the agent does not answer, a
+ * checkpoint first: the next start then has almost no WAL to replay.
+ */
+static int vm_stop(struct ts_env *env, struct ts_side *side)
+{
+	static const char *const stop_pg[] = { "/usr/bin/systemctl", "stop", "postgresql", NULL };
+	static const char *const sync_all[] = { "/usr/bin/sync", NULL };
+	virDomainPtr d = lookup(env, side);
+	int r = 0;
+
+	ts_error_clear();
+	if (!d)
+		return 0;
+	if (virDomainIsActive(d) == 1) {
+		if (agent_run(d, stop_pg) || agent_run(d, sync_all)) {
+			PGconn *c = ts_env_connect(env, side, "postgres");
+
+			if (c)
+				ts_pg_exec(c, "CHECKPOINT");
+			PQfinish(c);
+			ts_error_clear();
+		}
+		if (virDomainDestroy(d))
+			r = ts_error_set(TS_EXIT_ENV, "could not stop the %s guest: %s", side->name, ts_vhost_error());
+	}
+	virDomainFree(d);
+	tunnel_stop(env, side);
+	return r;
+}
+
+static int vm_destroy(struct ts_env *env, struct ts_side *side)
+{
+	virDomainPtr d;
+	char *disk, *serial;
+	int r = 0;
+
+	if (!conn(env))
+		return -1;
+	if ((d = lookup(env, side))) {
+		if (virDomainIsActive(d) == 1 && virDomainDestroy(d))
+			r = ts_error_set(TS_EXIT_ENV, "could not destroy the %s guest: %s", side->name, ts_vhost_error());
+		if (!r && virDomainUndefine(d))
+			r = ts_error_set(TS_EXIT_ENV, "could not undefine the %s guest: %s", side->name, ts_vhost_error());
+		virDomainFree(d);
+	}
+	tunnel_stop(env, side);
+	disk = side_read(side, "disk");
+	serial = serial_name(side);
+	if (!r && disk)
+		r = ts_vhost_delete(state(env)->pool, disk);
+	if (!r)
+		r = ts_vhost_delete(state(env)->pool, serial);
+	if (!r && rm_rf(side->dir))
+		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", side->dir, strerror(errno));
+	free(disk);
+	free(serial);
+	return r;
+}
+
+/*
+ * A running guest's disk frozen where it stands, the guest left running:
+ * libvirt makes a new overlay its disk (an external, disk-only snapshot
+ * with no metadata; the persistent definition follows), the guest's
+ * filesystems frozen by its agent meanwhile. PostgreSQL on a copy of the
+ * layer starts as after a crash of its server, from its WAL.
+ */
+static int freeze_running(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	char *name = next_disk_name(env, side), *path = path_join(st->home, name);
+	virDomainPtr d = lookup(env, side);
+	virDomainSnapshotPtr snap = NULL;
+	struct strbuf x = STRBUF_INIT;
+	unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA |
+			 VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+	int r = -1;
+
+	strbuf_addstr(&x, "<domainsnapshot><disks><disk name='vda' snapshot='external' type='file'><source file='");
+	strbuf_add_xml(&x, path);
+	strbuf_addstr(&x, "'/><driver type='qcow2'/></disk></disks></domainsnapshot>");
+	if (d && !(snap = virDomainSnapshotCreateXML(d, x.buf, flags | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE))) {
+		/* no agent to freeze the filesystems: a checkpoint, then the disk as it is */
+		PGconn *c = ts_env_connect(env, side, "postgres");
+
+		if (c)
+			ts_pg_exec(c, "CHECKPOINT");
+		PQfinish(c);
+		snap = virDomainSnapshotCreateXML(d, x.buf, flags);
+	}
+	if (!snap)
+		ts_error_set(TS_EXIT_ENV, "could not freeze the %s guest's disk: %s", side->name, ts_vhost_error());
+	else
+		r = side_write(side, "disk", name);
+	if (snap)
+		virDomainSnapshotFree(snap);
+	if (d)
+		virDomainFree(d);
+	virStoragePoolRefresh(st->pool, 0);
+	strbuf_release(&x);
+	free(path);
+	free(name);
+	return r;
+}
+
+/*
+ * `from`'s disk becomes a read-only layer: `from` and `to` each get a new
+ * overlay on it; a running `from` goes on running. Not cow: `from` is
+ * stopped and `to` is a standalone copy, the chain flattened.
+ */
+static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow)
+{
+	struct vm_state *st = state(env);
+	int was, r = -1;
+	char *layer = NULL;
+
+	if (!conn(env) || image(env))
+		return -1;
+	was = active(env, from, 0);
+	if (vm_destroy(env, to) || !(layer = disk_path(env, from)))
+		goto out;
+	if (cow && was) {
+		r = freeze_running(env, from) || new_disk(env, to, layer, NULL) ? -1 : 0;
+	} else if (vm_stop(env, from)) {
+		goto out;
+	} else if (cow) {
+		r = new_disk(env, from, layer, NULL) || (!is_snapshot(from) && define(env, from)) ||
+		    new_disk(env, to, layer, NULL) ? -1 : 0;
+	} else {
+		r = new_disk(env, to, NULL, layer);
+	}
+	if (!r && st->dualboot) {
+		char *data = side_read(from, "root");
+
+		r = station_side(env, to, data ? data : own_root(from));
+		free(data);
+	}
+	if (!r && !is_snapshot(to))
+		r = define(env, to);
+	if (!r && was && !cow)
+		r = vm_start(env, from);
+out:
+	free(layer);
+	return r;
+}
+
+/*
+ * dualboot: the root the running side booted, read from inside the guest
+ * (the marker, the hostname, the kernel's command line) by its PostgreSQL;
+ * an error when it is not the side's own.
+ */
+static int vm_booted(struct ts_env *env, struct ts_side *side, char **out)
+{
+	static const char sql[] = "SELECT pg_read_file('" TS_SIDE_MARKER "'), pg_read_file('/etc/hostname'), "
+				  "pg_read_file('/proc/cmdline')";
+	const char *want = own_root(side);
+	PGconn *c;
+	PGresult *res = NULL;
+	char *v[3] = { NULL, NULL, NULL }, *root;
+	int r = -1;
+
+	*out = NULL;
+	if (!state(env)->dualboot)
+		return 0;
+	if (!(c = ts_env_connect(env, side, "postgres")))
+		return -1;
+	res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not read which root the %s guest booted: %s", side->name, e);
+		free(e);
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		const char *t = PQgetvalue(res, 0, i);
+
+		v[i] = xstrndup(t, strcspn(t, "\n"));
+	}
+	root = strstr(v[2], "root=");
+	if (root)
+		root[strcspn(root, " ")] = 0;
+	if (strcmp(v[0], want)) {
+		ts_error_set(TS_EXIT_ENV, "the %s guest booted the \"%s\" root, not the %s root (marker %s, hostname %s, %s)",
+			     side->name, v[0], want, TS_SIDE_MARKER, v[1], root ? root : "no root= on the command line");
+		goto out;
+	}
+	*out = xstrfmt("%s root (marker %s, hostname %s, booted with %s)", v[0], v[0], v[1],
+		       root ? root : "no root=");
+	r = 0;
+out:
+	for (int i = 0; i < 3; i++)
+		free(v[i]);
+	PQclear(res);
+	PQfinish(c);
+	return r;
+}
+
+/* The pool (the layers, the serial logs, its folder), once every side is gone. */
+static int vm_cleanup(struct ts_env *env)
+{
+	struct vm_state *st = state(env);
+	char *name, *outside;
+	int r;
+
+	if (!conn(env))
+		return -1;
+	name = pool_name(env);
+	r = ts_vhost_pool_remove(&st->host, name);
+	free(name);
+	if (st->host.remote || r)
+		return r;
+	outside = ts_home_outside(&env->home, "/var/tmp");
+	r = rm_rf(st->home);
+	if (!r && is_dir(outside))
+		r = rm_rf(outside);
+	free(outside);
+	return r;
+}
+
+/* The operations of both backends of guests: they differ by name only (st->dualboot). */
+#define GUEST_OPS(backend_name)                                                                   \
+	{                                                                                         \
+		.name = backend_name, .create = vm_create, .start = vm_start, .stop = vm_stop,     \
+		.destroy = vm_destroy, .running = vm_running, .snapshot = vm_snapshot,             \
+		.receive = NULL, .cleanup = vm_cleanup, .release = vm_release, .booted = vm_booted, \
+		.overlays = 1,                                                                    \
+	}
+
+const struct ts_env_ops ts_env_vm_ops = GUEST_OPS("vm");
+
+/*
+ * The same guests on a dual-boot station disk: each side an overlay of the
+ * recipe's station disk, booted by the disk's own bootloader, its default
+ * entry flipped to the side's root (the dev side's overlay gets the
+ * production clone's data copied onto the dev root).
+ */
+const struct ts_env_ops ts_env_dualboot_ops = GUEST_OPS("dualboot");

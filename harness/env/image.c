@@ -1,0 +1,647 @@
+/*
+ * image.c: recipe → cached qcow2 disk (debootstrap, then libguestfs), the
+ * inspection of any disk, and the KVM probe both the image build and the
+ * vm backend ask.
+ */
+#include "env/image.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/run_command.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "env/accel.h"
+#include "env/cache.h"
+#include "env/guestfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <guestfs.h>
+#include <ini.h>
+#include <signal.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* Every image has these: a booting system, its network, the agent twinstage stops PostgreSQL through. */
+#define BASE_PACKAGES "systemd-sysv,udev,iproute2,qemu-guest-agent"
+/* Bumped when what a build makes from the same recipe changes. */
+#define IMAGE_FORMAT "twinstage-image-2"
+
+struct recipe_ctx {
+	struct ts_recipe *r;
+	char *dir;
+	struct strbuf err;
+};
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mul = 1;
+
+	if (end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'T': case 't': mul <<= 10; /* fall through */
+	case 'G': case 'g': mul <<= 10; /* fall through */
+	case 'M': case 'm': mul <<= 20; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end)
+		return -1;
+	*out = (uint64_t)(v * (double)mul);
+	return 0;
+}
+
+static int recipe_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct recipe_ctx *c = user;
+	struct ts_recipe *r = c->r;
+
+	if (!strcmp(section, "image")) {
+		if (!strcmp(name, "name") || !strcmp(name, "suite") || !strcmp(name, "mirror") ||
+		    !strcmp(name, "hostname")) {
+			char **slot = !strcmp(name, "name") ? &r->name : !strcmp(name, "suite") ? &r->suite :
+				      !strcmp(name, "mirror") ? &r->mirror : &r->hostname;
+
+			if (!*value || (!strcmp(name, "name") && strspn(value, "abcdefghijklmnopqrstuvwxyz"
+					"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))) {
+				strbuf_addf(&c->err, "invalid %s \"%s\"", name, value);
+				return 0;
+			}
+			free(*slot);
+			*slot = xstrdup(value);
+		} else if (!strcmp(name, "distribution")) {
+			if (strcmp(value, "debian")) {
+				strbuf_addf(&c->err, "distribution \"%s\" is not supported (only \"debian\", with debootstrap)",
+					    value);
+				return 0;
+			}
+		} else if (!strcmp(name, "packages")) {
+			strvec_split(&r->packages, value, " ,\t");
+		} else if (!strcmp(name, "size")) {
+			if (parse_size(value, &r->size) || r->size < (1ull << 30)) {
+				strbuf_addf(&c->err, "invalid size \"%s\" (a size of at least 1G, as in 4G or 2048M)",
+					    value);
+				return 0;
+			}
+		} else {
+			strbuf_addf(&c->err, "unknown key \"%s\" in [image] (name, distribution, suite, mirror, packages, size, hostname)",
+				    name);
+			return 0;
+		}
+	} else if (!strcmp(section, "postgresql")) {
+		if (!strcmp(name, "version")) {
+			if (strspn(value, "0123456789") != strlen(value) || !*value) {
+				strbuf_addf(&c->err, "invalid PostgreSQL version \"%s\" (a major version, as in 15)", value);
+				return 0;
+			}
+			free(r->pg_version);
+			r->pg_version = xstrdup(value);
+		} else if (!strcmp(name, "conf")) {
+			strvec_push(&r->pg_conf, value);
+		} else if (!strcmp(name, "hba")) {
+			strvec_push(&r->pg_hba, value);
+		} else {
+			strbuf_addf(&c->err, "unknown key \"%s\" in [postgresql] (version, conf, hba)", name);
+			return 0;
+		}
+	} else if (!strcmp(section, "files")) {
+		char *host = path_join(c->dir, value);
+
+		if (name[0] != '/' || !is_file(host)) {
+			strbuf_addf(&c->err, name[0] != '/' ? "\"%s\" is not an absolute path in the guest" :
+				    "no file \"%2$s\" to copy to %1$s", name, host);
+			free(host);
+			return 0;
+		}
+		strvec_pushl(&r->files, name, host, NULL);
+		free(host);
+	} else if (!strcmp(section, "run")) {
+		if (strcmp(name, "command") || split_command(value, NULL)) {
+			strbuf_addf(&c->err, strcmp(name, "command") ? "unknown key \"%s\" in [run] (command)" :
+				    "command \"%s\" cannot be split into words (" TS_COMMAND_HINT ")",
+				    strcmp(name, "command") ? name : value);
+			return 0;
+		}
+		strvec_push(&r->commands, value);
+	} else {
+		strbuf_addf(&c->err, "unknown section [%s] (image, postgresql, files, run)", section);
+		return 0;
+	}
+	return 1;
+}
+
+/* Mixes a file's content into the key; -1 when it cannot be read. */
+static int key_add_file(uLong *crc, uLong *adler, const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (strbuf_read_file(&sb, path) < 0) {
+		strbuf_release(&sb);
+		return -1;
+	}
+	*crc = crc32(*crc, (const Bytef *)sb.buf, (uInt)sb.len);
+	*adler = adler32(*adler, (const Bytef *)sb.buf, (uInt)sb.len);
+	strbuf_release(&sb);
+	return 0;
+}
+
+int ts_recipe_load(struct ts_recipe *r, const char *path)
+{
+	struct recipe_ctx c = { .r = r, .err = STRBUF_INIT };
+	uLong crc = crc32(0L, Z_NULL, 0), adler = adler32(0L, Z_NULL, 0);
+	FILE *fp;
+	int line;
+
+	memset(r, 0, sizeof(*r));
+	r->path = path_absolute(path);
+	c.dir = path_dirname(r->path);
+	r->suite = xstrdup("bookworm");
+	r->hostname = xstrdup("twinstage");
+	r->pg_version = xstrdup("15");
+	r->size = 4ull << 30;
+	if (!(fp = fopen(r->path, "r"))) {
+		ts_error_set(TS_EXIT_USAGE, "could not read image recipe \"%s\": %s", path, strerror(errno));
+		goto fail;
+	}
+	line = ini_parse_file(fp, recipe_handler, &c);
+	fclose(fp);
+	if (line) {
+		ts_error_set(TS_EXIT_USAGE, "%s:%d: %s", path, line, c.err.len ? c.err.buf : "syntax error");
+		goto fail;
+	}
+	if (!r->name) {
+		const char *base = strrchr(r->path, '/') + 1;
+
+		r->name = xstrndup(base, strcspn(base, "."));
+	}
+	crc = crc32(crc, (const Bytef *)IMAGE_FORMAT, sizeof(IMAGE_FORMAT));
+	key_add_file(&crc, &adler, r->path);
+	for (size_t i = 1; i < r->files.nr; i += 2)
+		if (key_add_file(&crc, &adler, r->files.v[i])) {
+			ts_error_set(TS_EXIT_USAGE, "%s: could not read \"%s\"", path, r->files.v[i]);
+			goto fail;
+		}
+	r->key = xstrfmt("%08lx%08lx", crc & 0xffffffffUL, adler & 0xffffffffUL);
+	free(c.dir);
+	strbuf_release(&c.err);
+	return 0;
+fail:
+	free(c.dir);
+	strbuf_release(&c.err);
+	ts_recipe_free(r);
+	return -1;
+}
+
+void ts_recipe_free(struct ts_recipe *r)
+{
+	free(r->path);
+	free(r->name);
+	free(r->suite);
+	free(r->mirror);
+	free(r->hostname);
+	free(r->pg_version);
+	free(r->key);
+	strvec_clear(&r->packages);
+	strvec_clear(&r->pg_conf);
+	strvec_clear(&r->pg_hba);
+	strvec_clear(&r->files);
+	strvec_clear(&r->commands);
+	memset(r, 0, sizeof(*r));
+}
+
+void ts_image_free(struct ts_image *img)
+{
+	free(img->disk);
+	free(img->kernel);
+	free(img->initrd);
+	free(img->pg_version);
+	memset(img, 0, sizeof(*img));
+}
+
+/* The first mirror of the Debian archive in the machine's apt sources (deb822 or one-line). */
+static char *apt_mirror(void)
+{
+	const char *files[] = { "/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct strbuf sb = STRBUF_INIT;
+		char *line, *save = NULL, *found = NULL;
+
+		if (strbuf_read_file(&sb, files[i]) < 0) {
+			strbuf_release(&sb);
+			continue;
+		}
+		for (line = strtok_r(sb.buf, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+			struct strvec w = STRVEC_INIT;
+
+			strvec_split(&w, line, " \t");
+			if (w.nr >= 2 && !strcmp(w.v[0], "URIs:") && !strstr(w.v[1], "security"))
+				found = xstrdup(w.v[1]);
+			else if (w.nr >= 3 && !strcmp(w.v[0], "deb") && w.v[1][0] != '[' &&
+				 !strstr(w.v[1], "security"))
+				found = xstrdup(w.v[1]);
+			strvec_clear(&w);
+		}
+		strbuf_release(&sb);
+		if (found)
+			return found;
+	}
+	return xstrdup("http://deb.debian.org/debian");
+}
+
+static int write_in_root(const char *root, const char *path, const char *text, int append)
+{
+	char *full = path_join(root, path[0] == '/' ? path + 1 : path);
+	char *dir = path_dirname(full);
+	int r = mkdir_p(dir, 0755);
+
+	if (!r) {
+		FILE *fp = fopen(full, append ? "a" : "w");
+
+		if (!fp || fputs(text, fp) < 0 || fclose(fp))
+			r = ts_error_set(TS_EXIT_ENV, "could not write \"%s\": %s", full, strerror(errno));
+	}
+	free(dir);
+	free(full);
+	return r;
+}
+
+int ts_image_run(struct child_process *cp, const char *log, const char *what)
+{
+	cp->out_path = log;
+	cp->no_stdin = 1;
+	if (run_command(cp))
+		return ts_error_set(TS_EXIT_ENV, "%s failed", what),
+		       ts_error_hint("its output is in %s", log);
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int r;
+
+	strvec_pushl(&cp.args, "cp", "--preserve=mode", from, to, NULL);
+	cp.quiet = 1;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	if (r)
+		return ts_error_set(TS_EXIT_ENV, "could not copy \"%s\" to \"%s\"", from, to);
+	return 0;
+}
+
+/* The recipe's system, PostgreSQL settings, files and commands, applied to the root. */
+static int configure_root(const struct ts_recipe *r, const char *root, const char *log)
+{
+	char *pgdir = xstrfmt("/etc/postgresql/%s/main", r->pg_version);
+	char *conf_d = xstrfmt("%s/conf.d/twinstage.conf", pgdir), *hba = path_join(pgdir, "pg_hba.conf");
+	char *full = path_join(root, pgdir + 1), *text;
+	struct strbuf sb = STRBUF_INIT;
+	int ret = 0;
+
+	if (!is_dir(full)) {
+		ret = ts_error_set(TS_EXIT_ENV, "the image has no PostgreSQL %s cluster (%s)", r->pg_version, pgdir);
+		ts_error_hint("is postgresql-%s a package of %s?", r->pg_version, r->suite);
+		goto out;
+	}
+	text = xstrfmt("%s\n127.0.0.1 localhost\n127.0.1.1 %s\n", r->hostname, r->hostname);
+	ret = write_in_root(root, "/etc/hostname", text, 0) ||
+	      write_in_root(root, "/etc/hosts", strchr(text, '\n') + 1, 0);
+	free(text);
+	/* root on the one partition twinstage makes; the network from the user-mode DHCP */
+	ret = ret || write_in_root(root, "/etc/fstab", "/dev/vda1 / ext4 defaults,noatime 0 1\n", 0) ||
+	      write_in_root(root, "/etc/systemd/network/80-twinstage.network",
+			    "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n", 0);
+	for (size_t i = 0; i < r->pg_conf.nr; i++)
+		strbuf_addf(&sb, "%s\n", r->pg_conf.v[i]);
+	ret = ret || write_in_root(root, conf_d, sb.buf, 0);
+	strbuf_reset(&sb);
+	strbuf_addstr(&sb, "# twinstage: the host, through the forwarded loopback port\n");
+	for (size_t i = 0; i < r->pg_hba.nr; i++)
+		strbuf_addf(&sb, "%s\n", r->pg_hba.v[i]);
+	ret = ret || write_in_root(root, hba, sb.buf, 1);
+	if (ret)
+		goto out;
+	{
+		/* units a rehearsal guest has no use for, and one that would hold the boot */
+		static const char *const links[][2] = {
+			{ "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+			  "/lib/systemd/system/systemd-networkd.service" },
+			{ "/etc/systemd/system/systemd-networkd-wait-online.service", "/dev/null" },
+			{ "/etc/systemd/system/apt-daily.timer", "/dev/null" },
+			{ "/etc/systemd/system/apt-daily-upgrade.timer", "/dev/null" },
+			{ "/etc/systemd/system/e2scrub_reap.service", "/dev/null" },
+		};
+
+		for (size_t i = 0; i < sizeof(links) / sizeof(links[0]) && !ret; i++) {
+			char *p = path_join(root, links[i][0] + 1), *d = path_dirname(p);
+
+			mkdir_p(d, 0755);
+			unlink(p);
+			if (symlink(links[i][1], p))
+				ret = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", p, strerror(errno));
+			free(d);
+			free(p);
+		}
+	}
+	for (size_t i = 0; i + 1 < r->files.nr && !ret; i += 2) {
+		char *to = path_join(root, r->files.v[i] + 1), *d = path_dirname(to);
+
+		ret = mkdir_p(d, 0755) || copy_file(r->files.v[i + 1], to);
+		free(d);
+		free(to);
+	}
+	for (size_t i = 0; i < r->commands.nr && !ret; i++) {
+		struct child_process cp = CHILD_PROCESS_INIT;
+		char *what = xstrfmt("%s: command \"%s\"", r->path, r->commands.v[i]);
+
+		strvec_pushl(&cp.args, "chroot", root, NULL);
+		split_command(r->commands.v[i], &cp.args);
+		strvec_push(&cp.env, "DEBIAN_FRONTEND=noninteractive");
+		ret = ts_image_run(&cp, log, what);
+		child_process_clear(&cp);
+		free(what);
+	}
+	if (!ret) {
+		/* the packages debootstrap downloaded: a third of the root, of no use in it */
+		char *debs = path_join(root, "var/cache/apt/archives");
+		struct strvec names = STRVEC_INIT;
+
+		list_names(debs, ".deb", &names);
+		for (size_t i = 0; i < names.nr; i++) {
+			char *p = path_join(debs, names.v[i]);
+
+			unlink(p);
+			free(p);
+		}
+		strvec_clear(&names);
+		free(debs);
+	}
+out:
+	strbuf_release(&sb);
+	free(pgdir);
+	free(conf_d);
+	free(hba);
+	free(full);
+	return ret;
+}
+
+/*
+ * Makes disk (qcow2) from the root folder. libguestfs lays out the disk (an
+ * MBR, one partition filling it); mke2fs -d writes the ext4 filesystem of the
+ * root straight into that partition of the raw file, on the host, instead
+ * of a tar unpacked file by file inside the appliance, which takes minutes
+ * under software emulation; qemu-img makes the raw file a sparse qcow2.
+ */
+static int make_disk(const struct ts_recipe *r, const char *root, const char *raw, const char *disk,
+		     const char *log)
+{
+	guestfs_h *g = ts_guestfs_open();
+	struct guestfs_partition_list *parts = NULL;
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int ret = -1;
+
+	if (!g)
+		return -1;
+	if (guestfs_disk_create(g, raw, "raw", (int64_t)r->size, -1) ||
+	    guestfs_add_drive_opts(g, raw, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1)) {
+		ts_guestfs_fail(g, "could not create the disk");
+		goto out;
+	}
+	if (guestfs_launch(g)) {
+		ts_guestfs_fail(g, "could not start libguestfs");
+		ts_error_hint("libguestfs needs a kernel in /boot (package linux-image-amd64); LIBGUESTFS_DEBUG=1 shows why it failed");
+		goto out;
+	}
+	if (guestfs_part_disk(g, "/dev/sda", "mbr") || guestfs_part_set_bootable(g, "/dev/sda", 1, 1) ||
+	    !(parts = guestfs_part_list(g, "/dev/sda")) || parts->len != 1 || guestfs_shutdown(g)) {
+		ts_guestfs_fail(g, "could not partition the disk");
+		goto out;
+	}
+	strvec_pushl(&cp.args, "mke2fs", "-q", "-F", "-t", "ext4", "-L", "twinstage-root", "-d", root, "-E", NULL);
+	strvec_pushf(&cp.args, "offset=%llu", (unsigned long long)parts->val[0].part_start);
+	strvec_push(&cp.args, raw);
+	strvec_pushf(&cp.args, "%lluk", (unsigned long long)(parts->val[0].part_size / 1024));
+	if (ts_image_run(&cp, log, "mke2fs of the image's root"))
+		goto out;
+	child_process_clear(&cp);
+	strvec_pushl(&cp.args, "qemu-img", "convert", "-O", "qcow2", raw, disk, NULL);
+	if (ts_image_run(&cp, log, "qemu-img convert of the disk"))
+		goto out;
+	ret = 0;
+out:
+	if (parts)
+		guestfs_free_partition_list(parts);
+	child_process_clear(&cp);
+	guestfs_close(g);
+	return ret;
+}
+
+/*
+ * An initrd of the host's kernel with only what a guest's root needs
+ * (virtio, ext4): the host's own holds most modules, and under software
+ * emulation unpacking and probing them costs seconds at every boot.
+ */
+static int small_initrd(const char *kernel, const char *tmp, const char *out, const char *log)
+{
+	char *conf = path_join(tmp, "initramfs-tools"), *kver = strstr(kernel, "vmlinuz-") + 8;
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int ret;
+
+	strvec_pushl(&cp.args, "cp", "-a", "/etc/initramfs-tools", conf, NULL);
+	ret = ts_image_run(&cp, log, "copying /etc/initramfs-tools");
+	if (!ret) {
+		char *p = path_join(conf, "conf.d/zz-twinstage"), *m = path_join(conf, "modules");
+
+		static const char conf_d[] = "MODULES=list\nCOMPRESS=gzip\n";
+		static const char modules[] = "virtio_pci\nvirtio_blk\nvirtio_net\next4\n";
+		char *d = path_dirname(p);
+
+		ret = mkdir_p(d, 0755) || write_file(p, conf_d, strlen(conf_d)) ||
+		      write_file(m, modules, strlen(modules));
+		free(d);
+		free(p);
+		free(m);
+	}
+	child_process_clear(&cp);
+	strvec_pushl(&cp.args, "mkinitramfs", "-d", conf, "-o", out, kver, NULL);
+	if (!ret)
+		ret = ts_image_run(&cp, log, "mkinitramfs of the guests' initrd");
+	child_process_clear(&cp);
+	free(conf);
+	return ret;
+}
+
+static int write_meta(const struct ts_recipe *r, const char *path, double ms)
+{
+	char when[32];
+	json_t *o;
+	int ret;
+
+	iso_time(when, sizeof(when));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:f}", "recipe", r->path, "name", r->name,
+		      "key", r->key, "suite", r->suite, "postgresql", r->pg_version,
+		      "size", (json_int_t)r->size, "built", when, "build_seconds", ms / 1000.0);
+	ret = json_dump_file(o, path, JSON_INDENT(2)) ?
+		ts_error_set(TS_EXIT_ENV, "could not write \"%s\"", path) : 0;
+	json_decref(o);
+	return ret;
+}
+
+static void step_line(int quiet, const char *what, double t0)
+{
+	if (!quiet)
+		fprintf(stderr, "twinstage: %s (%.0f s)\n", what, (now_ms() - t0) / 1000.0);
+}
+
+static int build(const struct ts_recipe *r, const char *cache, const char *stem, struct ts_image *img,
+		 int quiet)
+{
+	char *tmp = xstrfmt("%s/tmp-%s-%d", cache, stem, (int)getpid());
+	char *root = path_join(tmp, "root"), *raw = path_join(tmp, "disk.raw");
+	char *log = xstrfmt("%s/%s.build.log", cache, stem), *disk = path_join(tmp, "disk.qcow2");
+	char *kernel = NULL, *initrd = NULL, *mirror = r->mirror ? xstrdup(r->mirror) : apt_mirror();
+	char *meta = xstrfmt("%s/%s.json", cache, stem), *debs_dir = NULL;
+	char *initrd_out = path_join(tmp, "initrd");
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf inc = STRBUF_INIT;
+	double t0 = now_ms(), t;
+	int ret;
+
+	rm_rf(tmp);
+	unlink(log);
+	if ((ret = mkdir_p(tmp, 0755)))
+		goto out;
+	strbuf_addf(&inc, "--include=" BASE_PACKAGES ",postgresql-%s", r->pg_version);
+	for (size_t i = 0; i < r->packages.nr; i++)
+		strbuf_addf(&inc, ",%s", r->packages.v[i]);
+	/* the packages downloaded are kept for the next build of any recipe */
+	strvec_pushl(&cp.args, "debootstrap", "--variant=minbase", inc.buf, NULL);
+	strvec_pushf(&cp.args, "--cache-dir=%s/debs", cache);
+	strvec_pushl(&cp.args, r->suite, root, mirror, NULL);
+	if ((ret = mkdir_p(debs_dir = xstrfmt("%s/debs", cache), 0755)))
+		goto out;
+	if (!quiet)
+		fprintf(stderr, "twinstage: image %s: debootstrap %s from %s (about a minute)\n", r->name,
+			r->suite, mirror);
+	t = now_ms();
+	{
+		struct ts_progress p = { .what = "debootstrap", .total = 700ull << 20,
+					 .probe = ts_progress_dir_probe, .arg = root, .quiet = quiet };
+
+		cp.out_path = log;
+		cp.no_stdin = 1;
+		ret = start_command(&cp);
+		if (!ret) {
+			ts_progress_watch(&p, &cp);
+			ret = finish_command(&cp);
+		}
+		if (ret) {
+			ret = ts_error_set(TS_EXIT_ENV, "debootstrap of %s failed", r->suite);
+			ts_error_hint("its output is in %s", log);
+			goto out;
+		}
+	}
+	step_line(quiet, "debootstrap done", t);
+	if ((ret = configure_root(r, root, log)))
+		goto out;
+	/* the guests boot the host's kernel directly; its initrd holds virtio_blk and virtio_net */
+	kernel = ts_boot_file("/", "vmlinuz-");
+	initrd = ts_boot_file("/", "initrd.img-");
+	if (!kernel || !initrd) {
+		ret = ts_error_set(TS_EXIT_ENV, "no kernel and initrd in /boot for the guests to boot");
+		ts_error_hint("install linux-image-amd64 (libguestfs needs it too)");
+		goto out;
+	}
+	if ((ret = small_initrd(kernel, tmp, initrd_out, log)))
+		goto out;
+	if (!quiet)
+		fprintf(stderr, "twinstage: image %s: making the disk (libguestfs, mke2fs)\n", r->name);
+	t = now_ms();
+	if ((ret = make_disk(r, root, raw, disk, log)))
+		goto out;
+	step_line(quiet, "disk made", t);
+	{
+		char *final_kernel = xstrfmt("%s/%s.vmlinuz", cache, stem);
+		char *final_initrd = xstrfmt("%s/%s.initrd", cache, stem);
+
+		ret = copy_file(kernel, final_kernel) || copy_file(initrd_out, final_initrd) ||
+		      write_meta(r, meta, now_ms() - t0);
+		/* the disk last: its presence says the image is whole */
+		if (!ret && rename(disk, img->disk))
+			ret = ts_error_set(TS_EXIT_ENV, "could not move the disk to \"%s\": %s", img->disk,
+					   strerror(errno));
+		chmod(img->disk, 0644);
+		free(final_kernel);
+		free(final_initrd);
+	}
+	img->build_ms = now_ms() - t0;
+out:
+	rm_rf(tmp);
+	child_process_clear(&cp);
+	strbuf_release(&inc);
+	free(tmp);
+	free(root);
+	free(raw);
+	free(log);
+	free(disk);
+	free(kernel);
+	free(initrd);
+	free(mirror);
+	free(meta);
+	free(debs_dir);
+	free(initrd_out);
+	return ret;
+}
+
+int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
+{
+	char *cache = ts_image_cache_dir();
+	char *stem = xstrfmt("%s-%s", r->name, r->key);
+	char *lock = xstrfmt("%s/%s.lock", cache, stem);
+	int fd = -1, ret;
+
+	memset(img, 0, sizeof(*img));
+	img->disk = xstrfmt("%s/%s.qcow2", cache, stem);
+	img->kernel = xstrfmt("%s/%s.vmlinuz", cache, stem);
+	img->initrd = xstrfmt("%s/%s.initrd", cache, stem);
+	img->pg_version = xstrdup(r->pg_version);
+	if ((ret = mkdir_p(cache, 0755)))
+		goto out;
+	/* one build at a time of the same image; the others wait and find it */
+	if ((fd = ts_cache_lock(lock)) < 0) {
+		ret = -1;
+		goto out;
+	}
+	if (is_file(img->disk) && is_file(img->kernel) && is_file(img->initrd)) {
+		img->cached = 1;
+		ret = 0;
+		goto out;
+	}
+	if (geteuid() != 0) {
+		ret = ts_error_set(TS_EXIT_ENV, "building image %s needs root (debootstrap)", r->name);
+		goto out;
+	}
+	ret = build(r, cache, stem, img, quiet);
+out:
+	ts_cache_unlock(fd, lock);
+	free(lock);
+	free(stem);
+	free(cache);
+	return ret;
+}

@@ -1,0 +1,255 @@
+/*
+ * migrate.c: applying the pending migrations to the dev side.
+ *
+ * Each migration runs in one transaction when it can, statement by
+ * statement so each one's duration and line are known; the tracking row is
+ * written in the same transaction, so a migration is recorded if and only
+ * if it applied. Each statement is linted, traced (its locks, rewrites and
+ * scans) and recorded in the report as it runs.
+ */
+#include "migrate/migrate.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "migrate/batch.h"
+#include "migrate/lint.h"
+#include "migrate/sql.h"
+#include "migrate/tracking.h"
+#include "pg/pg.h"
+#include "pg/trace.h"
+#include "report/report.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *first_line_of(const char *sql)
+{
+	const char *s = sql + ts_skip_comments(sql);
+	size_t n = strcspn(s, "\n");
+
+	if (n > 100)
+		return xstrfmt("%.97s...", s);
+	return xstrndup(s, n);
+}
+
+/* The lint findings of a migration about the statement on `line`, as JSON. */
+static json_t *findings_at(const struct ts_lint *l, int line)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].stmt_line == line)
+			json_array_append_new(a, ts_lint_finding_json(&l->v[i]));
+	return a;
+}
+
+/* Runs one statement (traced when trace is set); on failure sets a TS_EXIT_GATE error "file:line: ...". */
+static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
+		    struct ts_report_migration *rm, struct ts_trace *trace, int in_tx,
+		    const struct ts_lint *lint, int verbose)
+{
+	double t0 = now_ms();
+	json_t *facts = NULL;
+	PGresult *res = st->batch ? ts_batch_exec(conn, st, trace, verbose, &facts) :
+			trace ? ts_trace_exec(trace, st->sql, in_tx, &facts) : PQexec(conn, st->sql);
+	ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	char *excerpt = first_line_of(st->sql);
+	struct ts_report_stmt *rs = ts_report_stmt_add(rm, st->line, now_ms() - t0, excerpt);
+
+	rs->at = t0;
+	free(excerpt);
+	rs->facts = facts ? facts : json_object();
+	json_object_set_new(rs->facts, "lint", findings_at(lint, st->line));
+	{
+		struct strvec names = STRVEC_INIT;
+		json_t *a = json_array();
+
+		ts_sql_names(st->node, &names);
+		for (size_t i = 0; i < names.nr; i++)
+			json_array_append_new(a, json_string(names.v[i]));
+		json_object_set_new(rs->facts, "names", a);
+		strvec_clear(&names);
+	}
+	if (!res) {	/* could not be batched: the reason is in the error slot */
+		char *why = xstrdup(ts_error_message());
+
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", file, st->line, why);
+		free(why);
+		return -1;
+	}
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_EMPTY_QUERY) {
+		/* a batch runs rewritten text: its positions are not the file's */
+		const char *pos = st->batch ? NULL : PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+		int line = pos ? ts_line_at(st->sql, (size_t)(atoi(pos) - 1), st->text_line) : st->line;
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_GATE, "%s:%d: %s", file, line, e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int in_production(const struct ts_tracker *t, const struct ts_tracking_state *prod,
+			 const struct ts_migration *m)
+{
+	char *sum;
+	int r;
+
+	if (!prod)
+		return 0;
+	r = ts_tracking_applied(t, prod, m, &sum);
+	free(sum);
+	return r;
+}
+
+/*
+ * Applies one part of m: its up part (traced, linted, recorded in t's
+ * table), or with `prev` set, its down part (un-recorded, back to version
+ * *prev, which may be NULL).
+ */
+static int apply_part(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+		      enum ts_mig_format fmt, struct ts_report_migration *rm, struct ts_trace *trace,
+		      const char *const *prev, int verbose)
+{
+	struct ts_stmt *stmts;
+	struct ts_lint lint = { 0 };
+	const char *file = prev && m->down_file ? m->down_file : m->file;
+	const char *sql = prev ? m->down : m->up;
+	size_t n;
+	int tx = !m->no_transaction, r = 0;
+	double t0 = now_ms();
+
+	if (ts_stmts_parse(file, sql, prev ? m->down_line : m->up_line, &stmts, &n))
+		return -1;
+	if (!prev)
+		ts_lint_stmts(&lint, m->file, m->up, m->up_line, stmts, n, fmt, m->no_transaction);
+	/* each batch commits on its own, as on a live table */
+	for (size_t i = 0; i < n; i++)
+		if (stmts[i].no_transaction || stmts[i].transaction_control || stmts[i].batch)
+			tx = 0;
+	rm->transactional = tx;
+	if ((!prev && ts_tracking_begin(conn, t, m)) || (tx && ts_pg_exec(conn, "BEGIN"))) {
+		ts_stmts_free(stmts, n);
+		return -1;
+	}
+	for (size_t i = 0; i < n && !r; i++) {
+		if (ts_interrupted)
+			r = ts_error_set(TS_EXIT_ENV, "interrupted");
+		else
+			r = run_stmt(conn, file, &stmts[i], rm, trace, tx, &lint, verbose);
+	}
+	ts_lint_free(&lint);
+	rm->ms = now_ms() - t0;
+	if (r) {
+		char *saved = xstrdup(ts_error_message());
+		enum ts_exit cls = ts_error_class();
+
+		if (tx)
+			PQclear(PQexec(conn, "ROLLBACK"));
+		else if (!prev)
+			ts_tracking_record(conn, t, m, rm->ms, 0);	/* partly applied: say so */
+		ts_error_set(cls, "%s", saved);
+		free(saved);
+	} else {
+		r = prev ? ts_tracking_unrecord(conn, t, m, *prev, rm->ms)
+			 : ts_tracking_record(conn, t, m, rm->ms, 1);
+		if (tx)
+			r = r ? (PQclear(PQexec(conn, "ROLLBACK")), -1) : ts_pg_exec(conn, "COMMIT");
+	}
+	if (trace)
+		ts_trace_tx_end(trace);
+	ts_stmts_free(stmts, n);
+	return r;
+}
+
+int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+			const struct ts_tracking_state *prod, struct ts_report *rep,
+			struct ts_trace *trace, int verbose)
+{
+	struct ts_tracking_state st;
+	int applied = 0, r = 0;
+
+	if (ts_tracking_prepare(conn, t) || ts_tracking_read(conn, t, &st))
+		return ts_error_prefix("dev side");
+	if (ts_tracking_check(t, &st, "dev side")) {
+		ts_tracking_state_free(&st);
+		return -1;
+	}
+	for (size_t i = 0; i < set->n && !r; i++) {
+		const struct ts_migration *m = &set->v[i];
+		struct ts_report_migration *rm;
+		char *recorded, *now;
+		int done = ts_tracking_applied(t, &st, m, &recorded);
+
+		now = ts_tracking_checksum(t, m);
+		/*
+		 * A file applied on the dev side whose checksum changed since was
+		 * edited after applying. When production applied it too, that is
+		 * drift, reported on its own: production's history stands.
+		 */
+		if (done && !m->repeatable && recorded && *now && strcmp(recorded, now) &&
+		    !in_production(t, prod, m)) {
+			r = ts_error_set(TS_EXIT_USAGE,
+					 "migration \"%s\" was changed after it was applied (checksum %s recorded, %s now)",
+					 m->file, recorded, now);
+			ts_error_hint("restore the file, or start from a fresh clone with \"twinstage down\" and \"twinstage up\"");
+		}
+		free(recorded);
+		free(now);
+		if (done || r)
+			continue;
+		rm = ts_report_migration_add(rep, m->file);
+		rm->version = m->version ? xstrdup(m->version) : NULL;
+		rm->description = xstrdup(m->description);
+		if (verbose) {
+			fprintf(stderr, "    %s ...", m->file);
+			fflush(stderr);
+		}
+		if (apply_part(conn, t, m, set->format, rm, trace, NULL, verbose)) {
+			rm->status = xstrdup("failed");
+			rm->error = xstrdup(ts_error_message());
+			if (verbose)
+				fprintf(stderr, " failed\n");
+			for (size_t j = i + 1; j < set->n; j++) {
+				struct ts_report_migration *nr = ts_report_migration_add(rep, set->v[j].file);
+
+				nr->status = xstrdup("not run");
+			}
+			r = -1;
+			break;
+		}
+		rm->status = xstrdup("applied");
+		if (verbose)
+			fprintf(stderr, " %.0f ms\n", rm->ms);
+		applied++;
+	}
+	ts_tracking_state_free(&st);
+	return r ? -1 : applied;
+}
+
+int ts_migrations_down(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+		       const struct ts_migration *m, double *ms)
+{
+	const char *prev = NULL;
+	struct ts_report scratch;
+	struct ts_report_migration *rm;
+	int r;
+
+	for (size_t i = 0; i < set->n && &set->v[i] != m; i++)
+		if (set->v[i].version)
+			prev = set->v[i].version;
+	/* the statements are not reported one by one: only the outcome is */
+	ts_report_init(&scratch, "rollback");
+	rm = ts_report_migration_add(&scratch, m->file);
+	r = apply_part(conn, t, m, set->format, rm, NULL, &prev, 0);
+	*ms = rm->ms;
+	ts_report_free(&scratch);
+	return r;
+}

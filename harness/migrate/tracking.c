@@ -1,0 +1,523 @@
+/*
+ * tracking.c: each tool's tracking table, as that tool keeps it.
+ *
+ * The statements mirror what the tools run against PostgreSQL:
+ * golang-migrate's SetVersion (truncate, then one row, dirty while the
+ * migration runs, so a failure leaves it dirty), dbmate's one insert per
+ * version in the migration's transaction, Flyway's history row with
+ * installed_rank, its CRC-32 checksum, installed_by and execution_time.
+ */
+#include "migrate/tracking.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "pg/pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static const struct {
+	const char *name;
+	enum ts_tracking_tool tool;
+	const char *table;
+} tools[] = {
+	{ "auto", TS_TRACK_AUTO, NULL },
+	{ "twinstage", TS_TRACK_TWINSTAGE, TS_TRACKING_TABLE },
+	{ "golang-migrate", TS_TRACK_GOLANG, "schema_migrations" },
+	{ "dbmate", TS_TRACK_DBMATE, "schema_migrations" },
+	{ "flyway", TS_TRACK_FLYWAY, "flyway_schema_history" },
+};
+
+int ts_tracking_tool_parse(const char *s, enum ts_tracking_tool *out)
+{
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
+		if (!strcmp(s, tools[i].name)) {
+			*out = tools[i].tool;
+			return 0;
+		}
+	return -1;
+}
+
+const char *ts_tracking_tool_name(enum ts_tracking_tool t)
+{
+	return tools[t].name;
+}
+
+enum ts_tracking_tool ts_tracking_for_format(enum ts_mig_format f)
+{
+	switch (f) {
+	case TS_FMT_FLYWAY: return TS_TRACK_FLYWAY;
+	case TS_FMT_GOLANG: return TS_TRACK_GOLANG;
+	case TS_FMT_DBMATE: return TS_TRACK_DBMATE;
+	default: return TS_TRACK_TWINSTAGE;
+	}
+}
+
+void ts_tracker_init(struct ts_tracker *t, enum ts_tracking_tool tool, const char *table)
+{
+	t->tool = tool;
+	t->table = xstrdup(table ? table : tools[tool].table);
+}
+
+void ts_tracker_release(struct ts_tracker *t)
+{
+	free(t->table);
+	t->table = NULL;
+}
+
+int ts_flyway_checksum(const char *text, size_t len)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+	size_t i = 0;
+
+	/* a UTF-8 byte order mark at the start is not content */
+	if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3))
+		i = 3;
+	while (i < len) {
+		size_t start = i;
+
+		while (i < len && text[i] != '\n' && text[i] != '\r')
+			i++;
+		c = crc32(c, (const Bytef *)text + start, (uInt)(i - start));
+		/* a line ends at \n, \r or \r\n, as Java's readLine says */
+		if (i < len && text[i] == '\r')
+			i++;
+		if (i < len && text[i] == '\n')
+			i++;
+	}
+	return (int)(int32_t)(uint32_t)c;
+}
+
+char *ts_tracking_checksum(const struct ts_tracker *t, const struct ts_migration *m)
+{
+	if (t->tool == TS_TRACK_FLYWAY)
+		return xstrfmt("%d", ts_flyway_checksum(m->up, strlen(m->up)));
+	if (t->tool == TS_TRACK_TWINSTAGE)
+		return xstrdup(m->checksum);
+	return xstrdup("");
+}
+
+/* The table's name as SQL: each dotted part quoted. */
+static char *qualified(PGconn *conn, const struct ts_tracker *t)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *copy = xstrdup(t->table), *save = NULL;
+
+	for (char *p = strtok_r(copy, ".", &save); p; p = strtok_r(NULL, ".", &save)) {
+		char *q = ts_pg_ident(conn, p);
+
+		strbuf_addf(&sb, "%s%s", sb.len ? "." : "", q);
+		free(q);
+	}
+	free(copy);
+	return strbuf_detach(&sb);
+}
+
+/* Runs sql with the table's quoted name wherever it says {t}. */
+static PGresult *exec_on(PGconn *conn, const struct ts_tracker *t, const char *sql, int n,
+			 const char *const *params)
+{
+	char *tbl = qualified(conn, t);
+	struct strbuf sb = STRBUF_INIT;
+	PGresult *res;
+
+	for (const char *p = sql; *p; p++) {
+		if (!strncmp(p, "{t}", 3)) {
+			strbuf_addstr(&sb, tbl);
+			p += 2;
+		} else {
+			strbuf_addch(&sb, *p);
+		}
+	}
+	res = PQexecParams(conn, sb.buf, n, NULL, params, NULL, NULL, 0);
+	strbuf_release(&sb);
+	free(tbl);
+	return res;
+}
+
+static int exec_ok(PGconn *conn, const struct ts_tracker *t, const char *sql, int n,
+		   const char *const *params)
+{
+	PGresult *res = exec_on(conn, t, sql, n, params);
+	ExecStatusType s = PQresultStatus(res);
+	int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+
+	if (!ok) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "tracking table \"%s\": %s", t->table, e);
+		free(e);
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* Keeps st->latest the newest version applied successfully, as rows are read. */
+static void note_latest(struct ts_tracking_state *st, const struct ts_applied *a)
+{
+	if (a->version && a->success && (!st->latest || ts_version_cmp(a->version, st->latest) > 0)) {
+		free(st->latest);
+		st->latest = xstrdup(a->version);
+	}
+}
+
+static void add_row(struct ts_tracking_state *st, const char *version, const char *description,
+		    const char *checksum, int success)
+{
+	struct ts_applied *a;
+
+	st->rows = xrealloc(st->rows, (st->n + 1) * sizeof(*st->rows));
+	a = &st->rows[st->n++];
+	a->version = version ? xstrdup(version) : NULL;
+	a->description = description ? xstrdup(description) : NULL;
+	a->checksum = checksum ? xstrdup(checksum) : NULL;
+	a->success = success;
+	note_latest(st, a);
+}
+
+/* Forgets the rows of a version that was undone, and finds the latest again. */
+static void undo_row(struct ts_tracking_state *st, const char *version)
+{
+	size_t k = 0;
+
+	free(st->latest);
+	st->latest = NULL;
+	for (size_t i = 0; i < st->n; i++) {
+		struct ts_applied *a = &st->rows[i];
+
+		if (a->version && !ts_version_cmp(a->version, version)) {
+			free(a->version);
+			free(a->description);
+			free(a->checksum);
+			continue;
+		}
+		st->rows[k++] = *a;
+		note_latest(st, a);
+	}
+	st->n = k;
+}
+
+int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_tracking_state *st)
+{
+	static const char *const queries[] = {
+		[TS_TRACK_TWINSTAGE] = "SELECT version, description, checksum, success, false FROM {t} ORDER BY installed_on, key",
+		[TS_TRACK_GOLANG] = "SELECT version::text, NULL, NULL, NOT dirty, false FROM {t}",
+		[TS_TRACK_DBMATE] = "SELECT version, NULL, NULL, true, false FROM {t} ORDER BY version",
+		/* an undo (Teams edition) takes its version back out */
+		[TS_TRACK_FLYWAY] = "SELECT version, description, checksum::text, success, type = 'UNDO_SQL' FROM {t} ORDER BY installed_rank",
+	};
+	const char *params[1] = { t->table };
+	PGresult *res;
+
+	memset(st, 0, sizeof(*st));
+	res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not look for tracking table \"%s\": %s", t->table, e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	st->exists = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!st->exists)
+		return 0;
+	res = exec_on(conn, t, queries[t->tool], 0, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_USAGE, "could not read tracking table \"%s\" as %s keeps it: %s",
+			     t->table, ts_tracking_tool_name(t->tool), e);
+		ts_error_hint("set [project] tracking to the tool that made it, or tracking_table to its name");
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		int ok = PQgetvalue(res, i, 3)[0] == 't';
+
+		if (PQgetvalue(res, i, 4)[0] == 't') {
+			if (ok)
+				undo_row(st, PQgetvalue(res, i, 0));
+			continue;
+		}
+
+		add_row(st, PQgetisnull(res, i, 0) ? NULL : PQgetvalue(res, i, 0),
+			PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
+			PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2), ok);
+		if (t->tool == TS_TRACK_GOLANG && !ok) {
+			st->dirty = 1;
+			free(st->latest);
+			st->latest = xstrdup(PQgetvalue(res, i, 0));
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+void ts_tracking_state_free(struct ts_tracking_state *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->rows[i].version);
+		free(st->rows[i].description);
+		free(st->rows[i].checksum);
+	}
+	free(st->rows);
+	free(st->latest);
+	memset(st, 0, sizeof(*st));
+}
+
+int ts_tracking_check(const struct ts_tracker *t, const struct ts_tracking_state *st,
+		      const char *side)
+{
+	if (st->dirty)
+		return ts_error_set(TS_EXIT_USAGE,
+				    "the %s's %s table \"%s\" is dirty at version %s: that migration did not finish",
+				    side, ts_tracking_tool_name(t->tool), t->table, st->latest),
+		       ts_error_hint("fix the database and clear the flag as golang-migrate says (migrate force VERSION) before rehearsing");
+	for (size_t i = 0; i < st->n; i++)
+		if (!st->rows[i].success)
+			return ts_error_set(TS_EXIT_USAGE,
+					    "the %s's table \"%s\" records a failed migration: version %s (%s)",
+					    side, t->table,
+					    st->rows[i].version ? st->rows[i].version : "repeatable",
+					    st->rows[i].description ? st->rows[i].description : "?"),
+			       ts_error_hint(t->tool == TS_TRACK_FLYWAY ?
+					     "repair it first (flyway repair) so that production is in a known state" :
+					     "start from a fresh clone: \"twinstage down\", then \"twinstage up\"");
+	return 0;
+}
+
+static const struct ts_migration *find(const struct ts_migrations *set, const char *version)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].version && !ts_version_cmp(set->v[i].version, version))
+			return &set->v[i];
+	return NULL;
+}
+
+void ts_tracking_drift(const struct ts_tracker *t, const struct ts_tracking_state *st,
+		       const struct ts_migrations *set, struct strvec *out)
+{
+	if (t->tool == TS_TRACK_GOLANG) {
+		/* one row: only the version it names can be checked */
+		if (st->latest && !find(set, st->latest))
+			strvec_pushf(out, "version %s is applied in production but has no file in the migrations folder",
+				     st->latest);
+		return;
+	}
+	for (size_t i = 0; i < st->n; i++) {
+		const struct ts_applied *a = &st->rows[i];
+		const struct ts_migration *m;
+		char *sum;
+
+		if (!a->version || !a->success)
+			continue;
+		if (!(m = find(set, a->version))) {
+			strvec_pushf(out, "version %s (%s) is applied in production but has no file in the migrations folder",
+				     a->version, a->description ? a->description : "no description");
+			continue;
+		}
+		if (t->tool != TS_TRACK_FLYWAY || !a->checksum)
+			continue;
+		sum = ts_tracking_checksum(t, m);
+		if (strcmp(sum, a->checksum))
+			strvec_pushf(out, "%s differs from what production applied (checksum %s there, %s in the file)",
+				     m->file, a->checksum, sum);
+		free(sum);
+	}
+}
+
+int ts_tracking_applied(const struct ts_tracker *t, const struct ts_tracking_state *st,
+			const struct ts_migration *m, char **recorded)
+{
+	const struct ts_applied *hit = NULL;
+
+	*recorded = NULL;
+	if (t->tool == TS_TRACK_GOLANG)
+		return m->version && st->latest && !st->dirty && ts_version_cmp(m->version, st->latest) <= 0;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct ts_applied *a = &st->rows[i];
+
+		if (!a->success)
+			continue;
+		if (m->repeatable ? (!a->version && a->description && !strcmp(a->description, m->description))
+				  : (a->version && !ts_version_cmp(a->version, m->version)))
+			hit = a;	/* the last row wins: a repeatable re-run adds one */
+	}
+	if (!hit)
+		return 0;
+	if (hit->checksum)
+		*recorded = xstrdup(hit->checksum);
+	if (m->repeatable) {
+		char *now = ts_tracking_checksum(t, m);
+		int same = hit->checksum && !strcmp(now, hit->checksum);
+
+		free(now);
+		return same;
+	}
+	return 1;
+}
+
+int ts_tracking_prepare(PGconn *conn, const struct ts_tracker *t)
+{
+	switch (t->tool) {
+	case TS_TRACK_TWINSTAGE:
+		return exec_ok(conn, t, "CREATE TABLE IF NOT EXISTS {t} ("
+				   " key text PRIMARY KEY, version text, description text NOT NULL,"
+				   " script text NOT NULL, checksum text NOT NULL,"
+				   " installed_on timestamptz NOT NULL DEFAULT now(),"
+				   " execution_ms integer NOT NULL, success boolean NOT NULL)", 0, NULL);
+	case TS_TRACK_GOLANG:
+		return exec_ok(conn, t, "CREATE TABLE IF NOT EXISTS {t} (version bigint NOT NULL PRIMARY KEY,"
+				   " dirty boolean NOT NULL)", 0, NULL);
+	case TS_TRACK_DBMATE:
+		return exec_ok(conn, t, "CREATE TABLE IF NOT EXISTS {t} (version varchar(255) PRIMARY KEY)",
+			       0, NULL);
+	case TS_TRACK_FLYWAY: {
+		struct ts_tracking_state st;
+		int r;
+
+		if (ts_tracking_read(conn, t, &st))
+			return -1;
+		r = st.exists ? 0 :
+			exec_ok(conn, t, "CREATE TABLE {t} (installed_rank integer NOT NULL,"
+				" version varchar(50), description varchar(200) NOT NULL,"
+				" type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer,"
+				" installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(),"
+				" execution_time integer NOT NULL, success boolean NOT NULL,"
+				" PRIMARY KEY (installed_rank))", 0, NULL);
+		ts_tracking_state_free(&st);
+		return r;
+	}
+	default:
+		return ts_error_set(TS_EXIT_USAGE, "no tracking tool chosen");
+	}
+}
+
+/* golang-migrate's SetVersion: the table holds exactly one row. */
+static int golang_set(PGconn *conn, const struct ts_tracker *t, const char *version, int dirty)
+{
+	const char *params[2] = { version, dirty ? "t" : "f" };
+
+	return exec_ok(conn, t, "TRUNCATE {t}", 0, NULL) ||
+	       exec_ok(conn, t, "INSERT INTO {t} (version, dirty) VALUES ($1::bigint, $2)", 2, params);
+}
+
+int ts_tracking_begin(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m)
+{
+	int r;
+
+	if (t->tool != TS_TRACK_GOLANG)
+		return 0;
+	/* in its own transaction, so that a failed migration leaves it dirty, as the tool does */
+	if (ts_pg_exec(conn, "BEGIN"))
+		return -1;
+	r = golang_set(conn, t, m->version, 1);
+	if (r) {
+		PQclear(PQexec(conn, "ROLLBACK"));
+		return -1;
+	}
+	return ts_pg_exec(conn, "COMMIT");
+}
+
+int ts_tracking_record(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+		       double ms, int success)
+{
+	char msbuf[32];
+	char *sum = ts_tracking_checksum(t, m);
+	int r = 0;
+
+	snprintf(msbuf, sizeof(msbuf), "%d", (int)(ms + 0.5));
+	switch (t->tool) {
+	case TS_TRACK_TWINSTAGE: {
+		char *key = m->repeatable ? xstrfmt("R__%s", m->description) : xstrdup(m->version);
+		const char *p[7] = { key, m->version, m->description, m->file, sum, msbuf,
+				     success ? "t" : "f" };
+
+		r = exec_ok(conn, t, "INSERT INTO {t} (key, version, description, script, checksum,"
+			    " execution_ms, success) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+			    " ON CONFLICT (key) DO UPDATE SET checksum = EXCLUDED.checksum,"
+			    " script = EXCLUDED.script, installed_on = now(),"
+			    " execution_ms = EXCLUDED.execution_ms, success = EXCLUDED.success", 7, p);
+		free(key);
+		break;
+	}
+	case TS_TRACK_GOLANG:
+		/* a failed migration stays dirty */
+		r = success ? golang_set(conn, t, m->version, 0) : 0;
+		break;
+	case TS_TRACK_DBMATE: {
+		const char *p[1] = { m->version };
+
+		r = success ? exec_ok(conn, t, "INSERT INTO {t} (version) VALUES ($1)", 1, p) : 0;
+		break;
+	}
+	case TS_TRACK_FLYWAY: {
+		char *version = m->version ? xstrdup(m->version) : NULL;
+		const char *p[6];
+
+		/* Flyway shows 1_1 as 1.1 */
+		for (char *c = version; c && *c; c++)
+			if (*c == '_')
+				*c = '.';
+		p[0] = version;
+		p[1] = m->description;
+		p[2] = m->file;
+		p[3] = sum;
+		p[4] = msbuf;
+		p[5] = success ? "t" : "f";
+		r = exec_ok(conn, t, "INSERT INTO {t} (installed_rank, version, description, type, script,"
+			    " checksum, installed_by, execution_time, success)"
+			    " SELECT coalesce(max(installed_rank), 0) + 1, $1, $2, 'SQL', $3, $4::integer,"
+			    " current_user, $5::integer, $6 FROM {t}", 6, p);
+		free(version);
+		break;
+	}
+	default:
+		break;
+	}
+	free(sum);
+	return r;
+}
+
+int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
+			 const char *prev, double ms)
+{
+	const char *p[1] = { m->version };
+
+	switch (t->tool) {
+	case TS_TRACK_TWINSTAGE:
+		return exec_ok(conn, t, "DELETE FROM {t} WHERE key = $1", 1, p);
+	case TS_TRACK_GOLANG:
+		return prev ? golang_set(conn, t, prev, 0) : exec_ok(conn, t, "TRUNCATE {t}", 0, NULL);
+	case TS_TRACK_DBMATE:
+		return exec_ok(conn, t, "DELETE FROM {t} WHERE version = $1", 1, p);
+	case TS_TRACK_FLYWAY: {
+		char msbuf[32], *version = xstrdup(m->version);
+		const char *q[4];
+		int r;
+
+		for (char *c = version; *c; c++)
+			if (*c == '_')
+				*c = '.';
+		snprintf(msbuf, sizeof(msbuf), "%d", (int)(ms + 0.5));
+		q[0] = version;
+		q[1] = m->description;
+		q[2] = m->down_file ? m->down_file : m->file;
+		q[3] = msbuf;
+		r = exec_ok(conn, t, "INSERT INTO {t} (installed_rank, version, description, type, script,"
+			    " checksum, installed_by, execution_time, success)"
+			    " SELECT coalesce(max(installed_rank), 0) + 1, $1, $2, 'UNDO_SQL', $3, NULL,"
+			    " current_user, $4::integer, true FROM {t}", 4, q);
+		free(version);
+		return r;
+	}
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,77 @@
+/* pg.c: see pg.h. */
+#include "pg/pg.h"
+#include "core/error.h"
+#include "core/strbuf.h"
+#include "core/wrapper.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void quiet_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+PGconn *ts_pg_connected(PGconn *conn, const char *what)
+{
+	if (PQstatus(conn) != CONNECTION_OK) {
+		struct strbuf msg = STRBUF_INIT;
+
+		strbuf_addstr(&msg, PQerrorMessage(conn));
+		strbuf_rtrim(&msg);
+		ts_error_set(TS_EXIT_ENV, "could not connect to %s: %s", what, msg.buf);
+		strbuf_release(&msg);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQsetNoticeProcessor(conn, quiet_notice, NULL);
+	return conn;
+}
+
+PGconn *ts_pg_connect(const char *conninfo, const char *what)
+{
+	return ts_pg_connected(PQconnectdb(conninfo), what);
+}
+
+int ts_pg_exec(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "%s", e);
+		free(e);
+	}
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+char *ts_pg_result_error(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!msg)
+		msg = PQresultErrorMessage(res);
+	strbuf_addf(&sb, "%s: %s", state ? state : "XX000", msg && *msg ? msg : "unknown error");
+	strbuf_rtrim(&sb);
+	return strbuf_detach(&sb);
+}
+
+char *ts_pg_ident(PGconn *conn, const char *name)
+{
+	char *q = PQescapeIdentifier(conn, name, strlen(name));
+	char *r = xstrdup(q);
+
+	PQfreemem(q);
+	return r;
+}
+
+char *ts_pg_qualified(const char *name)
+{
+	return strchr(name, '.') ? xstrdup(name) : xstrfmt("public.%s", name);
+}

@@ -1,0 +1,219 @@
+/*
+ * check.c: what the application versions see after migrating: the
+ * compatibility matrix (each version against each side), and the schema
+ * diff of the two sides, each change tied to the statement that made it
+ * and to the scenarios it broke. See check.h.
+ */
+#include "rehearse/check.h"
+#include "config/config.h"
+#include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "migrate/sql.h"
+#include "pg/schema.h"
+#include "rehearse/run.h"
+#include "rehearse/scenario.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The last dot-separated part of a name, before any argument list. */
+static char *short_name(const char *name)
+{
+	const char *paren = strchr(name, '('), *end = paren ? paren : name + strlen(name);
+	const char *p = end;
+
+	while (p > name && p[-1] != '.')
+		p--;
+	return xstrndup(p, (size_t)(end - p));
+}
+
+static int names_have(json_t *names, const char *name)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(names, i, v)
+		if (!strcmp(json_string_value(v), name))
+			return 1;
+	return 0;
+}
+
+/*
+ * Links a change to the statement that made it: the first that names the
+ * object (and its table); failing that, the first that names its table.
+ */
+static void link_statement(struct ts_report *rep, json_t *c, const char *obj, const char *table)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < rep->n_migrations; i++) {
+			const struct ts_report_migration *m = &rep->migrations[i];
+
+			for (size_t j = 0; j < m->n_stmts; j++) {
+				json_t *names = json_object_get(m->stmts[j].facts, "names");
+
+				if (pass == 0 ? names_have(names, obj) && (!table || names_have(names, table))
+					      : table && names_have(names, table)) {
+					json_object_set_new(c, "file", json_string(m->file));
+					json_object_set_new(c, "line", json_integer(m->stmts[j].line));
+					return;
+				}
+			}
+		}
+}
+
+int ts_run_schema(struct ts_run *run)
+{
+	struct ts_schema_diff d;
+	size_t objects;
+	struct ts_report_stage *st;
+	PGconn *prod, *dev;
+	double t0 = now_ms();
+	int r = -1;
+
+	st = ts_run_stage(run, "schema", "reading both schemas from the catalogs");
+	if (ts_run_plan(run) || !(prod = ts_env_connect(&run->env, &run->env.prod, NULL)))
+		return ts_run_stage_end(run, st, t0, -1);
+	if (!(dev = ts_env_connect(&run->env, &run->env.dev, NULL))) {
+		PQfinish(prod);
+		return ts_run_stage_end(run, st, t0, -1);
+	}
+	if (!ts_schema_compare(prod, dev, run->tracker.table, &d, &objects)) {
+		json_decref(run->rep.schema);
+		run->rep.schema = json_array();
+		for (size_t i = 0; i < d.n; i++) {
+			const struct ts_schema_change *c = &d.v[i];
+			json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:[]}",
+					      "class", ts_change_class_name(c->cls), "kind", c->kind,
+					      "name", c->name, "table", c->table, "change", c->change,
+					      "detail", c->detail, "old_name", c->old_name, "evidence");
+			const char *col = ts_schema_change_column(c);
+			char *obj = col ? xstrdup(col) : short_name(c->name);
+			char *old = c->old_name ? short_name(c->old_name) : NULL;
+			char *table = c->table && strcmp(c->kind, "table") ? short_name(c->table) : NULL;
+
+			json_object_set_new(o, "short", json_string(old ? old : obj));
+			link_statement(&run->rep, o, old ? old : obj, table);
+			json_array_append_new(run->rep.schema, o);
+			free(obj);
+			free(old);
+			free(table);
+		}
+		st->detail = xstrfmt("%zu objects, %zu breaking, %zu risky, %zu additive change%s",
+				     objects, d.breaking, d.risky, d.additive, d.n == 1 ? "" : "s");
+		ts_schema_diff_free(&d);
+		r = 0;
+	}
+	PQfinish(prod);
+	PQfinish(dev);
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+/*
+ * Ties each breaking change to the current version's scenarios that fail
+ * on the dev side and name the object (in their SQL or their error), and
+ * notes the breaking changes no scenario exercised.
+ */
+void ts_run_evidence(struct ts_run *run)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(run->rep.schema, i, c) {
+		const char *name = ts_json_str(c, "short");
+		json_t *ev = json_object_get(c, "evidence");
+		char *quoted;
+
+		if (strcmp(ts_json_str(c, "class"), "breaking"))
+			continue;
+		quoted = xstrfmt("\"%s\"", name);
+		for (size_t j = 0; j < run->rep.n_checks; j++) {
+			const struct ts_report_check *k = &run->rep.checks[j];
+
+			/* any version that ran on the migrated dev side is evidence; in a rollout, a live one */
+			if (!ts_check_in_matrix(k) || strcmp(k->side, "dev") || (k->phase && !k->gating))
+				continue;
+			for (size_t n = 0; n < k->n_cases; n++) {
+				const struct ts_report_case *cs = &k->cases[n];
+				struct strvec names = STRVEC_INIT;
+
+				if (cs->pass)
+					continue;
+				if (cs->sql)
+					ts_sql_names_text(cs->sql, &names);
+				if (strvec_find(&names, name) >= 0 || (cs->got && strstr(cs->got, quoted)))
+					json_array_append_new(ev, json_sprintf("%s %s:%d \"%s\"", k->app,
+						cs->file, cs->line, cs->name ? cs->name : ""));
+				strvec_clear(&names);
+			}
+		}
+		free(quoted);
+		/* in a rollout, the current version retires: the matrix says when */
+		if (!json_array_size(ev) && run->cfg.current && !run->cfg.n_phases)
+			ts_report_note(&run->rep,
+				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
+				       run->cfg.current, ts_json_str(c, "kind"),
+				       ts_json_str(c, "name"),
+				       ts_json_str(c, "change"));
+	}
+}
+
+int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
+		 enum ts_check_role role, int gating)
+{
+	const struct ts_app *app = ts_config_app(&run->cfg, app_name);
+	struct ts_report_check *c = ts_report_check_add(&run->rep, app_name, side->name, role, gating);
+	char *logs = path_join(run->cfg.workdir, "logs");
+	int r;
+
+	if (run->phase && !strcmp(side->name, "dev"))
+		c->phase = xstrdup(run->phase);
+	if (!strcmp(side->name, "dev") && ts_run_migration_failed(run)) {
+		c->skip = xstrdup("a migration failed");
+		free(logs);
+		return 0;
+	}
+	r = ts_scenario_run_app(&run->env, side, app, logs, c);
+	free(logs);
+	if (!r && !run->quiet)
+		fprintf(stderr, "twinstage: check: %s on %s%s%s (%s%s): %zu/%zu passed\n", app_name,
+			side->name, c->phase ? " after phase " : "", c->phase ? c->phase : "",
+			ts_check_role_name(role), gating || role == TS_CHECK_BASELINE ? "" : ", not gating",
+			c->n_cases - c->failed, c->n_cases);
+	return r;
+}
+
+int ts_run_matrix(struct ts_run *run, int baseline_too)
+{
+	const struct ts_config *cfg = &run->cfg;
+	struct ts_env *env = &run->env;
+	struct ts_report_stage *st;
+	double t0 = now_ms();
+	int r = 0;
+
+	if (!cfg->current)
+		return 0;
+	st = ts_run_stage(run, "check", "running the compatibility matrix");
+	if (baseline_too)
+		r = ts_run_check(run, cfg->current, &env->prod, TS_CHECK_BASELINE, 0);
+	if (!r)
+		r = ts_run_check(run, cfg->current, &env->dev, TS_CHECK_BACKWARD, 1);
+	if (!r && cfg->next && strcmp(cfg->next, cfg->current)) {
+		r = ts_run_check(run, cfg->next, &env->dev, TS_CHECK_NEXT, 1);
+		if (!r && cfg->forward_compat != TS_GATE_OFF)
+			r = ts_run_check(run, cfg->next, &env->prod, TS_CHECK_FORWARD,
+					 cfg->forward_compat == TS_GATE_FAIL);
+	}
+	for (size_t i = 0; !r && i < run->rep.n_checks; i++) {
+		const struct ts_report_check *c = &run->rep.checks[i];
+
+		if (c->role == TS_CHECK_FORWARD && !c->gating && c->failed)
+			ts_report_note(&run->rep,
+				       "%s does not work against the old schema (forward compatibility); gate.forward_compat = warn, so this does not fail the gate",
+				       c->app);
+	}
+	return ts_run_stage_end(run, st, t0, r);
+}

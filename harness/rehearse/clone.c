@@ -1,0 +1,566 @@
+/*
+ * clone.c: source → production clone, production clone → dev side.
+ *
+ * A seed script runs through psql (it may hold COPY ... FROM stdin and psql
+ * meta-commands, as a pg_dump of production does). A real source is copied
+ * with pg_basebackup where it allows it and the method is not logical (the
+ * whole server, files as they are: no index to rebuild), else with
+ * pg_dump -Fd -j | pg_restore -j. Its connection options travel as PG*
+ * environment variables of the child, never on a command line where `ps`
+ * would show a password.
+ */
+#include "rehearse/clone.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/run_command.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "env/pool.h"
+#include "env/tool.h"
+#include "pg/pg.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024)
+#define GIB (1024 * MIB)
+
+void ts_clone_info_free(struct ts_clone_info *info)
+{
+	free(info->source);
+	free(info->note);
+	memset(info, 0, sizeof(*info));
+}
+
+static void add_note(struct ts_clone_info *info, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_note(struct ts_clone_info *info, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	if (info->note) {
+		strbuf_addstr(&sb, info->note);
+		strbuf_addstr(&sb, "; ");
+	}
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	free(info->note);
+	info->note = strbuf_detach(&sb);
+}
+
+static int is_cow(const struct ts_env *env)
+{
+	return env->clone && !strcmp(env->clone, "cow");
+}
+
+/* Parallel jobs of pg_dump and pg_restore: the cores, 2 to 4. */
+static int jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 2 : n > 4 ? 4 : (int)n;
+}
+
+/* Room a cluster holding `data` bytes needs: the data, its WAL, the cluster's own files. */
+static uint64_t room_for(uint64_t data)
+{
+	return data + (data < GIB ? data : GIB) + 64 * MIB;
+}
+
+int ts_clone_plan(struct ts_env *env, struct ts_clone_info *info)
+{
+	const char *method = env->cfg->clone;
+	int want_cow = !strcmp(method, "cow"), is_auto = !strcmp(method, "auto");
+	char *home;
+
+	free(env->clone);
+	env->clone = NULL;
+	if (env->ops->overlays) {
+		/* a qcow2 overlay costs nothing whatever the size: no pool to find */
+		env->clone = xstrdup(is_auto ? "cow" : method);
+		return 0;
+	}
+	if (env->cfg->pool && ts_pool_open_named(&env->pool, want_cow || is_auto))
+		return -1;
+	if (!want_cow && !is_auto) {
+		env->clone = xstrdup(method);
+		return 0;
+	}
+	if (env->pool.dir) {
+		env->clone = xstrdup("cow");
+		return 0;
+	}
+	/* where the data would live anyway may give reflinks already (XFS, btrfs) */
+	home = ts_env_data_home(env, &env->prod);
+	if (!home)
+		home = xstrdup(env->cfg->workdir);
+	if (!mkdir_p(home, 0755) && ts_reflink_works(home)) {
+		free(home);
+		env->clone = xstrdup("cow");
+		return 0;
+	}
+	free(home);
+	ts_error_clear();
+	if (!ts_pool_make(&env->pool, GIB)) {
+		env->clone = xstrdup("cow");
+		return 0;
+	}
+	if (want_cow)
+		return -1;
+	add_note(info, "no copy-on-write pool (%s): the dev side is a full file copy", ts_error_message());
+	ts_error_clear();
+	env->clone = xstrdup("physical");
+	return 0;
+}
+
+static int make_side(struct ts_env *env, struct ts_side *side)
+{
+	return env->ops->create(env, side) || env->ops->start(env, side) ||
+	       ts_env_create_database(env, side, 0) ? -1 : 0;
+}
+
+static int run_seed(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+
+	ts_env_push_tool(env, &cp.args, "psql");
+	strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", env->cfg->seed, NULL);
+	ts_env_child_env(env, &env->prod, &cp);
+	cp.dir = env->cfg->dir;
+	/* psql names the file and line: "psql:seed.sql:12: ERROR: ..." */
+	return ts_tool_run(env, &cp, "seed.log", TS_EXIT_USAGE, "seed script failed");
+}
+
+/* Sets the child's PG* variables from a connection string (password included). */
+static int source_env(const char *dsn, struct child_process *cp)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+
+	if (!opts) {
+		ts_error_set(TS_EXIT_USAGE, "invalid [source] dsn: %s", err ? err : "cannot parse");
+		PQfreemem(err);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (o->val && *o->val && o->envvar)
+			strvec_pushf(&cp->env, "%s=%s", o->envvar, o->val);
+	PQconninfoFree(opts);
+	return 0;
+}
+
+/* What the source is, read in one read-only session. */
+struct source_facts {
+	uint64_t db_bytes, cluster_bytes, table_bytes;
+	int version, in_recovery, can_replicate, tablespaces, name_taken;
+	char *superuser, *dbname;
+};
+
+static const char facts_sql[] =
+	"SELECT pg_database_size(current_database()),"
+	" (SELECT sum(pg_database_size(oid)) FROM pg_database"
+	"   WHERE datallowconn AND has_database_privilege(oid, 'CONNECT')),"
+	" (SELECT coalesce(sum(pg_table_size(oid)), 0) FROM pg_class"
+	"   WHERE relkind IN ('r', 'm') AND relpersistence = 'p'),"
+	" current_setting('server_version_num')::int, pg_is_in_recovery()::int,"
+	" (SELECT (rolsuper OR rolreplication)::int FROM pg_roles WHERE rolname = current_user),"
+	" (SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')),"
+	" (SELECT count(*) FROM pg_database WHERE datname = $1 AND datname <> current_database()),"
+	" (SELECT rolname FROM pg_roles WHERE oid = 10), current_database()";
+
+static int read_source(struct ts_env *env, struct source_facts *f)
+{
+	static const char *const keys[] = { "dbname", "options", NULL };
+	const char *vals[] = { env->cfg->dsn, "-c default_transaction_read_only=on", NULL };
+	const char *params[] = { env->cfg->dbname };
+	char *shown = conninfo_redact(env->cfg->dsn);
+	char *what = xstrfmt("the source database (%s)", shown);
+	PGconn *conn = ts_pg_connected(PQconnectdbParams(keys, vals, 1), what);
+	PGresult *res = NULL;
+	int r = -1;
+
+	memset(f, 0, sizeof(*f));
+	free(what);
+	if (!conn)
+		goto out;
+	res = PQexecParams(conn, facts_sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not read the size of the source database (%s): %s", shown, e);
+		free(e);
+		goto out;
+	}
+	f->db_bytes = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	f->cluster_bytes = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	f->table_bytes = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	f->version = atoi(PQgetvalue(res, 0, 3));
+	f->in_recovery = atoi(PQgetvalue(res, 0, 4));
+	f->can_replicate = atoi(PQgetvalue(res, 0, 5));
+	f->tablespaces = atoi(PQgetvalue(res, 0, 6));
+	f->name_taken = atoi(PQgetvalue(res, 0, 7));
+	f->superuser = xstrdup(PQgetvalue(res, 0, 8));
+	f->dbname = xstrdup(PQgetvalue(res, 0, 9));
+	if (f->cluster_bytes < f->db_bytes)
+		f->cluster_bytes = f->db_bytes;
+	r = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	free(shown);
+	return r;
+}
+
+/* The major version of the server programs here (15), or 0. */
+static int local_major(struct ts_env *env)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	const char *v;
+	int major = 0;
+
+	if (ts_env_find_pg_bin(env))
+		return 0;
+	ts_env_push_tool(env, &cp.args, "pg_basebackup");
+	strvec_push(&cp.args, "--version");
+	cp.capture = &out;
+	cp.no_stdin = 1;
+	if (!run_command(&cp) && (v = strstr(out.buf, ") ")))
+		major = atoi(v + 2);
+	ts_error_clear();
+	child_process_clear(&cp);
+	strbuf_release(&out);
+	return major;
+}
+
+/* Why pg_basebackup cannot copy this source here (new string), or NULL when it can. */
+static char *basebackup_refusal(struct ts_env *env, const struct source_facts *f)
+{
+	int here;
+	char b1[32], b2[32];
+
+	if (!env->ops->receive)
+		return xstrfmt("the %s backend fills its production clone over the forwarded port", env->ops->name);
+	here = local_major(env);
+	if (f->version / 10000 != here)
+		return xstrfmt("the source runs PostgreSQL %d and the servers here are %d",
+			       f->version / 10000, here);
+	if (!f->can_replicate)
+		return xstrdup("the source's user may not open a replication connection (it needs SUPERUSER or REPLICATION)");
+	if (f->tablespaces)
+		return xstrdup("the source has tablespaces of its own");
+	if (strcmp(f->superuser, TS_DB_USER))
+		return xstrfmt("the source's bootstrap superuser is \"%s\", not \"%s\"", f->superuser, TS_DB_USER);
+	if (f->name_taken)
+		return xstrfmt("the source's server has a database \"%s\" besides \"%s\"", env->cfg->dbname,
+			       f->dbname);
+	if (f->cluster_bytes > 2 * f->db_bytes + 64 * MIB)
+		return xstrfmt("the source's server holds %s, the database only %s",
+			       ts_human_bytes(f->cluster_bytes, b1, sizeof(b1)),
+			       ts_human_bytes(f->db_bytes, b2, sizeof(b2)));
+	return NULL;
+}
+
+static int rename_database(struct ts_env *env, const char *from)
+{
+	PGconn *conn = ts_env_connect(env, &env->prod, "template1");
+	char *a, *b, *sql;
+	int r;
+
+	if (!conn)
+		return -1;
+	a = ts_pg_ident(conn, from);
+	b = ts_pg_ident(conn, env->cfg->dbname);
+	sql = xstrfmt("ALTER DATABASE %s RENAME TO %s", a, b);
+	r = ts_pg_exec(conn, sql);
+	free(sql);
+	free(a);
+	free(b);
+	PQfinish(conn);
+	return r;
+}
+
+static int fill_by_basebackup(struct ts_env *env, const struct source_facts *f)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+
+	if (source_env(env->cfg->dsn, &cp))
+		return -1;
+	if (env->ops->receive(env, &env->prod, &cp, f->cluster_bytes) ||
+	    env->ops->start(env, &env->prod))
+		return -1;
+	if (strcmp(f->dbname, env->cfg->dbname))
+		return rename_database(env, f->dbname);
+	return 0;
+}
+
+/* Bytes of the database a connection is in: what a restore has written so far. */
+static uint64_t database_bytes(void *arg)
+{
+	PGresult *res = PQexec(arg, "SELECT pg_database_size(current_database())");
+	uint64_t n = PQresultStatus(res) == PGRES_TUPLES_OK ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+
+	PQclear(res);
+	return n;
+}
+
+static uint64_t side_bytes(struct ts_env *env, struct ts_side *side)
+{
+	PGconn *conn = ts_env_connect(env, side, NULL);
+	uint64_t n = conn ? database_bytes(conn) : 0;
+
+	ts_error_clear();
+	PQfinish(conn);
+	return n;
+}
+
+/*
+ * pg_dump -Fd -j of the database `dump`'s environment points at (`from`
+ * names it in messages), and pg_restore -j of it into `to`, which is made
+ * and started while the dump runs.
+ */
+static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from,
+			const char *compress, int dump_jobs, uint64_t table_bytes, uint64_t db_bytes,
+			struct ts_side *to)
+{
+	struct child_process restore = CHILD_PROCESS_INIT;
+	char *dir = xstrfmt("%s/%s.dump", env->cfg->workdir, to->name);
+	char *what = xstrfmt("dumping %s", from);
+	char *fail = xstrfmt("could not dump %s", from);
+	struct ts_progress p = { .what = what, .total = table_bytes, .probe = ts_progress_dir_probe,
+				 .arg = dir, .quiet = env->quiet };
+	char *log = xstrfmt("clone-%s-dump.log", to->name);
+	PGconn *watch = NULL;
+	int r;
+
+	rm_rf(dir);
+	ts_env_push_tool(env, &dump->args, "pg_dump");
+	strvec_pushl(&dump->args, "-Fd", "-Z", compress, "-f", dir, NULL);
+	strvec_pushf(&dump->args, "--jobs=%d", dump_jobs);
+	r = ts_tool_start(env, dump, log);
+	if (!r) {
+		int made = make_side(env, to);
+
+		ts_progress_watch(&p, dump);
+		r = ts_tool_finish(dump, TS_EXIT_ENV, fail);
+		if (!r)
+			r = made;
+	}
+	free(log);
+	free(what);
+	free(fail);
+	if (!r) {
+		what = xstrfmt("restoring into the %s side", to->name);
+		fail = xstrfmt("could not restore into the %s side", to->name);
+		log = xstrfmt("clone-%s-restore.log", to->name);
+		ts_env_push_tool(env, &restore.args, "pg_restore");
+		strvec_pushl(&restore.args, "--no-owner", "--no-privileges", "--exit-on-error",
+			     "-d", env->cfg->dbname, NULL);
+		strvec_pushf(&restore.args, "--jobs=%d", jobs());
+		strvec_push(&restore.args, dir);
+		ts_env_child_env(env, to, &restore);
+		watch = ts_env_connect(env, to, NULL);
+		p = (struct ts_progress){ .what = what, .total = db_bytes, .probe = database_bytes,
+					  .arg = watch, .quiet = env->quiet || !watch };
+		ts_error_clear();
+		r = ts_tool_start(env, &restore, log);
+		if (!r) {
+			ts_progress_watch(&p, &restore);
+			r = ts_tool_finish(&restore, TS_EXIT_ENV, fail);
+		}
+		PQfinish(watch);
+		free(log);
+		free(what);
+		free(fail);
+	}
+	rm_rf(dir);
+	free(dir);
+	return r;
+}
+
+static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct source_facts f;
+	char *shown, *from, *why = NULL;
+	int r, dump_jobs;
+
+	if (read_source(env, &f))
+		return -1;
+	if (strcmp(env->clone, "logical") && !(why = basebackup_refusal(env, &f))) {
+		if ((r = ts_pool_ensure(&env->pool, room_for(f.cluster_bytes), "the production clone", env->quiet)))
+			goto out;
+		if (!(r = fill_by_basebackup(env, &f))) {
+			info->source = xstrdup("pg_basebackup");
+			goto out;
+		}
+		add_note(info, "pg_basebackup of the source failed (%s); it was dumped instead",
+			 ts_error_message());
+		ts_error_clear();
+		if (env->ops->destroy(env, &env->prod)) {
+			r = -1;
+			goto out;
+		}
+	} else if (why) {
+		add_note(info, "the source was dumped, not copied with pg_basebackup: %s", why);
+	}
+	r = ts_pool_ensure(&env->pool, room_for(f.db_bytes), "the production clone", env->quiet);
+	if (r || source_env(env->cfg->dsn, &cp)) {
+		r = -1;
+		goto out;
+	}
+	strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
+	/* parallel dump needs synchronized snapshots: 9.2, and 10 on a standby */
+	dump_jobs = f.version >= (f.in_recovery ? 100000 : 90200) ? jobs() : 1;
+	shown = conninfo_redact(env->cfg->dsn);
+	from = xstrfmt("the source database (%s)", shown);
+	r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod);
+	if (!r)
+		info->source = xstrfmt("pg_dump -Fd -j %d, pg_restore -j %d", dump_jobs, jobs());
+	free(from);
+	free(shown);
+out:
+	child_process_clear(&cp);
+	free(why);
+	free(f.superuser);
+	free(f.dbname);
+	return r;
+}
+
+int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)
+{
+	double t0 = now_ms();
+	int r;
+
+	if (env->cfg->dsn) {
+		r = fill_from_source(env, info);
+	} else {
+		/* a seed script's tables, indexes and WAL: a few times its size */
+		uint64_t seed = env->cfg->seed ? (uint64_t)file_size(env->cfg->seed) : 0;
+
+		r = ts_pool_ensure(&env->pool, room_for(4 * seed), "the production clone", env->quiet) ||
+		    make_side(env, &env->prod) ? -1 : 0;
+		if (!r && env->cfg->seed)
+			r = run_seed(env);
+		if (!r)
+			info->source = xstrdup(env->cfg->seed ? "seed script" : "empty");
+	}
+	if (!r && is_cow(env)) {
+		/*
+		 * The production clone's pages reach the disk now, as part of
+		 * making it: a reflink copy writes out the dirty pages of what it
+		 * copies first, and would take as long as they are many.
+		 */
+		char *data = path_join(env->prod.dir, "data");
+		int fd = open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			syncfs(fd);
+			close(fd);
+		}
+		free(data);
+	}
+	info->prod_ms = now_ms() - t0;
+	return r;
+}
+
+int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
+{
+	uint64_t prod = side_bytes(env, &env->prod);
+	double t0 = now_ms();
+	int r;
+
+	if (!strcmp(env->clone, "logical")) {
+		struct child_process cp = CHILD_PROCESS_INIT;
+
+		ts_env_child_env(env, &env->prod, &cp);
+		r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev);
+		child_process_clear(&cp);
+	} else {
+		int cow = is_cow(env);
+
+		/* the migration writes on the dev side: a rewrite of every table at worst */
+		if (cow && env->pool.image) {
+			if (ts_pool_ensure(&env->pool, room_for(prod), "the dev side's migrations", env->quiet))
+				return -1;
+		} else if (cow && env->pool.dir && ts_pool_free(&env->pool) < room_for(prod)) {
+			char b1[32], b2[32];
+
+			add_note(info, "the pool has %s free: a migration that rewrites more than that fills it (the production clone holds %s)",
+				 ts_human_bytes(ts_pool_free(&env->pool), b1, sizeof(b1)),
+				 ts_human_bytes(prod, b2, sizeof(b2)));
+		}
+		t0 = now_ms();
+		r = env->ops->snapshot(env, &env->prod, &env->dev, cow);
+		if (!r && cow) {
+			/* the state before migrating, for `reset`: free on a pool */
+			struct ts_side base;
+
+			ts_env_snapshot_side(env, TS_SNAPSHOT_BASE, &base);
+			r = env->ops->snapshot(env, &env->dev, &base, 1);
+			ts_env_side_release(&base);
+		}
+		if (!r)
+			r = env->ops->start(env, &env->dev);
+	}
+	info->dev_ms = now_ms() - t0;
+	return r;
+}
+
+int ts_clone_snapshot(struct ts_env *env, const char *name)
+{
+	struct ts_side snap;
+	int r;
+
+	if (ts_env_snapshot_name_ok(name))
+		return -1;
+	if (!strcmp(name, TS_SNAPSHOT_BASE))
+		return ts_error_set(TS_EXIT_USAGE, "\"%s\" is the snapshot the clone made (the dev side before migrating)",
+				    name),
+		       ts_error_hint("choose another name; \"twinstage reset\" returns to \"%s\"", name);
+	ts_env_snapshot_side(env, name, &snap);
+	r = env->ops->snapshot(env, &env->dev, &snap, is_cow(env));
+	ts_env_side_release(&snap);
+	return r;
+}
+
+int ts_clone_reset(struct ts_env *env, const char *name, struct ts_clone_info *info)
+{
+	struct ts_side snap;
+	double t0 = now_ms();
+	int r;
+
+	if (name && ts_env_snapshot_name_ok(name))
+		return -1;
+	ts_env_snapshot_side(env, name ? name : TS_SNAPSHOT_BASE, &snap);
+	if (is_dir(snap.dir)) {
+		r = env->ops->snapshot(env, &snap, &env->dev, is_cow(env)) ||
+		    env->ops->start(env, &env->dev) ? -1 : 0;
+		info->dev_ms = now_ms() - t0;
+	} else if (name) {
+		struct strvec names = STRVEC_INIT;
+		struct strbuf list = STRBUF_INIT;
+
+		ts_env_snapshots(env, &names);
+		for (size_t i = 0; i < names.nr; i++)
+			strbuf_addf(&list, "%s%s", i ? ", " : "", names.v[i]);
+		r = ts_error_set(TS_EXIT_USAGE, "no snapshot named \"%s\"", name);
+		ts_error_hint(names.nr ? "the snapshots are: %s" : "there is none; \"twinstage snapshot NAME\" saves one",
+			      list.buf);
+		strvec_clear(&names);
+		strbuf_release(&list);
+	} else {
+		/* no snapshot of the start: the production clone still is it */
+		r = env->ops->destroy(env, &env->dev) || ts_clone_dev(env, info) ? -1 : 0;
+	}
+	ts_env_side_release(&snap);
+	return r;
+}

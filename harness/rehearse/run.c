@@ -1,0 +1,382 @@
+/*
+ * run.c: the context of one command, and the stages that build and change
+ * the dev side, in the order of the flow:
+ *
+ *	plan → provision → clone → migrate → (check.c, safety.c) → report
+ *
+ * Each stage records itself in the report (name, duration, outcome), so
+ * the report shows where the time went and where a run stopped.
+ */
+#include "rehearse/run.h"
+#include "config/phase_plan.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/util.h"
+#include "core/wrapper.h"
+#include "migrate/migrate.h"
+#include "pg/trace.h"
+#include "rehearse/clone.h"
+#include "rehearse/load.h"
+#include "rehearse/load_judge.h"
+#include "report/render.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
+{
+	memset(run, 0, sizeof(*run));
+	if (ts_config_load(&run->cfg, config ? config : "twinstage.ini", env_file))
+		return -1;
+	run->have_config = 1;
+	if (ts_env_init(&run->env, &run->cfg))
+		return -1;
+	run->have_env = 1;
+	if (ts_env_lock(&run->env))
+		return -1;
+	ts_report_init(&run->rep, run->cfg.name);
+	run->have_report = 1;
+	run->rep.backend = xstrdup(run->cfg.backend);
+	run->rep.max_lock_ms = run->cfg.max_lock_ms;
+	run->rep.max_stall_ms = run->cfg.max_stall_ms;
+	run->rep.lint_fails = run->cfg.lint == TS_GATE_FAIL;
+	if (run->cfg.current)
+		run->rep.current = xstrdup(run->cfg.current);
+	if (run->cfg.next)
+		run->rep.next = xstrdup(run->cfg.next);
+	return 0;
+}
+
+void ts_run_close(struct ts_run *run)
+{
+	if (run->have_prod_state)
+		ts_tracking_state_free(&run->prod_state);
+	if (run->planned) {
+		ts_phases_free(run->plans, run->cfg.n_phases);
+		ts_migrations_free(&run->set);
+		ts_tracker_release(&run->tracker);
+	}
+	if (run->have_report)
+		ts_report_free(&run->rep);
+	if (run->have_env)
+		ts_env_release(&run->env);
+	if (run->have_config)
+		ts_config_free(&run->cfg);
+	free(run->report_dir);
+	memset(run, 0, sizeof(*run));
+}
+
+int ts_run_fail(struct ts_run *run)
+{
+	int code = ts_error_print();
+
+	ts_run_close(run);
+	return code;
+}
+
+void ts_run_say(struct ts_run *run, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ts_vsay(run->quiet, fmt, ap);
+	va_end(ap);
+}
+
+struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const char *what)
+{
+	ts_run_say(run, "%s: %s", name, what);
+	return ts_report_stage_add(&run->rep, name);
+}
+
+int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r)
+{
+	st->ms = now_ms() - t0;
+	if (run->phase) {
+		char *d = xstrfmt("phase %s%s%s", run->phase, st->detail ? ": " : "",
+				  st->detail ? st->detail : "");
+
+		free(st->detail);
+		st->detail = d;
+	}
+	free(st->status);
+	st->status = xstrdup(r ? "failed" : "ok");
+	if (!run->quiet && st->ms >= 1000)
+		fprintf(stderr, "twinstage: %s: done in %.1f s\n", st->name, st->ms / 1000.0);
+	return r;
+}
+
+/* Which root each side's guest booted, asked from inside it (dualboot), for the report. */
+static int prove_booted(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+
+	if (!env->ops->booted)
+		return 0;
+	free(run->rep.prod_booted);
+	free(run->rep.dev_booted);
+	run->rep.prod_booted = run->rep.dev_booted = NULL;
+	return env->ops->booted(env, &env->prod, &run->rep.prod_booted) ||
+	       env->ops->booted(env, &env->dev, &run->rep.dev_booted) ? -1 : 0;
+}
+
+/* What the clone stage did, in the report and on the terminal. */
+static void clone_done(struct ts_run *run, struct ts_report_stage *st, struct ts_clone_info *info,
+		       const char *how)
+{
+	struct ts_env *env = &run->env;
+
+	run->rep.prod_port = env->prod.port;
+	run->rep.dev_port = env->dev.port;
+	if (env->clone) {
+		free(run->rep.clone);
+		run->rep.clone = xstrdup(env->clone);
+		free(st->detail);
+		st->detail = xstrfmt("%s, dev side %s in %.2f s", env->clone, how, info->dev_ms / 1000.0);
+	}
+	if (info->source) {
+		free(run->rep.clone_source);
+		run->rep.clone_source = xstrdup(info->source);
+	}
+	run->rep.clone_dev_ms = info->dev_ms;
+	if (info->note) {
+		ts_run_say(run, "note: %s", info->note);
+		free(run->rep.clone_note);
+		run->rep.clone_note = xstrdup(info->note);
+	}
+	ts_clone_info_free(info);
+}
+
+int ts_run_provision(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+	struct ts_clone_info info = { 0 };
+	struct ts_report_stage *st;
+	double t0;
+	int r;
+
+	if (ts_env_load(env) > 0) {
+		ts_run_say(run, "removing the environments of an earlier run");
+		if (ts_env_down(env))
+			return -1;
+	}
+	ts_error_clear();
+	env->quiet = run->quiet;
+	t0 = now_ms();
+	st = ts_run_stage(run, "provision", "choosing the ports and the storage of both sides");
+	r = ts_clone_plan(env, &info) || ts_env_up(env) ? -1 : 0;
+	run->rep.prod_port = env->prod.port;
+	run->rep.dev_port = env->dev.port;
+	if (ts_run_stage_end(run, st, t0, r)) {
+		ts_clone_info_free(&info);
+		return -1;
+	}
+
+	t0 = now_ms();
+	st = ts_run_stage(run, "clone", run->cfg.dsn ? "copying the source into the production clone" :
+				     run->cfg.seed ? "seeding the production clone" :
+				     "an empty production clone (no [source])");
+	r = ts_clone_source(env, &info);
+	if (!r && info.source)
+		ts_run_say(run, "clone: the production clone from %s in %.1f s", info.source,
+			   info.prod_ms / 1000.0);
+	if (!r) {
+		ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
+			   env->dev.port, env->clone);
+		r = ts_clone_dev(env, &info);
+	}
+	r = r || prove_booted(run) ? -1 : 0;
+	clone_done(run, st, &info, "copied");
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_reuse(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+	struct ts_clone_info info = { 0 };
+	struct ts_report_stage *st;
+	double t0;
+	int r, loaded = ts_env_load(env);
+
+	if (loaded < 0)
+		return -1;
+	if (!loaded) {
+		ts_run_say(run, "no kept environments to reuse: building them");
+		return ts_run_provision(run);
+	}
+	env->quiet = run->quiet;
+	t0 = now_ms();
+	st = ts_run_stage(run, "clone", "reusing the kept environments: the dev side back to before migrating");
+	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) || prove_booted(run) ? -1 : 0;
+	info.source = xstrdup("kept (rehearse --reuse)");
+	clone_done(run, st, &info, "reset");
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_plan(struct ts_run *run)
+{
+	enum ts_tracking_tool tool;
+
+	if (run->planned)
+		return 0;
+	if (ts_migrations_discover(run->cfg.migrations, &run->set))
+		return -1;
+	ts_tracking_tool_parse(run->cfg.tracking, &tool);
+	if (tool == TS_TRACK_AUTO)
+		tool = ts_tracking_for_format(run->set.format);
+	ts_tracker_init(&run->tracker, tool, run->cfg.tracking_table);
+	run->planned = 1;
+	free(run->rep.tracking);
+	free(run->rep.tracking_table);
+	run->rep.tracking = xstrdup(ts_tracking_tool_name(tool));
+	run->rep.tracking_table = xstrdup(run->tracker.table);
+	/* a [phase] that names no migration is refused before anything is built */
+	if (run->cfg.n_phases && ts_phases_resolve(&run->cfg, &run->set, &run->plans))
+		return -1;
+	return 0;
+}
+
+int ts_run_migration_failed(const struct ts_run *run)
+{
+	for (size_t i = 0; i < run->rep.n_migrations; i++)
+		if (run->rep.migrations[i].status && !strcmp(run->rep.migrations[i].status, "failed"))
+			return 1;
+	return 0;
+}
+
+/* The version a side's tracking table is at (NULL: none), or -1. */
+static int side_version(struct ts_run *run, PGconn *conn, char **out)
+{
+	struct ts_tracking_state st;
+
+	*out = NULL;
+	if (ts_tracking_read(conn, &run->tracker, &st))
+		return -1;
+	if (st.latest)
+		*out = xstrdup(st.latest);
+	ts_tracking_state_free(&st);
+	return 0;
+}
+
+int ts_run_read_production(struct ts_run *run)
+{
+	struct ts_tracking_state st;
+	struct strvec drift = STRVEC_INIT;
+	PGconn *conn;
+	int r;
+
+	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.prod, NULL)))
+		return -1;
+	r = ts_tracking_read(conn, &run->tracker, &st);
+	PQfinish(conn);
+	if (r)
+		return -1;
+	r = ts_tracking_check(&run->tracker, &st, "production clone");
+	if (!r) {
+		ts_tracking_drift(&run->tracker, &st, &run->set, &drift);
+		for (size_t i = 0; i < drift.nr; i++) {
+			ts_report_note(&run->rep, "drift: %s", drift.v[i]);
+			ts_run_say(run, "drift: %s", drift.v[i]);
+		}
+		free(run->rep.prod_version);
+		run->rep.prod_version = st.latest ? xstrdup(st.latest) : NULL;
+	}
+	strvec_clear(&drift);
+	if (run->have_prod_state)
+		ts_tracking_state_free(&run->prod_state);
+	run->prod_state = st;
+	run->have_prod_state = 1;
+	return r;
+}
+
+int ts_run_migrate(struct ts_run *run)
+{
+	if (ts_run_plan(run))
+		return -1;
+	return ts_run_migrate_set(run, &run->set);
+}
+
+int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
+{
+	struct ts_report_stage *st;
+	PGconn *conn;
+	double t0 = now_ms();
+	size_t first = run->rep.n_migrations;
+	char *what = run->phase ? xstrfmt("phase %s: applying its migrations on the dev side", run->phase)
+				: xstrdup("applying pending migrations on the dev side");
+	int r;
+
+	st = ts_run_stage(run, "migrate", what);
+	free(what);
+	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
+		return ts_run_stage_end(run, st, t0, -1);
+	st->detail = xstrfmt("%zu file%s, %s, %s table", set->n, set->n == 1 ? "" : "s",
+			     ts_mig_format_name(set->format), ts_tracking_tool_name(run->tracker.tool));
+	r = 0;
+	if (!run->dev_before_read) {	/* a rollout's later phases start where the first did */
+		free(run->rep.dev_before);
+		r = side_version(run, conn, &run->rep.dev_before);
+		run->dev_before_read = 1;
+	}
+	if (!r) {
+		struct ts_trace trace;
+		char *observer = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
+
+		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms);
+		free(observer);
+		if (!r) {
+			struct ts_load_ctx lctx = { &run->env, &run->rep, run->phase, run->quiet };
+			struct ts_load *load = run->load ? ts_load_start(&lctx, run->live, PQbackendPID(conn)) : NULL;
+			double m0 = now_ms();
+
+			r = ts_migrations_apply(conn, set, &run->tracker,
+						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
+						&trace, !run->quiet);
+			if (load)	/* leaves the error slot (a failed migration's) as it is */
+				ts_load_finish(load, first, m0, now_ms());
+			ts_trace_end(&trace);
+		}
+	}
+	for (size_t i = first; run->phase && i < run->rep.n_migrations; i++)
+		run->rep.migrations[i].phase = xstrdup(run->phase);
+	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
+		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
+
+		free(run->rep.dev_after);
+		side_version(run, conn, &run->rep.dev_after);
+		if (saved) {
+			ts_error_set(TS_EXIT_GATE, "%s", saved);
+			free(saved);
+		}
+	}
+	PQfinish(conn);
+	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
+		/* a migration failed: that is a finding for the report, not a crash */
+		ts_run_say(run, "migrate: %s", ts_error_message());
+		ts_run_stage_end(run, st, t0, -1);
+		return 0;
+	}
+	return ts_run_stage_end(run, st, t0, r < 0 ? -1 : 0);
+}
+
+int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)
+{
+	char *reports = path_join(run->cfg.workdir, "reports");
+
+	ts_report_decide(&run->rep);
+	if (ts_report_write(&run->rep, reports, &run->report_dir)) {
+		ts_error_print();
+		run->report_dir = NULL;
+	}
+	free(reports);
+	ts_report_render(&run->rep, fmt, stdout);
+	fflush(stdout);
+	if (run->report_dir)
+		ts_run_say(run, "reports in %s", run->report_dir);
+	return run->rep.exit_code;
+}

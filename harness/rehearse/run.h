@@ -1,0 +1,78 @@
+/*
+ * run: the context of one twinstage command (struct ts_run), passed down
+ * instead of globals, and the stages that build and change the dev side:
+ * planning, provisioning, migrating, and the report at the end. The
+ * checks after migrating are check.h (what the versions see) and safety.h
+ * (what the data keeps). `rehearse` runs them all; `up`, `migrate` and
+ * `replay` one each.
+ */
+#ifndef TS_RUN_H
+#define TS_RUN_H
+
+#include "config/config.h"
+#include "env/env.h"
+#include "migrate/migrate.h"
+#include "migrate/tracking.h"
+#include "report/render.h"
+#include "report/report.h"
+
+struct ts_run {
+	struct ts_config cfg;
+	struct ts_env env;
+	struct ts_report rep;
+	struct ts_migrations set;	/* the migrations folder, once planned */
+	struct ts_tracker tracker;	/* whose tracking table */
+	struct ts_tracking_state prod_state;	/* production's, once read */
+	struct ts_phase_plan *plans;	/* the [phase] sections resolved, once planned (NULL: none) */
+	int have_prod_state;
+	int have_config, have_env, have_report, planned;
+	int quiet;		/* no progress lines */
+	int load;		/* run [load] while migrating */
+	const char *phase;	/* the [phase] being rehearsed, or NULL */
+	const struct strvec *live;	/* the versions live while it migrates (NULL: current) */
+	int dev_before_read;	/* rep.dev_before holds the version before the first migration */
+	char *report_dir;	/* where this run's reports went */
+};
+
+/* Loads the configuration and takes the workdir. -1: error slot set. */
+int ts_run_open(struct ts_run *run, const char *config, const char *env_file);
+void ts_run_close(struct ts_run *run);
+/* Prints the error in the slot, closes run, and returns the exit code to use. */
+int ts_run_fail(struct ts_run *run);
+
+/* Progress, one line per step on stderr: a terminal and a CI log alike. */
+void ts_run_say(struct ts_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Starts a stage: records it and prints its line; finish it with ts_run_stage_end. */
+struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const char *what);
+/* Closes a stage with r's outcome (0 ok, else failed); returns r. */
+int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r);
+
+/*
+ * Reads the migrations folder, picks the tracking table and resolves the
+ * [phase] sections against the folder (no database needed).
+ */
+int ts_run_plan(struct ts_run *run);
+/*
+ * Reads the production clone's tracking table: refuses a dirty or failed
+ * one, notes drift, and records the version production is at.
+ */
+int ts_run_read_production(struct ts_run *run);
+/* Builds both sides: the production clone from [source], the dev side from it. */
+int ts_run_provision(struct ts_run *run);
+/*
+ * Takes the kept environments and returns the dev side to the state
+ * before migrating (the snapshot "base", else a new copy of the
+ * production clone); builds them when none are kept.
+ */
+int ts_run_reuse(struct ts_run *run);
+/* 1 when a migration failed on the dev side in this run. */
+int ts_run_migration_failed(const struct ts_run *run);
+/* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
+int ts_run_migrate(struct ts_run *run);
+/* The same for the pending migrations of `set` (a phase's), tagged with run->phase. */
+int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set);
+/* Decides, writes the reports, prints the chosen format; returns the exit code. */
+int ts_run_finish(struct ts_run *run, enum ts_report_format fmt);
+
+#endif

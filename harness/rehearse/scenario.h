@@ -1,0 +1,91 @@
+/*
+ * scenario: what an application version does, and whether it still works.
+ *
+ * A scenario file is SQL with annotations on the comment lines before the
+ * statement they apply to:
+ *
+ *	-- @name create invoice
+ *	-- @expect rows 1
+ *	INSERT INTO inovices (customer, amount) VALUES ('acme', 100) RETURNING id;
+ *
+ * @expect is one of: ok (the default), rows N (rows returned, or affected
+ * when none are returned), error SQLSTATE, columns a,b,c (the result has
+ * these columns; more are fine, since adding a column is a compatible change).
+ *
+ * Each file runs in a transaction that is rolled back, each statement under
+ * a savepoint, so a failing statement does not abort the ones after it and
+ * the data the next check sees is unchanged. An [app] with `command =` runs
+ * that command instead, with PGHOST, PGPORT, PGDATABASE, PGUSER and
+ * DATABASE_URL pointing at the side under test.
+ */
+#ifndef TS_SCENARIO_H
+#define TS_SCENARIO_H
+
+#include <stddef.h>
+
+#include "core/strvec.h"
+
+struct ts_env;
+struct ts_side;
+struct ts_app;
+struct ts_report_check;
+
+enum ts_expect_kind { TS_EXPECT_OK, TS_EXPECT_ROWS, TS_EXPECT_ERROR, TS_EXPECT_COLUMNS };
+
+struct ts_scenario_stmt {
+	char *name;
+	int line;
+	char *sql;
+	enum ts_expect_kind expect;
+	long rows;
+	char sqlstate[6];
+	struct strvec columns;
+};
+
+struct ts_scenario {
+	char *file;		/* basename */
+	char *path;
+	struct ts_scenario_stmt *stmts;
+	size_t n;
+};
+
+/* Parses one file. Errors (TS_EXIT_USAGE) name file:line. */
+int ts_scenario_parse(const char *path, struct ts_scenario *out);
+/* Parses text as if it were the file `name` (for tests and tools). */
+int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenario *out);
+void ts_scenario_free(struct ts_scenario *sc);
+
+/* The .sql files of app's scenarios folder, parsed, in name order. */
+int ts_scenario_load_app(const struct ts_app *app, struct ts_scenario **out, size_t *n);
+void ts_scenario_free_all(struct ts_scenario *sc, size_t n);
+
+/* Judges one result against st's expectation; *got (allocated) says what happened. */
+struct pg_result;
+int ts_scenario_judge(const struct ts_scenario_stmt *st, struct pg_result *res, char **got);
+
+/*
+ * Splits an application command into cp's argv (quotes as a shell would,
+ * no shell), relative to the configuration, with PGHOST... set for side.
+ * origin and what ("[app v1]") name it in errors.
+ */
+struct child_process;
+int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,
+		       const char *origin, const char *what, struct child_process *cp);
+/* The last `lines` lines of a file, or NULL when it is empty or missing. */
+char *ts_tail_lines(const char *path, int lines);
+
+/* SQL on one line (spaces folded), at most about 200 characters, for reports. */
+char *ts_oneline(const char *sql);
+
+/* The expectation as text: "ok", "rows 1", "error 42703", "columns a,b". */
+char *ts_scenario_expect_text(const struct ts_scenario_stmt *st);
+
+/*
+ * Runs app against one side and fills check with one case per statement
+ * (or one for a command). Returns 0 when it could run (whatever the
+ * verdict), -1 when the side could not be reached or a file not parsed.
+ */
+int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
+			const char *log_dir, struct ts_report_check *check);
+
+#endif

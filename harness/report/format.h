@@ -1,0 +1,15 @@
+/*
+ * format: what every renderer of the report shares: text escaped for the
+ * format it is written into.
+ */
+#ifndef TS_FORMAT_H
+#define TS_FORMAT_H
+
+#include <stdio.h>
+
+/* s in Markdown text: table pipes, emphasis and tags escaped, newlines as spaces. */
+void ts_md_escape(FILE *out, const char *s);
+/* s in XML text or an attribute (control characters become spaces). */
+void ts_xml_escape(FILE *out, const char *s);
+
+#endif
