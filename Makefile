@@ -3,6 +3,7 @@
 #   make           build build/twinstage
 #   make demo      install what is missing, build, rehearse the bundled examples
 #   make check     install what is missing, check the layout, run the Criterion suite under ASan+UBSan
+#   make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60) under ASan+UBSan
 #   make bench     compare twinstage with what a user would do (bench/*.sh)
 #   make install   PREFIX=/usr/local DESTDIR=
 #
@@ -14,14 +15,14 @@ DESTDIR ?=
 CC ?= cc
 
 DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
-	libprotobuf-c-dev libjansson-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
+	libprotobuf-c-dev libjansson-dev libssl-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
-	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common
+	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I/usr/include/postgresql -I/usr/include/libxml2 -Iharness
-LIBS = -lpq -linih -lpg_query -ljansson -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2 -lblkid
+LIBS = -lpq -linih -lpg_query -ljansson -lcrypto -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2 -lblkid
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -53,6 +54,39 @@ build/asan/twinstage: $(ASAN_OBJ) build/asan/obj/main.o
 build/asan/tests: $(TEST_SRC) $(ASAN_OBJ) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) $(SAN) -Itests -o $@ $(TEST_SRC) $(ASAN_OBJ) $(LIBS) -lcriterion
 
+# libFuzzer targets (tests/fuzz/): the readers of what users write, under
+# ASan and UBSan. Each runs FUZZ_SECONDS from its seed corpus
+# (tests/fuzz/corpus/<target>); what it finds new stays in build/fuzz, and
+# a crash stops the run with the input that caused it
+# (build/fuzz/crash-<target>-*), to become a regression test.
+FUZZ_TARGETS = config scenario migrations lint batch
+FUZZ_SECONDS ?= 60
+CHECK_FUZZ_SECONDS ?= 10
+FUZZ_CC = clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OBJ = $(HARNESS_SRC:harness/%.c=build/fuzz/obj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+
+build/fuzz/obj/%.o: harness/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -I/usr/include/postgresql -I/usr/include/libxml2 -Iharness \
+		$(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -I/usr/include/postgresql -I/usr/include/libxml2 -Iharness \
+		$(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+fuzz: deps $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		UBSAN_OPTIONS=print_stacktrace=1 build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+			-print_final_stats=0 -artifact_prefix=build/fuzz/crash-$$t- \
+			build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1 \
+		|| { tail -40 build/fuzz/$$t.log; echo "fuzz: $$t crashed; the input is build/fuzz/crash-$$t-*"; exit 1; }; \
+		grep -E "^#[0-9]+.*DONE" build/fuzz/$$t.log | tail -1; \
+	done
+
 # Installs what is missing, and only then (no root needed when nothing is).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -73,6 +107,7 @@ check: deps layers build/asan/twinstage build/asan/tests
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	TWINSTAGE_BIN=$(CURDIR)/build/asan/twinstage TWINSTAGE_SRC=$(CURDIR) \
 	./build/asan/tests --jobs 2 $(CRITERION_FLAGS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 check-asan: check
 
@@ -104,4 +139,4 @@ install: build/twinstage
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-asan layers demo bench install clean
+.PHONY: all deps check check-asan layers fuzz demo bench install clean

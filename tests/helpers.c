@@ -10,6 +10,7 @@
 #include "core/wrapper.h"
 #include "pg/pg.h"
 #include "helpers.h"
+#include "env/home.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -150,7 +151,7 @@ void th_project(const char *dir, const char *extra_ini)
 	free(v2);
 }
 
-int th_postgres_procs(const char *needle)
+static int postgres_procs(const char *needle, char **first)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -172,12 +173,20 @@ int th_postgres_procs(const char *needle)
 			if (!buf[i])
 				buf[i] = ' ';
 		buf[len] = '\0';
-		if (strstr(buf, "postgres") && strstr(buf, needle))
+		if (strstr(buf, "postgres") && strstr(buf, needle)) {
+			if (!n && first)
+				*first = xstrdup(buf);
 			n++;
+		}
 	}
 	if (d)
 		closedir(d);
 	return n;
+}
+
+int th_postgres_procs(const char *needle)
+{
+	return postgres_procs(needle, NULL);
 }
 
 void th_cluster_start(struct th_cluster *c, const char *dbname)
@@ -200,7 +209,7 @@ void th_cluster_start(struct th_cluster *c, const char *dbname)
 	cr_assert(!ts_env_init(&c->env, &c->cfg), "%s", ts_error_message());
 	cr_assert(!ts_env_up(&c->env) && !c->env.ops->create(&c->env, &c->env.prod) &&
 		  !c->env.ops->start(&c->env, &c->env.prod), "cluster: %s", ts_error_message());
-	c->conninfo = ts_env_conninfo(&c->env, &c->env.prod, "postgres");
+	c->conninfo = xstrfmt("host=127.0.0.1 port=%d dbname=postgres user=%s", c->env.prod.port, TS_DB_USER);
 	{
 		char *sql = xstrfmt("CREATE DATABASE %s", dbname);
 
@@ -208,7 +217,7 @@ void th_cluster_start(struct th_cluster *c, const char *dbname)
 		free(sql);
 	}
 	free(c->conninfo);
-	c->conninfo = ts_env_conninfo(&c->env, &c->env.prod, dbname);
+	c->conninfo = xstrfmt("host=127.0.0.1 port=%d dbname=%s user=%s", c->env.prod.port, dbname, TS_DB_USER);
 }
 
 void th_cluster_stop(struct th_cluster *c)
@@ -254,4 +263,46 @@ json_t *th_latest_report(const char *workdir)
 	cr_assert(o, "no report at %s: %s", p, e.text);
 	free(p);
 	return o;
+}
+
+void th_assert_nothing_left(const char *workdir)
+{
+	static const char *const made[] = { "prod", "dev", "scratch", "snapshots", "env.json", "pool",
+					     "vm", "prod.dump", "dev.dump", NULL };
+	struct ts_home home = { .workdir = workdir };
+	char *outside = ts_home_outside(&home, "/var/tmp");
+	struct strvec names = STRVEC_INIT;
+	struct strbuf sb = STRBUF_INIT, loops = STRBUF_INIT;
+	char *img = path_join(workdir, "pool.img");
+
+	for (size_t i = 0; made[i]; i++) {
+		char *p = path_join(workdir, made[i]);
+		struct stat st;
+
+		cr_assert(lstat(p, &st), "%s is left", p);
+		free(p);
+	}
+	list_names(workdir, "", &names);
+	for (size_t i = 0; i < names.nr; i++)
+		cr_assert(strncmp(names.v[i], "ddt-", 4), "%s/%s is left", workdir, names.v[i]);
+	strvec_clear(&names);
+	cr_assert(!is_dir(outside), "%s is left", outside);
+	{
+		char *who = NULL;
+
+		cr_assert_eq(postgres_procs(workdir, &who), 0, "a server or tool of %s still runs: %s", workdir, who);
+		cr_assert_eq(postgres_procs(outside, &who), 0, "a server or tool of %s still runs: %s", outside, who);
+	}
+	strbuf_read_file(&sb, "/proc/self/mounts");
+	cr_assert(!strstr(sb.buf, workdir), "a mount under %s is left:\n%s", workdir, sb.buf);
+	cr_assert(!strstr(sb.buf, outside), "a mount under %s is left:\n%s", outside, sb.buf);
+	if (is_file(img)) {
+		/* no loop device still backs the pool's image */
+		cr_assert_eq(th_run(&loops, "losetup", "-j", img, NULL), 0, "losetup failed");
+		cr_assert(!loops.len, "loop device left on %s: %s", img, loops.buf);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&loops);
+	free(img);
+	free(outside);
 }

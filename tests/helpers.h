@@ -29,6 +29,15 @@ void th_project(const char *dir, const char *extra_ini);
 
 /* Count of running postgres processes whose command line mentions needle. */
 int th_postgres_procs(const char *needle);
+/*
+ * Fails the test when anything a run of workdir can make is still there:
+ * the sides' and snapshots' folders, env.json, the scratch server, the
+ * double dump test's files, dumps, the pool's mount point; its folder
+ * outside the workdir (/var/tmp/twinstage-<crc>); a server process whose
+ * data lives in either; a mount or loop device of either. (Logs, reports,
+ * the lock, the marker and the pool's image file are kept by `down`.)
+ */
+void th_assert_nothing_left(const char *workdir);
 
 /* A real cluster of our own, for tests that talk to PostgreSQL directly. */
 struct th_cluster {

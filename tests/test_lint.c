@@ -125,8 +125,38 @@ Test(lint, drop_index_not_concurrent)
 
 	rule_case("drop-index-not-concurrent", "DROP INDEX invoices_customer;",
 		  "DROP INDEX CONCURRENTLY invoices_customer;");
+	/* an error, like its sibling: its ACCESS EXCLUSIVE lock, queued, stops the table and deadlocks */
 	cr_assert_eq(level_of("DROP INDEX invoices_customer;", "drop-index-not-concurrent", &errors),
-		     TS_LINT_WARNING);
+		     TS_LINT_ERROR);
+	cr_assert_eq(errors, 1);
+}
+
+Test(lint, validating_in_the_transaction_that_added_not_valid)
+{
+	struct ts_lint l;
+	size_t errors;
+	static const char both[] =
+		"ALTER TABLE invoices ADD CONSTRAINT invoices_customer_fk FOREIGN KEY (customer_id)\n"
+		"  REFERENCES customers (id) NOT VALID;\n"
+		"ALTER TABLE invoices VALIDATE CONSTRAINT invoices_customer_fk;\n";
+
+	/* Flyway and twinstage run the file in one transaction: the point of NOT VALID is lost */
+	cr_assert_eq(level_of(both, "validate-in-same-transaction", &errors), TS_LINT_ERROR);
+	lint(&l, both, TS_FMT_FLYWAY, 0);
+	cr_assert_eq(get(&l, "validate-in-same-transaction")->line, 3);
+	ts_lint_free(&l);
+	/* so does golang-migrate with two statements in the file, and an explicit BEGIN */
+	lint(&l, both, TS_FMT_GOLANG, 0);
+	cr_assert(has(&l, "validate-in-same-transaction"));
+	ts_lint_free(&l);
+	/* a COMMIT between them, or a migration of its own, is the recipe */
+	lint(&l, "BEGIN;\nALTER TABLE invoices ADD CONSTRAINT c CHECK (amount > 0) NOT VALID;\nCOMMIT;\n"
+		 "ALTER TABLE invoices VALIDATE CONSTRAINT c;\n", TS_FMT_PLAIN, 0);
+	cr_assert(!has(&l, "validate-in-same-transaction"));
+	ts_lint_free(&l);
+	lint(&l, "ALTER TABLE invoices VALIDATE CONSTRAINT invoices_customer_fk;\n", TS_FMT_FLYWAY, 0);
+	cr_assert(!has(&l, "validate-in-same-transaction"));
+	ts_lint_free(&l);
 }
 
 Test(lint, concurrently_in_transaction)

@@ -192,12 +192,25 @@ Test(load, a_migration_queued_behind_an_open_transaction_is_a_lock_queue_stall)
 	char *wd;
 	int code;
 
-	/* client 1's report keeps its transaction (and its read lock on events) open 1.5 s */
+	/*
+	 * Client 1's report keeps its transaction (and its read lock on events)
+	 * open until the migration waits behind it, then half a second more:
+	 * a rendezvous on the lock itself, whatever the machine's speed.
+	 */
 	load_project("clients = 4\n",
 		     "-- @name count the events\n-- @expect rows 1\n"
 		     "SELECT count(*) FROM events WHERE id < 10;\n\n"
-		     "-- @name the long report of client 1\n-- @expect rows 1\n"
-		     "SELECT pg_sleep(CASE WHEN current_setting('application_name') = 'twinstage load 1' THEN 1.5 ELSE 0 END);\n");
+		     "-- @name the long report of client 1\n-- @expect ok\n"
+		     "DO $$ BEGIN\n"
+		     "  IF current_setting('application_name') = 'twinstage load 1' THEN\n"
+		     "    FOR i IN 1..4000 LOOP\n"
+		     "      EXIT WHEN EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation\n"
+		     "                        WHERE c.relname = 'events' AND NOT l.granted);\n"
+		     "      PERFORM pg_sleep(0.005);\n"
+		     "    END LOOP;\n"
+		     "    PERFORM pg_sleep(0.5);\n"
+		     "  END IF;\n"
+		     "END $$;\n");
 	th_write(dir, "migrations/1_add_note.up.sql", "ALTER TABLE events ADD COLUMN note text;\n");
 	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
 	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
@@ -221,11 +234,26 @@ Test(load, a_version_that_fails_only_while_migrating_fails_the_gate)
 {
 	int code;
 
-	/* between the two migrations, events does not exist; after them, a view stands in */
+	/*
+	 * Between the two migrations, events does not exist; after them, a
+	 * view stands in. The second waits until v1 has failed in between (the
+	 * dev server logs the error): a rendezvous on the failure itself.
+	 */
 	load_project(NULL, NULL);
 	th_write(dir, "migrations/1_rename_events.up.sql", "ALTER TABLE events RENAME TO event_log;\n");
-	th_write(dir, "migrations/2_events_view.up.sql",
-		 "SELECT pg_sleep(0.4);\nCREATE VIEW events AS SELECT * FROM event_log;\n");
+	{
+		char *sql = xstrfmt("DO $$ BEGIN\n"
+				    "  FOR i IN 1..4000 LOOP\n"
+				    "    EXIT WHEN strpos(pg_read_file('%s/.twinstage/dev/server.log'),\n"
+				    "                     'relation \"events\" does not exist') > 0;\n"
+				    "    PERFORM pg_sleep(0.005);\n"
+				    "  END LOOP;\n"
+				    "END $$;\n"
+				    "CREATE VIEW events AS SELECT * FROM event_log;\n", dir);
+
+		th_write(dir, "migrations/2_events_view.up.sql", sql);
+		free(sql);
+	}
 	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
 	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	/* the matrix passes: only the load saw it */

@@ -9,11 +9,13 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "helpers.h"
+#include "pg/pg.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +28,6 @@ TH_PROJECT_SUITE(rehearse);
 
 #define ASSERT_HAS TH_ASSERT_HAS
 
-static void assert_nothing_left(const char *workdir)
-{
-	char *prod = path_join(workdir, "prod"), *dev = path_join(workdir, "dev");
-	char *state = path_join(workdir, "env.json");
-
-	cr_assert(!is_dir(prod), "%s is left", prod);
-	cr_assert(!is_dir(dev), "%s is left", dev);
-	cr_assert(!is_file(state), "%s is left", state);
-	cr_assert_eq(th_postgres_procs(workdir), 0, "a server of %s still runs", workdir);
-	free(prod);
-	free(dev);
-	free(state);
-}
 
 #define latest_report th_latest_report
 
@@ -65,7 +54,7 @@ Test(rehearse, invoices_example_is_compatible)
 	cr_assert_str_eq(verdict_of(rep), "compatible");
 	cr_assert_eq(json_array_size(json_object_get(rep, "migrations")), 5);
 	json_decref(rep);
-	assert_nothing_left(wd);
+	th_assert_nothing_left(wd);
 	free(ini);
 	free(wd);
 }
@@ -93,7 +82,7 @@ Test(rehearse, rename_breaks_example_fails_naming_v1)
 	strbuf_reset(&out);
 	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "-c", ini, "--format", "markdown", NULL), 1);
 	ASSERT_HAS(out, "### Schema changes");
-	assert_nothing_left(wd);
+	th_assert_nothing_left(wd);
 	free(ini);
 	free(wd);
 }
@@ -107,7 +96,7 @@ Test(rehearse, registry_example_applies_only_what_production_lacks)
 
 	code = th_twinstage(dir, &out, &err, "rehearse", "-c", ini, NULL);
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
-	ASSERT_HAS(out, "tracked in golang-migrate's table schema_migrations: production clone at 2, dev side 2 -> 4");
+	ASSERT_HAS(out, "tracked in golang-migrate's table public.schema_migrations: production clone at 2, dev side 2 -> 4");
 	rep = latest_report(wd);
 	tr = json_object_get(rep, "tracking");
 	cr_assert_str_eq(json_string_value(json_object_get(tr, "tool")), "golang-migrate");
@@ -116,7 +105,7 @@ Test(rehearse, registry_example_applies_only_what_production_lacks)
 	cr_assert_eq(json_array_size(m), 2, "only 3 and 4 are pending");
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "file")), "3_add_tag_digest.up.sql");
 	json_decref(rep);
-	assert_nothing_left(wd);
+	th_assert_nothing_left(wd);
 	free(ini);
 	free(wd);
 }
@@ -133,7 +122,7 @@ Test(rehearse, a_dirty_production_stops_before_anything_runs)
 	cr_assert_eq(code, 2, "exit %d\n%s", code, err.buf);
 	ASSERT_HAS(err, "the production clone's golang-migrate table \"schema_migrations\" is dirty at version 7");
 	ASSERT_HAS(out, "none pending");
-	assert_nothing_left(path_join(dir, ".twinstage"));
+	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
 Test(rehearse, step_commands_build_migrate_replay_and_remove)
@@ -187,7 +176,7 @@ Test(rehearse, step_commands_build_migrate_replay_and_remove)
 	ASSERT_HAS(err, "\"V1__create_invoices.sql\" was changed after it was applied");
 
 	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0);
-	assert_nothing_left(wd);
+	th_assert_nothing_left(wd);
 	strbuf_reset(&out);
 	cr_assert_eq(th_twinstage(dir, &out, &err, "status", NULL), 3);
 	ASSERT_HAS(out, "no environments");
@@ -205,7 +194,7 @@ Test(rehearse, bad_sql_in_a_migration_fails_the_gate_with_file_and_line)
 	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	ASSERT_HAS(out, "V2__typo.sql:2: syntax error at or near \"TABEL\"");
 	ASSERT_HAS(out, "not run (a migration failed)");
-	assert_nothing_left(path_join(dir, ".twinstage"));
+	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
 Test(rehearse, lint_findings_warn_unless_the_gate_says_fail)
@@ -229,7 +218,7 @@ Test(rehearse, lint_findings_warn_unless_the_gate_says_fail)
 	cr_assert_eq(th_twinstage(dir, &out, &err, "report", "--format", "junit", NULL), 1);
 	ASSERT_HAS(out, "name=\"V1__index.sql\" time=");
 	ASSERT_HAS(out, "<failure message=\"V1__index.sql:2: lint index-not-concurrent");
-	assert_nothing_left(path_join(dir, ".twinstage"));
+	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
 Test(rehearse, failing_baseline_blames_the_scenarios)
@@ -322,7 +311,7 @@ Test(rehearse, a_port_in_use_is_a_clear_error)
 	ASSERT_HAS(err, "already in use");
 	close(fd);
 	free(extra);
-	assert_nothing_left(path_join(dir, ".twinstage"));
+	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
 Test(rehearse, unreachable_source_exits_3_and_hides_the_password)
@@ -336,13 +325,83 @@ Test(rehearse, unreachable_source_exits_3_and_hides_the_password)
 	cr_assert_eq(code, 3, "exit %d\n%s", code, err.buf);
 	ASSERT_HAS(err, "could not connect to the source database (");
 	cr_assert(!strstr(err.buf, "s3cretpw") && !strstr(out.buf, "s3cretpw"), "password leaked:\n%s", err.buf);
-	assert_nothing_left(path_join(dir, ".twinstage"));
+	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
 /* Greps every file under dir for needle. */
 static int tree_contains(const char *root, const char *needle)
 {
 	return th_run(NULL, "grep", "-rqs", needle, root, NULL) == 0;
+}
+
+/* A rehearsal running in the background, its progress lines read as they come. */
+struct bg_run {
+	struct child_process cp;
+	struct strbuf said;
+};
+
+static void bg_start(struct bg_run *b, const char *option)
+{
+	const char *bin = getenv("TWINSTAGE_BIN");
+
+	b->cp = (struct child_process)CHILD_PROCESS_INIT;
+	strbuf_init(&b->said);
+	strvec_push(&b->cp.args, bin ? bin : "build/asan/twinstage");
+	strvec_pushl(&b->cp.args, "rehearse", option, NULL);
+	b->cp.dir = dir;
+	b->cp.capture = &b->said;	/* its stdout and stderr, read below as they come */
+	b->cp.no_stdin = 1;
+	cr_assert(!start_command(&b->cp));
+}
+
+/* Reads what the run printed for up to ms; 1 once it has closed its output (it ended). */
+static int bg_read(struct bg_run *b, int ms)
+{
+	struct pollfd p = { .fd = b->cp.capture_fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	if ((n = read(b->cp.capture_fd, buf, sizeof(buf))) <= 0)
+		return 1;
+	strbuf_add(&b->said, buf, (size_t)n);
+	return 0;
+}
+
+/* Reads what the run printed until `line` is in it (a stage starting), 120 s at most. */
+static void bg_wait_for_line(struct bg_run *b, const char *line)
+{
+	for (double t0 = now_ms(); !strstr(b->said.buf, line) && now_ms() - t0 < 120000;)
+		if (bg_read(b, 1000))
+			break;
+	cr_assert(strstr(b->said.buf, line), "the run never said \"%s\":\n%s", line, b->said.buf);
+}
+
+/* Its exit code, once it ended; what it printed goes to err. */
+static int bg_finish(struct bg_run *b)
+{
+	int status;
+
+	while (!bg_read(b, 1000))
+		;
+	waitpid(b->cp.pid, &status, 0);
+	close(b->cp.capture_fd);
+	child_process_clear(&b->cp);
+	strbuf_add(&err, b->said.buf, b->said.len);
+	strbuf_release(&b->said);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void bg_kill(struct bg_run *b)
+{
+	int status;
+
+	kill(b->cp.pid, SIGKILL);
+	waitpid(b->cp.pid, &status, 0);
+	close(b->cp.capture_fd);
+	child_process_clear(&b->cp);
+	strbuf_release(&b->said);
 }
 
 Test(rehearse, a_real_source_is_copied_and_its_password_never_written)
@@ -369,7 +428,23 @@ Test(rehearse, a_real_source_is_copied_and_its_password_never_written)
 		free(extra);
 	}
 	th_write(dir, "migrations/V1__create_invoices.sql", "CREATE TABLE invoices (LIKE inovices);\n");
-	code = th_twinstage(dir, &out, &err, "rehearse", "--keep", NULL);
+	{
+		/* the process list, read all the while the rehearsal runs, never shows it */
+		struct bg_run b;
+		int listed = 0;
+
+		bg_start(&b, "--keep");
+		while (!bg_read(&b, 20)) {
+			struct strbuf ps = STRBUF_INIT;
+
+			cr_assert_eq(th_run(&ps, "ps", "-eo", "args", NULL), 0, "ps failed: the check would see nothing");
+			listed |= strstr(ps.buf, "rehearse --keep") != NULL;
+			cr_assert(!strstr(ps.buf, "s3cretpw"), "the password is in the process list:\n%s", ps.buf);
+			strbuf_release(&ps);
+		}
+		cr_assert(listed, "ps never listed the rehearsal: the check would see nothing");
+		code = bg_finish(&b);
+	}
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	/* the source lets its superuser replicate: the whole server is copied */
 	ASSERT_HAS(err, "the production clone from pg_basebackup");
@@ -393,50 +468,51 @@ Test(rehearse, a_real_source_is_copied_and_its_password_never_written)
 	free(seed);
 }
 
-/* Starts `twinstage rehearse` in the background and returns its pid. */
-static pid_t start_rehearse(void)
+/*
+ * The rehearsal of a project in which every stage has something to do: a
+ * seed of 400,000 rows (the double dump test takes a while), a migration
+ * with a down part, a version whose scenarios read the table.
+ */
+static void stages_project(const char *seed_tail)
 {
-	struct child_process *cp = xcalloc(1, sizeof(*cp));
-	const char *bin = getenv("TWINSTAGE_BIN");
+	char *seed = xstrfmt("CREATE TABLE a (id int PRIMARY KEY, v text);\n"
+			     "INSERT INTO a SELECT i, md5(i::text) FROM generate_series(1, 400000) i;\n%s",
+			     seed_tail ? seed_tail : "");
 
-	strvec_push(&cp->args, bin ? bin : "build/asan/twinstage");
-	strvec_pushl(&cp->args, "rehearse", "-q", NULL);
-	cp->dir = dir;
-	cp->quiet = 1;
-	cp->capture_fd = -1;
-	cr_assert(!start_command(cp));
-	return cp->pid;
+	th_write(dir, "seed.sql", seed);
+	th_write(dir, "migrations/1_add_note.up.sql", "ALTER TABLE a ADD COLUMN note text;\n");
+	th_write(dir, "migrations/1_add_note.down.sql", "ALTER TABLE a DROP COLUMN note;\n");
+	th_write(dir, "apps/v1/01_a.sql", "-- @expect rows 1\nSELECT id, v FROM a WHERE id = 7;\n");
+	th_write(dir, "twinstage.ini", "[project]\nname = stages\n[source]\nseed = seed.sql\n"
+		 "[app v1]\nscenarios = apps/v1\n[rehearsal]\ncurrent = v1\n");
+	free(seed);
 }
 
 /*
- * Starts a rehearsal whose seed takes 30 s, waits until `marker` exists
- * under the workdir, kills it with SIGKILL, and checks that `down` removes
- * everything. Returns how many servers the killed run had left.
+ * Starts a rehearsal, lets it reach `line` (a stage's progress line) and,
+ * when `marker` is set, until that file exists under the workdir (the
+ * stage's own file, such as the double dump test's), kills it with
+ * SIGKILL, and checks that `down` removes everything. Returns how many
+ * servers the killed run had left.
  */
-static int kill_then_down(const char *marker)
+static int kill_at(const char *line, const char *marker)
 {
-	char *wd = path_join(dir, ".twinstage");
-	char *path = path_join(wd, marker);
-	pid_t pid;
-	int status, i, left;
+	char *wd = path_join(dir, ".twinstage"), *path = marker ? path_join(wd, marker) : NULL;
+	struct bg_run b;
+	int left;
 
-	th_write(dir, "seed.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);\n");
-	th_write(dir, "migrations/V1__a.sql", "SELECT 1;\n");
-	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n");
-	pid = start_rehearse();
-	for (i = 0; i < 600 && !is_file(path); i++)
-		usleep(50000);
-	cr_assert(is_file(path), "%s never appeared", marker);
-
+	bg_start(&b, NULL);
+	bg_wait_for_line(&b, line);
+	for (double t0 = now_ms(); path && !is_file(path) && !is_dir(path) && now_ms() - t0 < 60000;)
+		usleep(2000);
+	cr_assert(!path || is_file(path) || is_dir(path), "%s never appeared:\n%s", marker, b.said.buf);
 	/* while it runs, the workdir is taken */
 	cr_assert_eq(th_twinstage(dir, &out, &err, "rehearse", NULL), 2);
 	ASSERT_HAS(err, "is in use by another twinstage run");
-
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	bg_kill(&b);
 	left = th_postgres_procs(wd);
 	cr_assert_eq(th_twinstage(dir, &out, &err, "down", NULL), 0, "%s", err.buf);
-	assert_nothing_left(wd);
+	th_assert_nothing_left(wd);
 	free(path);
 	free(wd);
 	return left;
@@ -444,12 +520,119 @@ static int kill_then_down(const char *marker)
 
 Test(rehearse, down_cleans_up_after_sigkill_during_initdb)
 {
-	kill_then_down("prod/data/PG_VERSION");
+	stages_project("SELECT pg_sleep(30);\n");
+	kill_at("twinstage: provision:", "prod/data/PG_VERSION");
 }
 
 Test(rehearse, down_cleans_up_after_sigkill_with_servers_running)
 {
-	cr_assert(kill_then_down("logs/seed.log") > 0, "the killed run should have left a server");
+	stages_project("SELECT pg_sleep(30);\n");
+	cr_assert(kill_at("twinstage: clone: seeding", "logs/seed.log") > 0,
+		  "the killed run should have left a server");
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_in_the_double_dump_test_of_production)
+{
+	stages_project(NULL);
+	kill_at("twinstage: ddt: double dump test of the production clone", "ddt-prod");
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_in_the_baseline)
+{
+	stages_project(NULL);
+	kill_at("twinstage: baseline:", NULL);
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_while_migrating)
+{
+	stages_project(NULL);
+	kill_at("twinstage: migrate:", NULL);
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_in_the_double_dump_test_of_the_dev_side)
+{
+	stages_project(NULL);
+	kill_at("twinstage: ddt: double dump test of the dev side", "ddt-dev");
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_in_the_checks)
+{
+	stages_project(NULL);
+	kill_at("twinstage: check:", NULL);
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_in_the_rollback)
+{
+	stages_project(NULL);
+	kill_at("twinstage: rollback:", NULL);
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_once_the_report_is_written)
+{
+	stages_project(NULL);
+	kill_at("twinstage: reports in ", NULL);
+}
+
+Test(rehearse, down_cleans_up_after_sigkill_while_the_source_is_dumped)
+{
+	struct th_cluster src;
+	char *ini;
+
+	th_cluster_start(&src, "shop");
+	th_sql(src.conninfo, "CREATE TABLE a (id int PRIMARY KEY, v text);"
+			     "INSERT INTO a SELECT i, md5(i::text) FROM generate_series(1, 400000) i");
+	stages_project(NULL);
+	ini = xstrfmt("[project]\nname = shop\n[source]\ndsn = postgresql://postgres@127.0.0.1:%d/shop\n"
+		      "[environments]\nclone = logical\n[app v1]\nscenarios = apps/v1\n[rehearsal]\ncurrent = v1\n",
+		      src.env.prod.port);
+	th_write(dir, "twinstage.ini", ini);
+	/* the dump (prod.dump) lives until the production clone is restored from it */
+	kill_at("twinstage: clone: copying the source", "prod.dump");
+	th_cluster_stop(&src);
+	free(ini);
+}
+
+/*
+ * A project in a folder the server user cannot enter (mode 0700: /root, a
+ * `mktemp -d`, many CI containers), with a space in its path, run as root:
+ * each example with another clone method, its verdict as usual, nothing
+ * left (the data lived under /var/tmp/twinstage-*).
+ */
+Test(rehearse, the_bundled_examples_run_from_a_folder_the_server_user_cannot_enter, .timeout = 600)
+{
+	static const struct { const char *example, *clone; int code; } runs[] = {
+		{ "invoices", "cow", 0 }, { "rename-breaks", "physical", 1 }, { "registry", "logical", 0 },
+	};
+	char tmpl[] = "/tmp/twinstage private XXXXXX";
+	char *priv, *src_scenarios = th_src("scenarios"), *src_envs = th_src("envs");
+
+	if (geteuid() != 0)
+		cr_skip_test("only root runs the servers as another user");
+	priv = xstrdup(mkdtemp(tmpl));
+	cr_assert_eq(chmod(priv, 0700), 0);
+	cr_assert_eq(th_run(NULL, "cp", "-a", src_scenarios, src_envs, priv, NULL), 0);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char *ini = xstrfmt("%s/scenarios/%s/twinstage.ini", priv, runs[i].example);
+		char *wd = xstrfmt("%s/scenarios/%s/.twinstage", priv, runs[i].example);
+		char *env = xstrfmt("[environments]\nclone = %s\n", runs[i].clone);
+		int code;
+
+		th_write(priv, "clone.ini", env);
+		strbuf_reset(&out);
+		strbuf_reset(&err);
+		code = th_twinstage(priv, &out, &err, "rehearse", "-c", ini, "--env", "clone.ini", NULL);
+		cr_assert_eq(code, runs[i].code, "%s (clone = %s): exit %d\n%s\n%s", runs[i].example,
+			     runs[i].clone, code, out.buf, err.buf);
+		cr_assert(!strstr(err.buf, "Permission denied"), "%s", err.buf);
+		th_assert_nothing_left(wd);
+		free(ini);
+		free(wd);
+		free(env);
+	}
+	th_rmtree(priv);
+	free(priv);
+	free(src_scenarios);
+	free(src_envs);
 }
 
 Test(rehearse, help_version_and_unknown_commands)

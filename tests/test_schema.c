@@ -138,7 +138,8 @@ static void traced_apply(struct th_cluster *c, const char *dir, double max_lock_
 	ts_tracker_init(&t, ts_tracking_for_format(set.format), NULL);
 	ts_report_init(rep, "trace");
 	rep->max_lock_ms = max_lock_ms;
-	cr_assert_eq(ts_trace_start(&trace, conn, c->conninfo, max_lock_ms), 0, "%s", ts_error_message());
+	cr_assert_eq(ts_trace_start(&trace, conn, ts_pg_connect(c->conninfo, "the observer"), max_lock_ms, NULL), 0,
+		     "%s", ts_error_message());
 	cr_assert_geq(ts_migrations_apply(conn, &set, &t, NULL, rep, &trace, 0), 0, "%s",
 		      ts_error_message());
 	ts_trace_end(&trace);

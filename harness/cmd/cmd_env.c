@@ -54,16 +54,21 @@ static int show_tracking(struct ts_run *run)
 
 	if (ts_run_plan(run))
 		return ts_error_print();
-	printf("migrations: %zu file%s (%s), tracked in %s's table %s\n", run->set.n,
-	       run->set.n == 1 ? "" : "s", ts_mig_format_name(run->set.format),
-	       ts_tracking_tool_name(run->tracker.tool), run->tracker.table);
 	for (int i = 0; i < 2; i++) {
-		char *ci = ts_env_conninfo(&run->env, sides[i], run->cfg.dbname);
-		PGconn *conn = ts_pg_connect(ci, sides[i]->name);
+		PGconn *conn = ts_env_connect(&run->env, sides[i], NULL);
+
+		/* the production clone says where the table is, for both */
+		if (conn && i == 0 && ts_run_resolve_tracking(run, conn)) {
+			PQfinish(conn);
+			return ts_error_print();
+		}
+		if (i == 0)
+			printf("migrations: %zu file%s (%s), tracked in %s's table %s\n", run->set.n,
+			       run->set.n == 1 ? "" : "s", ts_mig_format_name(run->set.format),
+			       ts_tracking_tool_name(run->tracker.tool), run->tracker.table);
 		struct ts_tracking_state st;
 		size_t pending = 0;
 
-		free(ci);
 		if (!conn || ts_tracking_read(conn, &run->tracker, &st)) {
 			if (conn)
 				PQfinish(conn);
@@ -182,11 +187,11 @@ int cmd_down(int argc, char **argv)
 	if (o.purge) {
 		char *wd = xstrdup(run.cfg.workdir);
 
-		ts_run_close(&run);
-		if (rm_rf(wd)) {
+		if (ts_env_purge(&run.env)) {
 			free(wd);
-			return ts_error_print();
+			return ts_run_fail(&run);
 		}
+		ts_run_close(&run);
 		printf("removed %s\n", wd);
 		free(wd);
 		return 0;

@@ -9,6 +9,7 @@
  * (`current` names an [app] section, the migrations folder exists).
  */
 #include "config/config.h"
+#include "config/ini.h"
 #include "core/error.h"
 #include "core/strbuf.h"
 #include "core/strvec.h"
@@ -18,12 +19,13 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *const project_keys[] = { "name", "migrations", "workdir", "database", "tracking",
 					    "tracking_table", NULL };
@@ -34,7 +36,8 @@ static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "inc
 static const char *const app_keys[] = { "scenarios", "command", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
-					 "rollback", "max_stall_ms", NULL };
+					 "rollback", "max_stall_ms", "statement_timeout",
+					 "migration_timeout", "undeclared", NULL };
 static const char *const load_keys[] = { "enabled", "clients", "sample_ms", "before_ms",
 					 "after_ms", "command", NULL };
 static const char *const equal_keys[] = { "columns", NULL };
@@ -56,55 +59,22 @@ static const struct section_schema {
 	{ "load", 0, load_keys },
 };
 
-struct reader {
-	FILE *fp;
-	int line;
-};
-
 struct parse_ctx {
+	struct ts_ini ini;	/* the file, and the line being read */
 	struct ts_config *cfg;
 	const char *file;	/* as shown in messages */
 	char *dir;		/* relative paths in this file start here */
-	struct reader rd;
 	int env_only;		/* an environment file: only [environments] */
 	int depth;		/* include nesting */
-	int failed;
+	int env_sections;	/* [environments] headers seen */
 	struct strvec *origins;	/* "section.key\tfile:line" */
 };
 
 static void keyless_section(struct parse_ctx *ctx, const char *line);
 static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name);
 
-static char *ini_fgets(char *str, int num, void *stream)
-{
-	struct reader *rd = stream;
-	char *r = fgets(str, num, rd->fp);
-
-	if (r) {
-		rd->line++;
-		keyless_section((struct parse_ctx *)((char *)rd - offsetof(struct parse_ctx, rd)), r);
-	}
-	return r;
-}
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(struct parse_ctx *ctx, const char *fmt, ...)
-{
-	struct strbuf sb = STRBUF_INIT;
-	va_list ap;
-
-	if (ctx->failed)
-		return 0;	/* keep the first error: it is the one to fix */
-	va_start(ap, fmt);
-	strbuf_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	ts_error_set(TS_EXIT_USAGE, "%s:%d: %s", ctx->file, ctx->rd.line, sb.buf);
-	strbuf_release(&sb);
-	ctx->failed = 1;
-	return 0;
-}
+/* The first error is the one to fix: kept, with the line being read; returns 0. */
+#define fail(ctx, ...) ts_ini_fail(&(ctx)->ini, __VA_ARGS__)
 
 static const char *nearest(const char *word, const char *const *cands)
 {
@@ -271,7 +241,7 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		free(p);
 		free(shown);
 		if (r) {
-			ctx->failed = 1;
+			ctx->ini.failed = 1;
 			return 0;
 		}
 	}
@@ -304,7 +274,7 @@ static struct ts_equal *equal_get(struct parse_ctx *ctx, const char *arg)
 	memset(e, 0, sizeof(*e));
 	e->old_table = xstrdup(a);
 	e->new_table = xstrdup(b);
-	e->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+	e->origin = xstrfmt("%s:%d", ctx->file, ctx->ini.line);
 	free(words);
 	return e;
 }
@@ -322,26 +292,23 @@ static void equal_free_cols(struct ts_equal *e)
 }
 
 /*
- * inih calls the handler only for "name = value" lines, and [equal OLD NEW]
- * needs none: its header alone declares it.
+ * A section header ([equal OLD NEW] needs no key: its header alone
+ * declares it).
  */
-static void keyless_section(struct parse_ctx *ctx, const char *line)
+static void keyless_section(struct parse_ctx *ctx, const char *section)
 {
-	const char *p = line, *end, *arg = NULL;
 	const struct section_schema *sec;
-	char *section;
+	const char *arg = NULL;
 
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p != '[' || !(end = strchr(p, ']')) || ctx->failed || ctx->env_only)
+	if (!strcmp(section, "environments"))
+		ctx->env_sections++;
+	if (ctx->env_only)
 		return;
-	section = xstrndup(p + 1, (size_t)(end - p - 1));
 	sec = find_section(section, &arg);
 	if (sec && !strcmp(sec->name, "equal"))
 		equal_get(ctx, arg);
 	else if (sec && !strcmp(sec->name, "phase"))
 		phase_get(ctx, arg);
-	free(section);
 }
 
 /* columns = customer:customer_name, amount */
@@ -403,7 +370,7 @@ static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name)
 	ph = &cfg->phases[cfg->n_phases++];
 	memset(ph, 0, sizeof(*ph));
 	ph->name = xstrdup(name);
-	ph->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+	ph->origin = xstrfmt("%s:%d", ctx->file, ctx->ini.line);
 	return ph;
 }
 
@@ -417,7 +384,7 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 	} else if (!strcmp(name, "migrations")) {
 		strvec_clear(&ph->migrations);
 		strvec_split(&ph->migrations, value, ",");
-		set_str(&ph->migrations_origin, xstrfmt("%s:%d", ctx->file, ctx->rd.line));
+		set_str(&ph->migrations_origin, xstrfmt("%s:%d", ctx->file, ctx->ini.line));
 	} else if (!strcmp(name, "apps")) {
 		strvec_clear(&ph->apps);
 		strvec_split(&ph->apps, value, ", \t");
@@ -435,7 +402,7 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 		memset(e, 0, sizeof(*e));
 		e->old_table = xstrdup(words.v[0]);
 		e->new_table = xstrdup(words.v[1]);
-		e->origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+		e->origin = xstrfmt("%s:%d", ctx->file, ctx->ini.line);
 		strvec_clear(&words);
 	}
 	return 1;
@@ -491,16 +458,20 @@ static int handle_load(struct parse_ctx *ctx, const char *name, const char *valu
 	return 1;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+static int handler(struct ts_ini *ini, const char *section, const char *name, const char *value)
 {
-	struct parse_ctx *ctx = user;
+	struct parse_ctx *ctx = ini->user;
 	struct ts_config *cfg = ctx->cfg;
 	const struct section_schema *sec;
 	const char *arg = NULL;
 	const char *near;
 
-	if (ctx->failed)
+	if (ctx->ini.failed)
 		return 0;
+	if (!name) {
+		keyless_section(ctx, section);
+		return !ctx->ini.failed;
+	}
 	if (!*section)
 		return fail(ctx, "\"%s\" is outside any section", name);
 	sec = find_section(section, &arg);
@@ -523,7 +494,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			return fail(ctx, "unknown key \"%s\" in [%s]", name, section);
 		}
 	}
-	strvec_pushf(ctx->origins, "%s.%s\t%s:%d", sec->name, name, ctx->file, ctx->rd.line);
+	strvec_pushf(ctx->origins, "%s.%s\t%s:%d", sec->name, name, ctx->file, ctx->ini.line);
 	if (!*value && strcmp(name, "include"))
 		return 1;	/* "key =" leaves the default */
 
@@ -540,7 +511,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			enum ts_tracking_tool t;
 
 			if (ts_tracking_tool_parse(value, &t))
-				return fail(ctx, "invalid value for tracking: \"%s\" (expected auto, golang-migrate, dbmate, flyway or twinstage)",
+				return fail(ctx, "invalid value for tracking: \"%s\" (expected auto, golang-migrate, dbmate, flyway, prisma or twinstage)",
 					    value);
 			set_str(&cfg->tracking, xstrdup(value));
 		} else if (!strcmp(name, "tracking_table"))
@@ -555,7 +526,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			set_str(&cfg->env_origin, xstrdup(ctx->file));
 		return handle_environments(ctx, name, value);
 	} else if (!strcmp(sec->name, "app")) {
-		char *origin = xstrfmt("%s:%d", ctx->file, ctx->rd.line);
+		char *origin = xstrfmt("%s:%d", ctx->file, ctx->ini.line);
 		struct ts_app *app = app_get(cfg, arg, origin);
 
 		free(origin);
@@ -574,13 +545,32 @@ static int handler(void *user, const char *section, const char *name, const char
 	} else if (!strcmp(sec->name, "gate")) {
 		enum ts_gate_level *level = !strcmp(name, "lint") ? &cfg->lint :
 					    !strcmp(name, "ddt") ? &cfg->ddt :
+					    !strcmp(name, "undeclared") ? &cfg->undeclared :
 					    !strcmp(name, "rollback") ? &cfg->rollback : &cfg->forward_compat;
 		char *end;
 
-		if (!strcmp(name, "max_lock_ms") || !strcmp(name, "max_stall_ms")) {
+		if (!strcmp(name, "statement_timeout") || !strcmp(name, "migration_timeout")) {
+			double v = strtod(value, &end), unit = 1;
+
+			while (*end == ' ')
+				end++;
+			if (!strcmp(end, "s"))
+				unit = 1000;
+			else if (!strcmp(end, "min"))
+				unit = 60000;
+			else if (!strcmp(end, "h"))
+				unit = 3600000;
+			else if (*end && strcmp(end, "ms"))
+				end = (char *)value;
+			if (end == value || !isfinite(v) || v < 0 || v * unit > 24 * 3600000.0)
+				return fail(ctx, "invalid value for %s: \"%s\" (a duration such as 60s, 500ms, 30min or 1h, at most 24h; 0: no limit)",
+					    name, value);
+			*(!strcmp(name, "statement_timeout") ? &cfg->statement_timeout_ms : &cfg->migration_timeout_ms) =
+				(int)(v * unit);
+		} else if (!strcmp(name, "max_lock_ms") || !strcmp(name, "max_stall_ms")) {
 			double v = strtod(value, &end);
 
-			if (end == value || *end || v < 0)
+			if (end == value || *end || !isfinite(v) || v < 0)
 				return fail(ctx, "invalid value for %s: \"%s\" (milliseconds, or 0 for no limit)",
 					    name, value);
 			*(!strcmp(name, "max_lock_ms") ? &cfg->max_lock_ms : &cfg->max_stall_ms) = v;
@@ -604,35 +594,28 @@ static int parse_file(struct ts_config *cfg, const char *path, const char *shown
 	int r;
 
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.ini.file = shown;
+	ctx.ini.what = "configuration file";
+	ctx.ini.expected = env_only ? "an [environments] section, as envs/local.ini holds"
+				    : "twinstage.ini's sections, such as [project] and [source]";
+	ctx.ini.hint = depth ? "include = and --env name a file holding [environments], such as envs/local.ini"
+			     : "-c names the twinstage.ini file, not its folder";
+	ctx.ini.handler = handler;
+	ctx.ini.user = &ctx;
 	ctx.cfg = cfg;
 	ctx.file = shown;
 	ctx.dir = path_dirname(path);
 	ctx.env_only = env_only;
 	ctx.depth = depth;
 	ctx.origins = origins;
-	ctx.rd.fp = fopen(path, "r");
-	if (!ctx.rd.fp) {
-		int e = errno;
-
-		free(ctx.dir);
-		ts_error_set(TS_EXIT_USAGE, "could not open configuration file \"%s\": %s",
-			     shown, strerror(e));
-		if (e == ENOENT && !depth)
-			ts_error_hint("\"twinstage init\" writes a commented one; -c FILE names another");
-		return -1;
-	}
-	r = ini_parse_stream(ini_fgets, &ctx.rd, handler, &ctx);
-	fclose(ctx.rd.fp);
+	r = ts_ini_parse(&ctx.ini, path);
 	free(ctx.dir);
-	if (ctx.failed)
-		return -1;
-	if (r > 0)
-		return ts_error_set(TS_EXIT_USAGE,
-				    "%s:%d: syntax error: expected \"[section]\" or \"name = value\"",
-				    shown, r);
-	if (r < 0)
-		return ts_error_set(TS_EXIT_USAGE, "could not read configuration file \"%s\"", shown);
-	return 0;
+	if (r && !depth && !is_file(path) && !is_dir(path))
+		ts_error_hint("\"twinstage init\" writes a commented one; -c FILE names another");
+	if (!r && env_only && !ctx.env_sections)
+		r = ts_error_set(TS_EXIT_USAGE, "%s: no [environments] section (an environment file holds one, as envs/local.ini does)",
+				 shown);
+	return r;
 }
 
 /* "file:line" where section.key was set, or the file when it was not. */
@@ -645,6 +628,73 @@ static const char *origin_of(const struct ts_config *cfg, const struct strvec *o
 		if (!strncmp(origins->v[i], key, kl) && origins->v[i][kl] == '\t')
 			return origins->v[i] + kl + 1;
 	return cfg->path;
+}
+
+/*
+ * The paths the reports, env.json and the tracking tables carry: JSON and
+ * the tools' tables hold text, so a path that is not UTF-8 is refused here
+ * (shown with its odd bytes escaped), not half-way through a run.
+ */
+static int check_paths(const struct ts_config *cfg, const struct strvec *origins)
+{
+	const char *keys[] = { NULL, "project.workdir", "project.migrations", "source.seed" };
+	const char *paths[] = { cfg->path, cfg->workdir, cfg->migrations, cfg->seed };
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char *shown;
+
+		if (!paths[i] || utf8_invalid_at(paths[i], strlen(paths[i])) == strlen(paths[i]))
+			continue;
+		shown = quote_bytes(paths[i]);
+		ts_error_set(TS_EXIT_USAGE, "%s: the path \"%s\" is not UTF-8 text",
+			     keys[i] ? origin_of(cfg, origins, keys[i]) : shown, shown);
+		ts_error_hint("twinstage writes its paths into JSON reports and state files, which hold UTF-8 text: rename it");
+		free(shown);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_apps; i++) {
+		const char *sc = cfg->apps[i].scenarios;
+
+		if (sc && utf8_invalid_at(sc, strlen(sc)) < strlen(sc)) {
+			char *shown = quote_bytes(sc);
+
+			ts_error_set(TS_EXIT_USAGE, "%s: the scenarios folder \"%s\" is not a UTF-8 path",
+				     cfg->apps[i].origin, shown);
+			free(shown);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The workdir is twinstage's to fill and to empty (`down`, `down --purge`):
+ * it must not be, or hold, anything the configuration reads.
+ */
+static int check_workdir(const struct ts_config *cfg, const struct strvec *origins)
+{
+	const char *what[4 + 1] = { "the configuration file", "the migrations folder", "the seed file" };
+	const char *paths[4 + 1] = { cfg->path, cfg->migrations, cfg->seed };
+	size_t n = 3;
+
+	for (size_t i = 0; i < cfg->n_apps; i++)
+		if (cfg->apps[i].scenarios && path_within(cfg->apps[i].scenarios, cfg->workdir))
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s: workdir \"%s\" holds the scenarios folder of [app %s] (\"%s\")",
+					    origin_of(cfg, origins, "project.workdir"), cfg->workdir,
+					    cfg->apps[i].name, cfg->apps[i].scenarios),
+			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
+	if (cfg->vm_image) {
+		what[n] = "the image recipe";
+		paths[n++] = cfg->vm_image;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (paths[i] && path_within(paths[i], cfg->workdir))
+			return ts_error_set(TS_EXIT_USAGE, "%s: workdir \"%s\" holds %s (\"%s\")",
+					    origin_of(cfg, origins, "project.workdir"), cfg->workdir, what[i],
+					    paths[i]),
+			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
+	return 0;
 }
 
 static int check(struct ts_config *cfg, const struct strvec *origins)
@@ -671,15 +721,21 @@ static int check(struct ts_config *cfg, const struct strvec *origins)
 	if (!cfg->os_user)
 		cfg->os_user = xstrdup("postgres");
 
+	if (check_paths(cfg, origins))
+		return -1;
 	if (!is_dir(cfg->migrations))
 		return ts_error_set(TS_EXIT_USAGE, "%s: migrations folder \"%s\" does not exist",
 				    origin_of(cfg, origins, "project.migrations"), cfg->migrations);
+	if (check_workdir(cfg, origins))
+		return -1;
 	if (cfg->seed && cfg->dsn)
 		return ts_error_set(TS_EXIT_USAGE, "%s: [source] names both seed and dsn; keep one",
 				    origin_of(cfg, origins, "source.dsn"));
-	if (cfg->seed && !is_file(cfg->seed))
+	if (cfg->seed && !is_file(cfg->seed) && !is_dir(cfg->seed))
 		return ts_error_set(TS_EXIT_USAGE, "%s: seed file \"%s\" does not exist",
 				    origin_of(cfg, origins, "source.seed"), cfg->seed);
+	if (cfg->seed && check_text_file(cfg->seed, "a seed: SQL that psql runs"))
+		return ts_error_prefix("%s: [source] seed", origin_of(cfg, origins, "source.seed"));
 	if (!cfg->vm_uri)
 		cfg->vm_uri = xstrdup("qemu:///system");
 	if (!cfg->vm_accel)
@@ -768,6 +824,8 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->lint = TS_GATE_WARN;
 	cfg->max_lock_ms = 1000;
 	cfg->max_stall_ms = 1000;
+	cfg->statement_timeout_ms = 60000;
+	cfg->migration_timeout_ms = 3600000;
 	cfg->load = 1;
 	cfg->load_clients = 4;
 	cfg->load_sample_ms = 10;
@@ -775,15 +833,9 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->load_after_ms = 500;
 	cfg->ddt = TS_GATE_FAIL;
 	cfg->rollback = TS_GATE_FAIL;
+	cfg->undeclared = TS_GATE_WARN;
 	cfg->path = path_absolute(path);
 	cfg->dir = path_dirname(cfg->path);
-
-	/* Debian's inih is built with a 200-byte line buffer; let lines grow. */
-	ini_use_stack = 0;
-	ini_allow_realloc = 1;
-	ini_max_line = 4096;
-	/* Indented lines are not continuations: people indent for reading. */
-	ini_allow_multiline = 0;
 
 	r = parse_file(cfg, cfg->path, path, 0, 0, &origins);
 	if (!r && env_file) {

@@ -89,7 +89,10 @@ struct ts_config {
 	double max_lock_ms;	/* blocking lock on an existing table held longer fails; 0: off */
 	enum ts_gate_level ddt;	/* the double dump test (off: not run) */
 	enum ts_gate_level rollback;	/* the down migrations (off: not run) */
+	enum ts_gate_level undeclared;	/* rows a migration's UPDATE changed in columns it does not assign */
 	double max_stall_ms;	/* an application statement kept waiting longer by the migration fails; 0: off */
+	int statement_timeout_ms;	/* a scenario statement is stopped after it (default 60 s); 0: none */
+	int migration_timeout_ms;	/* a migration statement is stopped after it (default 1 h); 0: none */
 
 	/* [load]: the live versions' scenarios run on the dev side while it migrates */
 	int load;		/* enabled */

@@ -7,6 +7,7 @@
 #include "core/util.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -123,4 +124,17 @@ void ts_say(int quiet, const char *fmt, ...)
 	va_start(ap, fmt);
 	ts_vsay(quiet, fmt, ap);
 	va_end(ap);
+}
+
+const char *ts_human_ms(double ms, char *buf, size_t len)
+{
+	if (ms >= 3600000 && !fmod(ms, 3600000))
+		snprintf(buf, len, "%.0f h", ms / 3600000);
+	else if (ms >= 60000 && !fmod(ms, 60000))
+		snprintf(buf, len, "%.0f min", ms / 60000);
+	else if (ms >= 1000)
+		snprintf(buf, len, "%g s", ms / 1000);
+	else
+		snprintf(buf, len, "%.0f ms", ms);
+	return buf;
 }

@@ -45,6 +45,8 @@ uint64_t ts_progress_dir_probe(void *arg);
 void ts_say(int quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ts_vsay(int quiet, const char *fmt, va_list ap);
 
+/* "1 h", "30 min", "1.5 s", "500 ms" into buf. */
+const char *ts_human_ms(double ms, char *buf, size_t len);
 /* "1.2 GiB", "512 MiB", "20 kiB" into buf. */
 const char *ts_human_bytes(uint64_t n, char *buf, size_t len);
 

@@ -10,16 +10,19 @@
 #include "core/wrapper.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -63,6 +66,61 @@ char *path_absolute(const char *path)
 	if (!strncmp(path, "./", 2))
 		path += 2;
 	return path_join(cwd, path);
+}
+
+char *path_canonical(const char *path)
+{
+	char *abs = path_absolute(path), *head = xstrdup(abs), *real = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	size_t cut = strlen(head);
+	const char *rest;
+
+	/* the longest part that exists, resolved; the rest as written */
+	while (!(real = realpath(head, NULL)) && cut > 1) {
+		while (cut > 1 && head[cut - 1] != '/')
+			cut--;
+		if (cut > 1)
+			cut--;
+		head[cut] = '\0';
+	}
+	strbuf_addstr(&sb, real ? real : "/");
+	rest = abs + (real ? cut : 0);
+	for (const char *p = rest; *p;) {
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (!n)
+			break;
+		if (n == 2 && !strncmp(p, "..", 2)) {
+			while (sb.len > 1 && sb.buf[sb.len - 1] != '/')
+				sb.len--;
+			if (sb.len > 1)
+				sb.len--;
+			sb.buf[sb.len] = '\0';
+		} else if (!(n == 1 && *p == '.')) {
+			if (sb.len > 1)
+				strbuf_addch(&sb, '/');
+			strbuf_add(&sb, p, n);
+		}
+		p += n;
+	}
+	free(real);
+	free(head);
+	free(abs);
+	return strbuf_detach(&sb);
+}
+
+int path_within(const char *path, const char *folder)
+{
+	char *p = path_canonical(path), *f = path_canonical(folder);
+	size_t n = strlen(f);
+	int r = !strncmp(p, f, n) && (p[n] == '/' || !p[n] || (n == 1 && f[0] == '/'));
+
+	free(p);
+	free(f);
+	return r;
 }
 
 int is_dir(const char *path)
@@ -335,4 +393,156 @@ void free_strings(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* The length of the UTF-8 sequence at s (of n bytes), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* no overlong forms, no surrogates, nothing past U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+size_t utf8_invalid_at(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+
+		if (!l)
+			return i;
+		i += l;
+	}
+	return n;
+}
+
+char *quote_bytes(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t n = s ? strlen(s) : 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+
+		if (!l || (unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			strbuf_addf(&sb, "\\x%02x", (unsigned char)s[i]);
+			i++;
+		} else {
+			strbuf_add(&sb, s + i, l);
+			i += l;
+		}
+	}
+	return strbuf_detach(&sb);
+}
+
+int check_text(const char *name, const char *text, size_t len, const char *what)
+{
+	int line = 1;
+
+	if (!len)
+		return ts_error_set(TS_EXIT_USAGE, "%s: the file is empty (expected %s)", name, what);
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)text[i];
+		size_t l = utf8_seq((const unsigned char *)text + i, len - i);
+
+		if (!c)
+			return ts_error_set(TS_EXIT_USAGE, "%s:%d: a NUL byte at byte %zu: not a text file (expected %s)",
+					    name, line, i, what);
+		if (!l)
+			return ts_error_set(TS_EXIT_USAGE, "%s:%d: byte 0x%02x at byte %zu is not UTF-8 text (expected %s)",
+					    name, line, c, i, what),
+			       ts_error_hint("save the file as UTF-8");
+		if (c < 0x20 && c != '\n' && c != '\t' && c != '\r' && c != '\f')
+			return ts_error_set(TS_EXIT_USAGE, "%s:%d: control character 0x%02x at byte %zu: not a text file (expected %s)",
+					    name, line, c, i, what);
+		if (c == '\n')
+			line++;
+		i += l;
+	}
+	return 0;
+}
+
+int read_text_file(struct strbuf *sb, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return ts_error_set(TS_EXIT_USAGE, "could not open \"%s\": %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ts_error_set(TS_EXIT_USAGE, "\"%s\" is %s, not a file (expected %s)", path,
+				    S_ISDIR(st.st_mode) ? "a folder" : "a special file", what);
+	if (strbuf_read_file(sb, path))
+		return ts_error_set(TS_EXIT_USAGE, "could not read \"%s\": %s", path, strerror(errno));
+	return check_text(path, sb->buf, sb->len, what);
+}
+
+int check_text_file(const char *path, const char *what)
+{
+	struct stat st;
+	void *map;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return ts_error_set(TS_EXIT_USAGE, "could not open \"%s\": %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return ts_error_set(TS_EXIT_USAGE, "\"%s\" is %s, not a file (expected %s)", path,
+				    S_ISDIR(st.st_mode) ? "a folder" : "a special file", what);
+	}
+	if (!st.st_size) {
+		close(fd);
+		return check_text(path, "", 0, what);
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return ts_error_set(TS_EXIT_USAGE, "could not read \"%s\": %s", path, strerror(errno));
+	r = check_text(path, map, (size_t)st.st_size, what);
+	munmap(map, (size_t)st.st_size);
+	return r;
+}
+
+char *url_encode(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || strchr("-._~", c))
+			strbuf_addch(&sb, (char)c);
+		else
+			strbuf_addf(&sb, "%%%02X", c);
+	}
+	return strbuf_detach(&sb);
+}
+
+void sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256(data, len, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

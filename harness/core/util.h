@@ -19,6 +19,14 @@ char *path_join(const char *a, const char *b);
 char *path_dirname(const char *path);
 /* Absolute form of path, resolved against the current directory if relative. */
 char *path_absolute(const char *path);
+/*
+ * The absolute path with every link resolved where it exists, and ".",
+ * ".." and doubled slashes taken out of the part that does not exist yet
+ * (new string): two names of one place compare equal.
+ */
+char *path_canonical(const char *path);
+/* 1 when path is folder or lies inside it (both canonical). */
+int path_within(const char *path, const char *folder);
 int is_dir(const char *path);
 int is_file(const char *path);
 /* mkdir -p with the given mode; -1 and an error (class TS_EXIT_ENV) on failure. */
@@ -51,6 +59,21 @@ int rm_rf(const char *path);
 /* Writes a whole file atomically (temp file + rename). */
 int write_file(const char *path, const char *data, size_t len);
 
+/*
+ * Text someone wrote: not empty, no NUL byte, valid UTF-8, no control
+ * character but tab, CR, LF and form feed. Otherwise a TS_EXIT_USAGE error
+ * "name:line: byte 0xe9 at byte 120 is not UTF-8 text (expected what)".
+ */
+int check_text(const char *name, const char *text, size_t len, const char *what);
+/* Reads a regular file (not a folder) and checks it as above. */
+int read_text_file(struct strbuf *sb, const char *path, const char *what);
+/* The same check without keeping the text (a seed may be large). */
+int check_text_file(const char *path, const char *what);
+/* The offset of the first byte of s (n bytes) that is not UTF-8, or n. */
+size_t utf8_invalid_at(const char *s, size_t n);
+/* s with bytes that are not printable UTF-8 written as \xNN, safe for a terminal (new string). */
+char *quote_bytes(const char *s);
+
 /* Milliseconds from a monotonic clock. */
 double now_ms(void);
 /* Wall clock as an ISO 8601 UTC string into buf (at least 32 bytes). */
@@ -63,8 +86,12 @@ int port_in_use(int port);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 int edit_distance(const char *a, const char *b);
+/* s percent-encoded for a URL's path or user part (new string). */
+char *url_encode(const char *s);
 /* A connection string with any password replaced by "***" (new string). */
 char *conninfo_redact(const char *conninfo);
+/* SHA-256 of a buffer (OpenSSL's), as lowercase hex in out (65 bytes). */
+void sha256_hex(const void *data, size_t len, char out[65]);
 /* CRC-32 of a buffer, as hex text in out (9 bytes). */
 void crc32_hex(const char *data, size_t len, char out[9]);
 

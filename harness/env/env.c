@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +46,26 @@ int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
 	env->home.user = cfg->os_user;
 	env->pool.home = &env->home;
 	env->pool.named = cfg->pool;
-	if (!strcmp(cfg->backend, "instance"))
-		env->ops = &ts_env_instance_ops;
-	else if (!strcmp(cfg->backend, "vm"))
-		env->ops = &ts_env_vm_ops;
-	else if (!strcmp(cfg->backend, "dualboot"))
-		env->ops = &ts_env_dualboot_ops;
-	else
-		return ts_error_set(TS_EXIT_USAGE, "backend \"%s\" is not available", cfg->backend);
-	if (env->ops == &ts_env_vm_ops || env->ops == &ts_env_dualboot_ops) {
+	return ts_env_use_backend(env, cfg->backend);
+}
+
+int ts_env_use_backend(struct ts_env *env, const char *name)
+{
+	const struct ts_config *cfg = env->cfg;
+	const struct ts_env_ops *ops = !strcmp(name, "instance") ? &ts_env_instance_ops :
+				       !strcmp(name, "vm") ? &ts_env_vm_ops :
+				       !strcmp(name, "dualboot") ? &ts_env_dualboot_ops : NULL;
+
+	if (!ops)
+		return ts_error_set(TS_EXIT_USAGE, "backend \"%s\" is not available", name);
+	if (env->ops == ops)
+		return 0;
+	if (env->ops && env->ops->release)
+		env->ops->release(env);
+	env->ops = ops;
+	env->home.user = cfg->os_user;
+	env->home.as_user = 0;
+	if (ops == &ts_env_vm_ops || ops == &ts_env_dualboot_ops) {
 		/* the guests' disks are opened by libvirt's qemu user, under qemu:///system */
 		struct passwd *pw = geteuid() == 0 && strstr(cfg->vm_uri, "/system") ?
 				    getpwnam("libvirt-qemu") : NULL;
@@ -97,6 +109,88 @@ void ts_env_release(struct ts_env *env)
 	env->lock_fd = -1;
 }
 
+/*
+ * What a run makes in its workdir: every name, so that a folder holding
+ * only these is one twinstage made (before the marker existed), and `down`
+ * removes each one a run can leave. `keep` names survive `down` (the logs
+ * and reports a user reads afterwards, the pool's image until --purge).
+ */
+static const struct { const char *name; int prefix, keep; } made[] = {
+	{ TS_WORKDIR_MARKER, 0, 1 }, { "lock", 0, 1 }, { "logs", 0, 1 }, { "reports", 0, 1 },
+	{ "pool.img", 0, 1 }, { "env.json", 0, 0 }, { "env.json.tmp.", 1, 0 }, { "prod", 0, 0 },
+	{ "dev", 0, 0 }, { "scratch", 0, 0 }, { "snapshots", 0, 0 }, { "pool", 0, 0 },
+	{ "vm", 0, 0 }, { "prod.dump", 0, 0 }, { "dev.dump", 0, 0 }, { "ddt-", 1, 0 },
+};
+
+/* The entry of `made` that name is, or -1. */
+static int made_by_us(const char *name)
+{
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
+		if (made[i].prefix ? !strncmp(name, made[i].name, strlen(made[i].name))
+				   : !strcmp(name, made[i].name))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Makes the workdir twinstage's, or refuses it: a new folder, an empty one,
+ * or one that holds only what twinstage makes gets the marker; a folder
+ * with anything else in it is someone else's, and twinstage, which removes
+ * what it makes there, will not use it.
+ */
+static int claim_workdir(const char *wd)
+{
+	char *marker = path_join(wd, TS_WORKDIR_MARKER);
+	struct strvec names = STRVEC_INIT;
+	int r = 0;
+
+	if (is_file(marker))
+		goto out;
+	if (is_dir(wd)) {
+		DIR *d = opendir(wd);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && made_by_us(de->d_name) < 0)
+				strvec_push(&names, de->d_name);
+		if (d)
+			closedir(d);
+		if (names.nr) {
+			r = ts_error_set(TS_EXIT_USAGE,
+					 "workdir \"%s\" is not twinstage's: it holds \"%s\"%s, which twinstage did not make",
+					 wd, names.v[0], names.nr > 1 ? " and more" : "");
+			ts_error_hint("twinstage removes what it makes in its workdir; name a new or empty folder ([project] workdir; the default is .twinstage)");
+			goto out;
+		}
+	} else if (mkdir_p(wd, 0755)) {
+		r = -1;
+		goto out;
+	}
+	{
+		static const char text[] = "twinstage workdir: twinstage makes and removes what is in it\n";
+
+		r = write_file(marker, text, sizeof(text) - 1);
+	}
+out:
+	strvec_clear(&names);
+	free(marker);
+	return r;
+}
+
+int ts_env_purge(const struct ts_env *env)
+{
+	char *marker = path_join(env->cfg->workdir, TS_WORKDIR_MARKER);
+	int r;
+
+	if (!is_file(marker))
+		r = ts_error_set(TS_EXIT_USAGE, "workdir \"%s\" has no %s: twinstage did not make it, and will not remove it",
+				 env->cfg->workdir, TS_WORKDIR_MARKER);
+	else
+		r = rm_rf(env->cfg->workdir);
+	free(marker);
+	return r;
+}
+
 int ts_env_lock(struct ts_env *env)
 {
 	char *path, pid[32], other[32] = "";
@@ -104,7 +198,7 @@ int ts_env_lock(struct ts_env *env)
 
 	if (env->lock_fd >= 0)
 		return 0;
-	if (mkdir_p(env->cfg->workdir, 0755))
+	if (claim_workdir(env->cfg->workdir))
 		return -1;
 	path = path_join(env->cfg->workdir, "lock");
 	env->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -117,6 +211,15 @@ int ts_env_lock(struct ts_env *env)
 		n = pread(env->lock_fd, other, sizeof(other) - 1, 0);
 		other[n > 0 ? n : 0] = '\0';
 		other[strcspn(other, "\n")] = '\0';
+		/*
+		 * The run that holds it is gone (killed): a child it forked a moment
+		 * before holds the lock until it runs its program or dies with it.
+		 */
+		if (atoi(other) > 0 && kill(atoi(other), 0) && errno == ESRCH)
+			for (int i = 0; i < 500 && flock(env->lock_fd, LOCK_EX | LOCK_NB); i++)
+				usleep(10000);
+	}
+	if (flock(env->lock_fd, LOCK_EX | LOCK_NB)) {
 		close(env->lock_fd);
 		env->lock_fd = -1;
 		ts_error_set(TS_EXIT_USAGE, "workdir \"%s\" is in use by another twinstage run (pid %s)",
@@ -189,9 +292,14 @@ int ts_env_save(struct ts_env *env)
 			      "prod", "port", env->prod.port,
 			      "dev", "port", env->dev.port,
 			      "scratch", "port", env->scratch.port);
-	char *text = json_dumps(o, JSON_INDENT(2));
-	int r = write_file(env->state_path, text, strlen(text));
+	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	int r;
 
+	if (!text)	/* a path that is not UTF-8: the configuration refuses those */
+		r = ts_error_set(TS_EXIT_ENV, "could not write environment state \"%s\": a path in it is not UTF-8",
+				 env->state_path);
+	else
+		r = write_file(env->state_path, text, strlen(text));
 	free(text);
 	json_decref(o);
 	return r;
@@ -222,6 +330,12 @@ int ts_env_load(struct ts_env *env)
 				*slot = xstrdup(json_string_value(v));
 			}
 		}
+	}
+	/* the environments are removed (and reached) by the backend that made them */
+	if ((v = json_object_get(o, "backend")) && json_is_string(v) &&
+	    ts_env_use_backend(env, json_string_value(v))) {
+		json_decref(o);
+		return -1;
 	}
 	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
 	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
@@ -311,12 +425,118 @@ int ts_env_ensure_running(struct ts_env *env)
 	return 0;
 }
 
+/* The PostgreSQL programs a run starts; one left running after the run was killed is an orphan. */
+static int ours_to_stop(const char *arg0)
+{
+	static const char *const tools[] = { "postgres", "pg_dump", "pg_restore", "pg_basebackup", "psql",
+					     "initdb", "pg_ctl", NULL };
+	const char *base = strrchr(arg0, '/') ? strrchr(arg0, '/') + 1 : arg0;
+
+	for (size_t i = 0; tools[i]; i++)
+		if (!strcmp(base, tools[i]))
+			return 1;
+	return 0;
+}
+
+/* 1 for a postmaster ("postgres -D DATA") that DATA/postmaster.pid names: it is a side's. */
+static int listed_server(const char *args, size_t len, int pid)
+{
+	for (const char *a = args; a < args + len; a += strlen(a) + 1)
+		if (!strcmp(a, "-D") && a + 3 < args + len) {
+			char *pidf = path_join(a + 3, "postmaster.pid");
+			struct strbuf sb = STRBUF_INIT;
+			int listed = !strbuf_read_file(&sb, pidf) && atoi(sb.buf) == pid;
+
+			strbuf_release(&sb);
+			free(pidf);
+			return listed;
+		}
+	return 0;
+}
+
+/*
+ * A run killed with SIGKILL leaves what its children had started: a server
+ * pg_ctl started a moment before (no postmaster.pid names it yet), pg_dump's
+ * parallel workers still writing a dump. Each PostgreSQL program whose
+ * arguments name a folder of this workdir (in it, outside it, on its pool)
+ * is stopped first, but a server its postmaster.pid names: the backend
+ * stops that one cleanly.
+ */
+static void stop_orphans(const struct ts_env *env)
+{
+	char *places[3] = { xstrfmt("%s/", env->cfg->workdir), ts_home_outside(&env->home, "/var/tmp"),
+			    env->pool.named ? ts_home_outside(&env->home, env->pool.named) : NULL };
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found[64];
+	size_t n = 0;
+
+	while (d && (de = readdir(d)) && n < sizeof(found) / sizeof(found[0])) {
+		char path[300], buf[8192];
+		ssize_t len;
+		int fd, hit = 0;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || atoi(de->d_name) == (int)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		if (!ours_to_stop(buf) || listed_server(buf, (size_t)len, atoi(de->d_name)))
+			continue;
+		for (const char *a = buf; a < buf + len && !hit; a += strlen(a) + 1)
+			for (size_t k = 0; k < 3 && !hit; k++)
+				hit = places[k] && strstr(a, places[k]);
+		if (hit) {
+			found[n] = (pid_t)atoi(de->d_name);
+			kill(found[n++], SIGKILL);
+		}
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 300 && !kill(found[i], 0); k++)
+			usleep(10000);
+	for (size_t k = 0; k < 3; k++)
+		free(places[k]);
+}
+
+/*
+ * What a killed run may leave beside its sides once they are gone: dumps,
+ * the double dump test's files, a half-written state file. Only names
+ * twinstage makes, and not the kept ones.
+ */
+static int sweep(const char *wd)
+{
+	struct strvec names = STRVEC_INIT;
+	int r = 0;
+
+	list_names(wd, "", &names);
+	for (size_t i = 0; i < names.nr && !r; i++) {
+		int k = made_by_us(names.v[i]);
+
+		if (k >= 0 && !made[k].keep && strcmp(names.v[i], "env.json")) {
+			char *p = path_join(wd, names.v[i]);
+
+			r = rm_rf(p);
+			free(p);
+		}
+	}
+	strvec_clear(&names);
+	return r;
+}
+
 int ts_env_down(struct ts_env *env)
 {
 	struct strvec snaps = STRVEC_INIT;
 	char *snapdir = path_join(env->cfg->workdir, "snapshots");
 	int r = 0;
 
+	stop_orphans(env);
 	if (env->ops->destroy(env, &env->scratch))
 		r = -1;
 	ts_env_snapshots(env, &snaps);
@@ -339,28 +559,35 @@ int ts_env_down(struct ts_env *env)
 		r = -1;
 	if (!r && env->ops->cleanup && env->ops->cleanup(env))
 		r = -1;
+	if (!r)
+		r = sweep(env->cfg->workdir);
 	if (!r && unlink(env->state_path) && errno != ENOENT)
 		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", env->state_path,
 				 strerror(errno));
 	return r;
 }
 
-char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname)
+PGconn *ts_env_connect_app(const struct ts_env *env, const struct ts_side *side, const char *dbname,
+			   const char *app)
 {
-	(void)env;
-	return xstrfmt("host=127.0.0.1 port=%d dbname=%s user=%s connect_timeout=10 application_name=twinstage",
-		       side->port, dbname, TS_DB_USER);
+	char port[16];
+	const char *const keys[] = { "host", "port", "dbname", "user", "connect_timeout",
+				     "application_name", NULL };
+	const char *const vals[] = { "127.0.0.1", port, dbname ? dbname : env->cfg->dbname, TS_DB_USER,
+				     "10", app ? app : "twinstage", NULL };
+	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
+	PGconn *conn;
+
+	snprintf(port, sizeof(port), "%d", side->port);
+	/* keywords, not a connection string: a database name may hold spaces and quotes */
+	conn = ts_pg_connected(PQconnectdbParams(keys, vals, 0), what);
+	free(what);
+	return conn;
 }
 
 PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname)
 {
-	char *ci = ts_env_conninfo(env, side, dbname ? dbname : env->cfg->dbname);
-	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
-	PGconn *conn = ts_pg_connect(ci, what);
-
-	free(ci);
-	free(what);
-	return conn;
+	return ts_env_connect_app(env, side, dbname, NULL);
 }
 
 int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace)
@@ -394,8 +621,13 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_pushf(&cp->env, "PGPORT=%d", side->port);
 	strvec_pushf(&cp->env, "PGDATABASE=%s", env->cfg->dbname);
 	strvec_pushf(&cp->env, "PGUSER=%s", TS_DB_USER);
-	strvec_pushf(&cp->env, "DATABASE_URL=postgresql://%s@127.0.0.1:%d/%s", TS_DB_USER,
-		     side->port, env->cfg->dbname);
+	{
+		char *db = url_encode(env->cfg->dbname);
+
+		strvec_pushf(&cp->env, "DATABASE_URL=postgresql://%s@127.0.0.1:%d/%s", TS_DB_USER,
+			     side->port, db);
+		free(db);
+	}
 	strvec_push(&cp->env, "PGPASSWORD");
 	strvec_push(&cp->env, "PGSERVICE");
 	strvec_push(&cp->env, "PGOPTIONS");

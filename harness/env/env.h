@@ -102,15 +102,34 @@ struct ts_env {
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */
 int ts_env_init(struct ts_env *env, const struct ts_config *cfg);
+/*
+ * Uses the backend `name` ("instance", "vm", "dualboot") from now on: the
+ * one env.json records for kept environments (ts_env_load does), or the
+ * configured one again for new ones.
+ */
+int ts_env_use_backend(struct ts_env *env, const char *name);
 void ts_env_release(struct ts_env *env);
 
+/* Marks a folder as a workdir twinstage made (and may empty). */
+#define TS_WORKDIR_MARKER ".twinstage-workdir"
+
 /*
- * Takes the workdir for this run. A workdir in use by another twinstage
- * process is refused (TS_EXIT_USAGE). The lock lasts until release or exit.
+ * Takes the workdir for this run: made (with the marker) when it does not
+ * exist; an existing folder without the marker is refused (TS_EXIT_USAGE)
+ * unless it is empty or holds only what twinstage makes. A workdir in use
+ * by another twinstage process is refused (TS_EXIT_USAGE). The lock lasts
+ * until release or exit.
  */
 int ts_env_lock(struct ts_env *env);
 
-/* Loads env.json. Returns 1 when environments exist, 0 when none do. */
+/* `down --purge`: removes the whole workdir, which must carry the marker. */
+int ts_env_purge(const struct ts_env *env);
+
+/*
+ * Loads env.json, and takes the backend it records (kept environments are
+ * reached and removed by the backend that made them, whatever the
+ * configuration says now). Returns 1 when environments exist, 0 when none do.
+ */
 int ts_env_load(struct ts_env *env);
 int ts_env_save(struct ts_env *env);
 
@@ -154,12 +173,13 @@ int ts_env_snapshot_name_ok(const char *name);
  */
 char *ts_env_data_home(const struct ts_env *env, const struct ts_side *side);
 
-/* libpq connection string of a side (no secrets in it). */
-char *ts_env_conninfo(const struct ts_env *env, const struct ts_side *side, const char *dbname);
 /*
- * Connects to a side's database (dbname NULL: the project's), or sets an
+ * Connects to a side's database (dbname NULL: the project's) as the
+ * superuser, with application_name app (NULL: "twinstage"), or sets an
  * error naming the side and returns NULL.
  */
+PGconn *ts_env_connect_app(const struct ts_env *env, const struct ts_side *side, const char *dbname,
+			   const char *app);
 PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname);
 /* Creates the project's database on a side; replace: drop it first if it is there. */
 int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace);

@@ -79,7 +79,9 @@ static const char include_line[] =
 /*
  * Makes <side>/data ready to receive a cluster: a folder owned by the
  * server user, or a link to one in the data home (the pool, or /var/tmp
- * when the workdir is out of that user's reach).
+ * when the workdir is out of that user's reach). *out is the folder the
+ * server is handed: the link's target, which the server user can reach
+ * when it cannot reach the link.
  */
 static int prepare_data_dir(struct ts_env *env, struct ts_side *side, char **out)
 {
@@ -98,7 +100,8 @@ static int prepare_data_dir(struct ts_env *env, struct ts_side *side, char **out
 		if (!r && symlink(elsewhere, data) && errno != EEXIST)
 			r = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", data, strerror(errno));
 		free(parent);
-		free(elsewhere);
+		free(data);
+		data = elsewhere;
 	} else {
 		r = mkdir_p(data, 0700) || give_to_server_user(env, data) ? -1 : 0;
 	}
@@ -305,7 +308,7 @@ static int wait_until_ready(struct ts_side *side, const char *log, off_t log_at)
 static int instance_start(struct ts_env *env, struct ts_side *side)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *data = data_dir(side), *log = path_join(side->dir, "server.log");
+	char *data = real_data_dir(side), *log = path_join(side->dir, "server.log");
 	off_t log_at;
 	int r = -1;
 
@@ -334,10 +337,15 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 	}
 	give_to_server_user(env, log);
 	log_at = file_size(log);
+	/*
+	 * The server's output goes to pg_ctl's, which is the log opened here
+	 * (as root, before the drop to the server user): pg_ctl -l would open
+	 * it as the server user, who may not reach the workdir.
+	 */
 	ts_env_push_tool(env, &cp.args, "pg_ctl");
-	strvec_pushl(&cp.args, "-D", data, "-l", log, "-W", "start", NULL);
+	strvec_pushl(&cp.args, "-D", data, "-W", "start", NULL);
 	run_as(env, &cp);
-	cp.quiet = 1;
+	cp.out_path = log;
 	r = run_command(&cp);
 	if (!r)
 		r = wait_until_ready(side, log, log_at);
@@ -358,7 +366,7 @@ out:
 static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mode)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *data = data_dir(side);
+	char *data = real_data_dir(side);
 	int r;
 
 	pid_t pid = postmaster_pid(side);

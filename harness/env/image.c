@@ -4,6 +4,7 @@
  * vm backend ask.
  */
 #include "env/image.h"
+#include "config/ini.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/run_command.h"
@@ -18,9 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <guestfs.h>
-#include <ini.h>
 #include <signal.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,6 @@
 struct recipe_ctx {
 	struct ts_recipe *r;
 	char *dir;
-	struct strbuf err;
 };
 
 static int parse_size(const char *s, uint64_t *out)
@@ -47,7 +47,7 @@ static int parse_size(const char *s, uint64_t *out)
 	double v = strtod(s, &end);
 	uint64_t mul = 1;
 
-	if (end == s || v <= 0)
+	if (end == s || !isfinite(v) || v <= 0 || v > 1e15)
 		return -1;
 	switch (*end) {
 	case 'T': case 't': mul <<= 10; /* fall through */
@@ -66,11 +66,17 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int recipe_handler(void *user, const char *section, const char *name, const char *value)
+static int recipe_handler(struct ts_ini *ini, const char *section, const char *name, const char *value)
 {
-	struct recipe_ctx *c = user;
+	struct recipe_ctx *c = ini->user;
 	struct ts_recipe *r = c->r;
 
+	if (!name) {
+		if (strcmp(section, "image") && strcmp(section, "postgresql") && strcmp(section, "files") &&
+		    strcmp(section, "run"))
+			return ts_ini_fail(ini, "unknown section [%s] (image, postgresql, files, run)", section);
+		return 1;
+	}
 	if (!strcmp(section, "image")) {
 		if (!strcmp(name, "name") || !strcmp(name, "suite") || !strcmp(name, "mirror") ||
 		    !strcmp(name, "hostname")) {
@@ -79,14 +85,14 @@ static int recipe_handler(void *user, const char *section, const char *name, con
 
 			if (!*value || (!strcmp(name, "name") && strspn(value, "abcdefghijklmnopqrstuvwxyz"
 					"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(value))) {
-				strbuf_addf(&c->err, "invalid %s \"%s\"", name, value);
+				ts_ini_fail(ini, "invalid %s \"%s\"", name, value);
 				return 0;
 			}
 			free(*slot);
 			*slot = xstrdup(value);
 		} else if (!strcmp(name, "distribution")) {
 			if (strcmp(value, "debian")) {
-				strbuf_addf(&c->err, "distribution \"%s\" is not supported (only \"debian\", with debootstrap)",
+				ts_ini_fail(ini, "distribution \"%s\" is not supported (only \"debian\", with debootstrap)",
 					    value);
 				return 0;
 			}
@@ -94,19 +100,19 @@ static int recipe_handler(void *user, const char *section, const char *name, con
 			strvec_split(&r->packages, value, " ,\t");
 		} else if (!strcmp(name, "size")) {
 			if (parse_size(value, &r->size) || r->size < (1ull << 30)) {
-				strbuf_addf(&c->err, "invalid size \"%s\" (a size of at least 1G, as in 4G or 2048M)",
+				ts_ini_fail(ini, "invalid size \"%s\" (a size of at least 1G, as in 4G or 2048M)",
 					    value);
 				return 0;
 			}
 		} else {
-			strbuf_addf(&c->err, "unknown key \"%s\" in [image] (name, distribution, suite, mirror, packages, size, hostname)",
+			ts_ini_fail(ini, "unknown key \"%s\" in [image] (name, distribution, suite, mirror, packages, size, hostname)",
 				    name);
 			return 0;
 		}
 	} else if (!strcmp(section, "postgresql")) {
 		if (!strcmp(name, "version")) {
 			if (strspn(value, "0123456789") != strlen(value) || !*value) {
-				strbuf_addf(&c->err, "invalid PostgreSQL version \"%s\" (a major version, as in 15)", value);
+				ts_ini_fail(ini, "invalid PostgreSQL version \"%s\" (a major version, as in 15)", value);
 				return 0;
 			}
 			free(r->pg_version);
@@ -116,14 +122,14 @@ static int recipe_handler(void *user, const char *section, const char *name, con
 		} else if (!strcmp(name, "hba")) {
 			strvec_push(&r->pg_hba, value);
 		} else {
-			strbuf_addf(&c->err, "unknown key \"%s\" in [postgresql] (version, conf, hba)", name);
+			ts_ini_fail(ini, "unknown key \"%s\" in [postgresql] (version, conf, hba)", name);
 			return 0;
 		}
 	} else if (!strcmp(section, "files")) {
 		char *host = path_join(c->dir, value);
 
 		if (name[0] != '/' || !is_file(host)) {
-			strbuf_addf(&c->err, name[0] != '/' ? "\"%s\" is not an absolute path in the guest" :
+			ts_ini_fail(ini, name[0] != '/' ? "\"%s\" is not an absolute path in the guest" :
 				    "no file \"%2$s\" to copy to %1$s", name, host);
 			free(host);
 			return 0;
@@ -132,14 +138,14 @@ static int recipe_handler(void *user, const char *section, const char *name, con
 		free(host);
 	} else if (!strcmp(section, "run")) {
 		if (strcmp(name, "command") || split_command(value, NULL)) {
-			strbuf_addf(&c->err, strcmp(name, "command") ? "unknown key \"%s\" in [run] (command)" :
+			ts_ini_fail(ini, strcmp(name, "command") ? "unknown key \"%s\" in [run] (command)" :
 				    "command \"%s\" cannot be split into words (" TS_COMMAND_HINT ")",
 				    strcmp(name, "command") ? name : value);
 			return 0;
 		}
 		strvec_push(&r->commands, value);
 	} else {
-		strbuf_addf(&c->err, "unknown section [%s] (image, postgresql, files, run)", section);
+		ts_ini_fail(ini, "unknown section [%s] (image, postgresql, files, run)", section);
 		return 0;
 	}
 	return 1;
@@ -162,10 +168,10 @@ static int key_add_file(uLong *crc, uLong *adler, const char *path)
 
 int ts_recipe_load(struct ts_recipe *r, const char *path)
 {
-	struct recipe_ctx c = { .r = r, .err = STRBUF_INIT };
+	struct recipe_ctx c = { .r = r };
+	struct ts_ini ini = { .file = path, .what = "image recipe", .handler = recipe_handler, .user = &c,
+			      .expected = "an image recipe: [image], [postgresql], [files] and [run] sections" };
 	uLong crc = crc32(0L, Z_NULL, 0), adler = adler32(0L, Z_NULL, 0);
-	FILE *fp;
-	int line;
 
 	memset(r, 0, sizeof(*r));
 	r->path = path_absolute(path);
@@ -174,16 +180,8 @@ int ts_recipe_load(struct ts_recipe *r, const char *path)
 	r->hostname = xstrdup("twinstage");
 	r->pg_version = xstrdup("15");
 	r->size = 4ull << 30;
-	if (!(fp = fopen(r->path, "r"))) {
-		ts_error_set(TS_EXIT_USAGE, "could not read image recipe \"%s\": %s", path, strerror(errno));
+	if (ts_ini_parse(&ini, r->path))
 		goto fail;
-	}
-	line = ini_parse_file(fp, recipe_handler, &c);
-	fclose(fp);
-	if (line) {
-		ts_error_set(TS_EXIT_USAGE, "%s:%d: %s", path, line, c.err.len ? c.err.buf : "syntax error");
-		goto fail;
-	}
 	if (!r->name) {
 		const char *base = strrchr(r->path, '/') + 1;
 
@@ -198,11 +196,9 @@ int ts_recipe_load(struct ts_recipe *r, const char *path)
 		}
 	r->key = xstrfmt("%08lx%08lx", crc & 0xffffffffUL, adler & 0xffffffffUL);
 	free(c.dir);
-	strbuf_release(&c.err);
 	return 0;
 fail:
 	free(c.dir);
-	strbuf_release(&c.err);
 	ts_recipe_free(r);
 	return -1;
 }

@@ -108,7 +108,7 @@ static void target(json_t *rel, struct strbuf *from, struct strbuf *ref)
  * The limited statement and the query that counts what it has to do, or
  * -1 with an error that says which shape is missing.
  */
-static int rewrite(const struct ts_stmt *st, long n, char **out, char **count)
+int ts_batch_rewrite(const struct ts_stmt *st, long n, char **out, char **count)
 {
 	struct tokens t;
 	char *sql = xstrdup(st->sql);
@@ -123,6 +123,17 @@ static int rewrite(const struct ts_stmt *st, long n, char **out, char **count)
 	if (tokens_read(sql, &t)) {
 		free(sql);
 		return -1;
+	}
+	/* a comment after the last token (-- to the end of its line) would swallow what is appended */
+	for (size_t i = t.scan->n_tokens; i-- > 0;) {
+		const PgQuery__ScanToken *k = t.scan->tokens[i];
+
+		if ((int)k->token == PG_QUERY__TOKEN__SQL_COMMENT || (int)k->token == PG_QUERY__TOKEN__C_COMMENT ||
+		    (int)k->token == ';')
+			continue;
+		if ((size_t)k->end < len)
+			sql[len = (size_t)k->end] = '\0';
+		break;
 	}
 	if (json_object_get(node, "withClause")) {
 		r = ts_error_set(TS_EXIT_USAGE, "a batch statement cannot start with WITH");
@@ -235,7 +246,7 @@ PGresult *ts_batch_exec(PGconn *conn, const struct ts_stmt *st, struct ts_trace 
 	PGresult *res;
 
 	*facts = json_pack("{s:[], s:[], s:[]}", "locks", "rewrites", "scans");
-	if (n <= 0 || rewrite(st, n, &sql, &count))
+	if (n <= 0 || ts_batch_rewrite(st, n, &sql, &count))
 		return NULL;
 	res = PQexec(conn, count);
 	if (!ok(res)) {

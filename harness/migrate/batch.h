@@ -30,6 +30,13 @@ struct ts_trace;
 struct json_t;
 
 /*
+ * The statement limited to n rows (*out), and the query that counts the
+ * rows it would touch (*count), both new strings; -1 with an error
+ * (TS_EXIT_USAGE) when st has no shape to batch.
+ */
+int ts_batch_rewrite(const struct ts_stmt *st, long n, char **out, char **count);
+
+/*
  * Runs st in batches on conn (autocommit), traced when trace is set.
  * Returns the last result: the server's error, or the empty last batch;
  * NULL with an error set when the statement has no shape to batch or does

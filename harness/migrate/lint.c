@@ -41,12 +41,14 @@ static const struct rule {
 	  "add the column without a default, then ALTER COLUMN ... SET DEFAULT for new rows, and backfill existing rows in batches" },
 	{ "index-not-concurrent", TS_LINT_ERROR,
 	  "CREATE INDEX CONCURRENTLY, in a migration that does not run in a transaction" },
-	{ "drop-index-not-concurrent", TS_LINT_WARNING,
-	  "DROP INDEX CONCURRENTLY, in a migration that does not run in a transaction" },
+	{ "drop-index-not-concurrent", TS_LINT_ERROR,
+	  "DROP INDEX CONCURRENTLY, in a migration that does not run in a transaction (its ACCESS EXCLUSIVE lock on the table, queued behind a reader, stops every query and can deadlock with the application)" },
 	{ "concurrently-in-transaction", TS_LINT_ERROR,
 	  "give it a migration of its own that runs outside a transaction (dbmate: \"-- migrate:up transaction:false\"; golang-migrate: one statement in the file)" },
 	{ "constraint-not-valid", TS_LINT_ERROR,
 	  "add the constraint NOT VALID, then ALTER TABLE ... VALIDATE CONSTRAINT in a later transaction (its lock lets reads and writes through)" },
+	{ "validate-in-same-transaction", TS_LINT_ERROR,
+	  "VALIDATE CONSTRAINT in a later transaction (a migration of its own): in the one that added it NOT VALID, the scan runs under the ADD's lock, which blocks writes" },
 	{ "unique-without-index", TS_LINT_ERROR,
 	  "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... UNIQUE (or PRIMARY KEY) USING INDEX" },
 	{ "missing-lock-timeout", TS_LINT_WARNING,
@@ -89,6 +91,8 @@ struct ctx {
 	const struct ts_stmt *st;	/* the statement being looked at */
 	struct strvec created;		/* tables and indexes this migration created */
 	int lock_timeout;		/* SET lock_timeout seen */
+	int in_tx;			/* the statement runs in a transaction with the ones before it */
+	struct strvec not_valid;	/* "table.constraint" added NOT VALID in the open transaction */
 };
 
 static const char *jstr(json_t *o, const char *key)
@@ -279,6 +283,9 @@ static void lint_constraint(struct ctx *c, const char *table, json_t *con)
 	const char *t = jstr(con, "contype") ?: "";
 	const char *name = jstr(con, "conname");
 
+	if ((!strcmp(t, "CONSTR_CHECK") || !strcmp(t, "CONSTR_FOREIGN")) && jtrue(con, "skip_validation") &&
+	    name && c->in_tx)
+		strvec_pushf(&c->not_valid, "%s.%s", table, name);
 	if ((!strcmp(t, "CONSTR_CHECK") || !strcmp(t, "CONSTR_FOREIGN")) &&
 	    !jtrue(con, "skip_validation"))
 		finding(c, "constraint-not-valid", con,
@@ -389,6 +396,15 @@ static int lint_stmt(struct ctx *c, json_t *body, const char *kind, char **locke
 					col, table);
 			else if (!strcmp(sub, "AT_AddConstraint"))
 				lint_constraint(c, table, json_object_get(def, "Constraint"));
+			else if (!strcmp(sub, "AT_ValidateConstraint")) {
+				char *key = xstrfmt("%s.%s", table, col);
+
+				if (c->in_tx && strvec_find(&c->not_valid, key) >= 0)
+					finding(c, "validate-in-same-transaction", rv,
+						"validates constraint \"%s\" of %s in the transaction that added it NOT VALID: the scan of every row runs under the lock that blocks writes, as if NOT VALID had not been written",
+						col, table);
+				free(key);
+			}
 		}
 	} else if ((!strcmp(kind, "TruncateStmt") || !strcmp(kind, "ClusterStmt")) && existing) {
 		access_exclusive = 1;
@@ -416,12 +432,14 @@ void ts_lint_stmts(struct ts_lint *out, const char *file, const char *sql, int f
 		   int no_transaction)
 {
 	struct ctx c = { .out = out, .file = file, .sql = sql, .first_line = first_line,
-			 .created = STRVEC_INIT };
-	int tool_tx = (fmt == TS_FMT_DBMATE && !no_transaction) || (fmt == TS_FMT_GOLANG && n > 1);
+			 .created = STRVEC_INIT, .not_valid = STRVEC_INIT };
+	/* golang-migrate and Prisma send a file as one query string: several statements, one transaction */
+	int tool_tx = (fmt == TS_FMT_DBMATE && !no_transaction) ||
+		      ((fmt == TS_FMT_GOLANG || fmt == TS_FMT_PRISMA) && n > 1);
 	int whole_tx = tool_tx, explicit_tx = 0;
 
 	/* twinstage and Flyway run a file in one transaction unless it cannot be */
-	if (!tool_tx && fmt != TS_FMT_GOLANG && !no_transaction) {
+	if (!tool_tx && fmt != TS_FMT_GOLANG && fmt != TS_FMT_PRISMA && !no_transaction) {
 		whole_tx = 1;
 		for (size_t i = 0; i < n; i++)
 			if (stmts[i].no_transaction || stmts[i].transaction_control)
@@ -440,8 +458,10 @@ void ts_lint_stmts(struct ts_lint *out, const char *file, const char *sql, int f
 			const char *k = jstr(body, "kind") ?: "";
 
 			explicit_tx = !strcmp(k, "TRANS_STMT_BEGIN") || !strcmp(k, "TRANS_STMT_START");
+			strvec_clear(&c.not_valid);	/* a COMMIT ends what it added */
 			continue;
 		}
+		c.in_tx = whole_tx || explicit_tx;
 		if (is_concurrent(st, body) && (explicit_tx || tool_tx))
 			finding(&c, "concurrently-in-transaction", NULL,
 				"%s CONCURRENTLY cannot run inside a transaction block, and %s",
@@ -449,6 +469,7 @@ void ts_lint_stmts(struct ts_lint *out, const char *file, const char *sql, int f
 				!strcmp(kind, "DropStmt") ? "DROP INDEX" : "REINDEX",
 				explicit_tx ? "this file opened one with BEGIN" :
 				fmt == TS_FMT_DBMATE ? "dbmate runs this migration in one" :
+				fmt == TS_FMT_PRISMA ? "Prisma runs a migration of several statements as one" :
 				"golang-migrate runs a file of several statements as one");
 		if (lint_stmt(&c, body, kind, &locked)) {
 			size_t after = 0;
@@ -468,6 +489,7 @@ void ts_lint_stmts(struct ts_lint *out, const char *file, const char *sql, int f
 		free(locked);
 	}
 	strvec_clear(&c.created);
+	strvec_clear(&c.not_valid);
 }
 
 void ts_lint_sql(struct ts_lint *out, const char *file, const char *sql, int first_line,
@@ -528,6 +550,17 @@ int ts_lint_paths(struct ts_lint *out, char **paths, size_t n)
 			struct strvec names = STRVEC_INIT;
 			int r = list_sql_files(paths[i], "migrations", &names);
 
+			if (!r && !names.nr) {
+				/* no *.sql here: Prisma's folders, or a layout that is refused with what it holds */
+				struct ts_migrations set;
+
+				if (ts_migrations_discover(paths[i], &set))
+					return -1;
+				for (size_t j = 0; j < set.n; j++)
+					ts_lint_sql(out, set.v[j].path, set.v[j].up, set.v[j].up_line, set.format,
+						    set.v[j].no_transaction);
+				ts_migrations_free(&set);
+			}
 			for (size_t j = 0; j < names.nr && !r; j++) {
 				char *p = path_join(paths[i], names.v[j]);
 

@@ -65,14 +65,19 @@ static int run_stmt(PGconn *conn, const char *file, const struct ts_stmt *st,
 	rs->facts = facts ? facts : json_object();
 	json_object_set_new(rs->facts, "lint", findings_at(lint, st->line));
 	{
-		struct strvec names = STRVEC_INIT;
-		json_t *a = json_array();
+		struct strvec names = STRVEC_INIT, acts = STRVEC_INIT;
+		json_t *a = json_array(), *b = json_array();
 
 		ts_sql_names(st->node, &names);
 		for (size_t i = 0; i < names.nr; i++)
 			json_array_append_new(a, json_string(names.v[i]));
 		json_object_set_new(rs->facts, "names", a);
+		ts_sql_acts(st->node, &acts);
+		for (size_t i = 0; i < acts.nr; i++)
+			json_array_append_new(b, json_string(acts.v[i]));
+		json_object_set_new(rs->facts, "acts", b);
 		strvec_clear(&names);
+		strvec_clear(&acts);
 	}
 	if (!res) {	/* could not be batched: the reason is in the error slot */
 		char *why = xstrdup(ts_error_message());

@@ -23,6 +23,7 @@ const char *ts_mig_format_name(enum ts_mig_format f)
 	case TS_FMT_GOLANG: return "golang-migrate";
 	case TS_FMT_DBMATE: return "dbmate";
 	case TS_FMT_PLAIN: return "numbered files";
+	case TS_FMT_PRISMA: return "prisma";
 	default: return "none";
 	}
 }
@@ -256,11 +257,16 @@ static int classify(struct ts_migrations *set, struct patterns *pt, const char *
 	struct strbuf text = STRBUF_INIT;
 	int r = -1;
 
-	if (strbuf_read_file(&text, path)) {
-		ts_error_set(TS_EXIT_USAGE, "could not read migration file \"%s\": %s", path,
-			     strerror(errno));
+	if (utf8_invalid_at(file, strlen(file)) < strlen(file)) {
+		char *shown = quote_bytes(path);
+
+		ts_error_set(TS_EXIT_USAGE, "the name of migration file \"%s\" is not UTF-8 text", shown);
+		ts_error_hint("rename it: its name goes into the tracking table and the reports");
+		free(shown);
 		goto out;
 	}
+	if (read_text_file(&text, path, "a migration: SQL text"))
+		goto out;
 	if (!regexec(&pt->flyway, file, 5, g, 0)) {
 		if (set_format(set, TS_FMT_FLYWAY, file, first_file))
 			goto out;
@@ -352,19 +358,87 @@ int ts_migrations_read_file(const char *path, struct ts_migrations *out)
 	return r;
 }
 
+/*
+ * Prisma's layout: a folder per migration, named <timestamp>_<name>, its
+ * migration.sql inside (and migration_lock.toml beside them). The version is
+ * the timestamp; the folders run in name order, which is Prisma's.
+ */
+static int read_prisma(struct ts_migrations *set, const char *dir, const struct strvec *folders)
+{
+	for (size_t i = 0; i < folders->nr; i++) {
+		const char *name = folders->v[i];
+		size_t digits = strspn(name, "0123456789");
+		char *path = xstrfmt("%s/%s/migration.sql", dir, name);
+		struct strbuf text = STRBUF_INIT;
+		struct ts_migration *m;
+
+		if (!digits || name[digits] != '_' || !name[digits + 1]) {
+			ts_error_set(TS_EXIT_USAGE, "Prisma migration folder \"%s\" is not named <timestamp>_<name>",
+				     name);
+			free(path);
+			return -1;
+		}
+		if (read_text_file(&text, path, "a migration: SQL text")) {
+			strbuf_release(&text);
+			free(path);
+			return -1;
+		}
+		m = add(set);
+		m->version = xstrndup(name, digits);
+		m->description = describe(name + digits + 1, strlen(name + digits + 1));
+		m->file = xstrfmt("%s/migration.sql", name);
+		m->path = path;
+		m->up = strbuf_detach(&text);
+		m->up_line = 1;
+	}
+	set->format = TS_FMT_PRISMA;
+	return 0;
+}
+
 int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 {
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, all = STRVEC_INIT, folders = STRVEC_INIT;
 	const char *first_file = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (list_sql_files(dir, "migrations", &names))
 		return -1;
+	list_names(dir, "", &all);
+	for (size_t i = 0; i < all.nr; i++) {
+		char *sub = xstrfmt("%s/%s/migration.sql", dir, all.v[i]);
+
+		if (is_file(sub))
+			strvec_push(&folders, all.v[i]);
+		free(sub);
+	}
 	r = 0;
+	if (folders.nr && names.nr)
+		r = ts_error_set(TS_EXIT_USAGE,
+				 "migrations folder \"%s\" mixes layouts: Prisma's folders (\"%s/migration.sql\") and files (\"%s\")",
+				 dir, folders.v[0], names.v[0]);
+	else if (folders.nr)
+		r = read_prisma(out, dir, &folders);
+	else if (!names.nr && all.nr) {
+		/* something is there, and none of it is a migration twinstage reads: say so */
+		size_t k = 0;
+		char *first;
+
+		while (k + 1 < all.nr && !strcmp(all.v[k], "migration_lock.toml"))
+			k++;
+		first = path_join(dir, all.v[k]);
+		r = ts_error_set(TS_EXIT_USAGE,
+				 "migrations folder \"%s\" holds no migration twinstage can read: it has \"%s\"%s%s",
+				 dir, all.v[k], is_dir(first) ? " (a folder with no migration.sql)" : "",
+				 all.nr > 1 ? " and more" : "");
+		free(first);
+		ts_error_hint("expected *.sql files (Flyway V3__x.sql, golang-migrate 3_x.up.sql, dbmate 20240101120000_x.sql, 3_x.sql) or Prisma's <timestamp>_<name>/migration.sql folders");
+	}
 	for (size_t i = 0; i < names.nr && !r; i++)
 		r = classify(out, patterns(), dir, names.v[i], &first_file, 0);
 	strvec_clear(&names);
+	strvec_clear(&all);
+	strvec_clear(&folders);
 	for (size_t i = 0; i < out->n && !r; i++) {
 		struct ts_migration *m = &out->v[i];
 
@@ -379,7 +453,8 @@ int ts_migrations_discover(const char *dir, struct ts_migrations *out)
 		ts_migrations_free(out);
 		return -1;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), migration_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), migration_cmp);
 	return 0;
 }
 

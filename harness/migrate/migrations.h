@@ -5,7 +5,8 @@
  * Formats: Flyway (V3__x.sql, R__x.sql; U3__x.sql undo), golang-migrate
  * (3_x.up.sql / 3_x.down.sql), dbmate (20240101120000_x.sql with
  * "-- migrate:up" / "-- migrate:down"), and plain numbered files
- * (3_x.sql, 003-x.sql). Versions order numerically, segment by segment
+ * (3_x.sql, 003-x.sql); Prisma's folders (20240101120000_init/migration.sql,
+ * in name order). Versions order numerically, segment by segment
  * (10 after 9, 1.10 after 1.9); Flyway repeatables run after all versioned
  * migrations, ordered by description.
  */
@@ -14,7 +15,7 @@
 
 #include <stddef.h>
 
-enum ts_mig_format { TS_FMT_NONE, TS_FMT_FLYWAY, TS_FMT_GOLANG, TS_FMT_DBMATE, TS_FMT_PLAIN };
+enum ts_mig_format { TS_FMT_NONE, TS_FMT_FLYWAY, TS_FMT_GOLANG, TS_FMT_DBMATE, TS_FMT_PLAIN, TS_FMT_PRISMA };
 
 struct ts_migration {
 	char *version;		/* NULL for a repeatable */
@@ -40,8 +41,11 @@ struct ts_migrations {
 const char *ts_mig_format_name(enum ts_mig_format f);
 
 /*
- * Reads the folder: every *.sql file must be a migration of one format.
- * Errors (TS_EXIT_USAGE) name the file.
+ * Reads the folder: every *.sql file must be a migration of one format,
+ * or every subfolder a Prisma migration (a migration.sql in it). A folder
+ * that holds neither, but other things, is an error that says what it
+ * found and what is expected; an empty one holds no migration. Errors
+ * (TS_EXIT_USAGE) name the file.
  */
 int ts_migrations_discover(const char *dir, struct ts_migrations *out);
 void ts_migrations_free(struct ts_migrations *set);

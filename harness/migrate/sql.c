@@ -4,6 +4,7 @@
  */
 #include "migrate/sql.h"
 #include "core/error.h"
+#include "core/strbuf.h"
 #include "core/strvec.h"
 #include "core/wrapper.h"
 
@@ -220,4 +221,140 @@ long ts_batch_size(const char *file, const struct ts_stmt *st)
 				    "%s:%d: only UPDATE, DELETE and INSERT ... SELECT run in batches, not %s",
 				    file, st->line, st->kind);
 	return n;
+}
+
+/* The last name of a RangeVar ({"relname": ...}), or NULL. */
+static const char *relname(json_t *rv)
+{
+	return json_string_value(json_object_get(json_object_get(rv, "RangeVar") ?: rv, "relname"));
+}
+
+/* The last part of a qualified name list ([{"String": {"sval": "s"}}, ...]), or NULL. */
+static const char *last_name(json_t *list)
+{
+	json_t *last = json_array_get(list, json_array_size(list) ? json_array_size(list) - 1 : 0);
+
+	return json_string_value(json_object_get(json_object_get(last, "String"), "sval"));
+}
+
+static void act(struct strvec *out, const char *what, const char *on, const char *name)
+{
+	if (on && name)
+		strvec_pushf(out, "%s:%s:%s", what, on, name);
+	else if (on || name)
+		strvec_pushf(out, "%s:%s", what, on ? on : name);
+}
+
+void ts_sql_acts(struct json_t *node, struct strvec *out)
+{
+	const char *kind;
+	json_t *body, *it;
+	size_t i;
+
+	json_object_foreach(node, kind, body) {
+		const char *rel = relname(json_object_get(body, "relation"));
+
+		if (!strcmp(kind, "AlterTableStmt")) {
+			json_array_foreach(json_object_get(body, "cmds"), i, it) {
+				json_t *cmd = json_object_get(it, "AlterTableCmd");
+				const char *sub = json_string_value(json_object_get(cmd, "subtype")) ?: "";
+				const char *name = json_string_value(json_object_get(cmd, "name"));
+				json_t *def = json_object_get(cmd, "def");
+
+				if (!strcmp(sub, "AT_AddColumn"))
+					act(out, "add-column", rel,
+					    json_string_value(json_object_get(json_object_get(def, "ColumnDef"), "colname")));
+				else if (!strcmp(sub, "AT_DropColumn"))
+					act(out, "drop-column", rel, name);
+				else if (!strcmp(sub, "AT_AlterColumnType") || !strcmp(sub, "AT_SetNotNull") ||
+					 !strcmp(sub, "AT_DropNotNull") || !strcmp(sub, "AT_ColumnDefault") ||
+					 !strcmp(sub, "AT_AddIdentity") || !strcmp(sub, "AT_DropIdentity"))
+					act(out, "alter-column", rel, name);
+				else if (!strcmp(sub, "AT_AddConstraint"))
+					act(out, "add-constraint", rel,
+					    json_string_value(json_object_get(json_object_get(def, "Constraint"), "conname")));
+				else if (!strcmp(sub, "AT_DropConstraint") || !strcmp(sub, "AT_ValidateConstraint"))
+					act(out, !strcmp(sub, "AT_DropConstraint") ? "drop-constraint" : "validate-constraint",
+					    rel, name);
+				else if (!strcmp(sub, "AT_EnableTrig") || !strcmp(sub, "AT_DisableTrig"))
+					act(out, "alter-trigger", rel, name);
+				else
+					act(out, "alter-table", rel, NULL);
+			}
+		} else if (!strcmp(kind, "RenameStmt")) {
+			const char *type = json_string_value(json_object_get(body, "renameType")) ?: "";
+			const char *sub = json_string_value(json_object_get(body, "subname"));
+			const char *to = json_string_value(json_object_get(body, "newname"));
+
+			if (!strcmp(type, "OBJECT_COLUMN"))
+				strvec_pushf(out, "rename-column:%s:%s:%s", rel ?: "", sub ?: "", to ?: "");
+			else if (!strcmp(type, "OBJECT_TABLE") || !strcmp(type, "OBJECT_VIEW") ||
+				 !strcmp(type, "OBJECT_INDEX") || !strcmp(type, "OBJECT_MATVIEW") ||
+				 !strcmp(type, "OBJECT_SEQUENCE"))
+				strvec_pushf(out, "rename:%s:%s", rel ?: "", to ?: "");
+			else if (!strcmp(type, "OBJECT_TABCONSTRAINT"))
+				strvec_pushf(out, "rename-constraint:%s:%s:%s", rel ?: "", sub ?: "", to ?: "");
+		} else if (!strcmp(kind, "UpdateStmt")) {
+			struct strbuf cols = STRBUF_INIT;
+
+			json_array_foreach(json_object_get(body, "targetList"), i, it) {
+				const char *col = json_string_value(json_object_get(json_object_get(it, "ResTarget"), "name"));
+
+				if (col)
+					strbuf_addf(&cols, "%s%s", cols.len ? "," : "", col);
+			}
+			act(out, "update", rel, cols.buf);
+			strbuf_release(&cols);
+		} else if (!strcmp(kind, "InsertStmt") || !strcmp(kind, "DeleteStmt")) {
+			act(out, !strcmp(kind, "InsertStmt") ? "insert" : "delete", rel, NULL);
+		} else if (!strcmp(kind, "CreateStmt")) {
+			act(out, "create-table", rel, NULL);
+		} else if (!strcmp(kind, "CreateTableAsStmt")) {
+			act(out, "create-table",
+			    relname(json_object_get(json_object_get(json_object_get(body, "into"), "IntoClause"), "rel")),
+			    NULL);
+		} else if (!strcmp(kind, "IndexStmt")) {
+			act(out, "create-index", rel, json_string_value(json_object_get(body, "idxname")));
+		} else if (!strcmp(kind, "ViewStmt")) {
+			act(out, "create-view", relname(json_object_get(body, "view")), NULL);
+		} else if (!strcmp(kind, "CreateFunctionStmt")) {
+			act(out, "create-function", NULL, last_name(json_object_get(body, "funcname")));
+		} else if (!strcmp(kind, "CreateTrigStmt")) {
+			act(out, "create-trigger", rel, json_string_value(json_object_get(body, "trigname")));
+		} else if (!strcmp(kind, "CreateSeqStmt") || !strcmp(kind, "AlterSeqStmt")) {
+			act(out, "sequence", relname(json_object_get(body, "sequence")), NULL);
+		} else if (!strcmp(kind, "CreateEnumStmt") || !strcmp(kind, "AlterEnumStmt")) {
+			act(out, "type", NULL, last_name(json_object_get(body, "typeName")));
+		} else if (!strcmp(kind, "CreateExtensionStmt")) {
+			act(out, "extension", NULL, json_string_value(json_object_get(body, "extname")));
+		} else if (!strcmp(kind, "DropStmt")) {
+			const char *type = json_string_value(json_object_get(body, "removeType")) ?: "";
+			const char *what = !strcmp(type, "OBJECT_TABLE") ? "drop-table" :
+					   !strcmp(type, "OBJECT_INDEX") ? "drop-index" :
+					   !strcmp(type, "OBJECT_VIEW") || !strcmp(type, "OBJECT_MATVIEW") ? "drop-view" :
+					   !strcmp(type, "OBJECT_FUNCTION") || !strcmp(type, "OBJECT_PROCEDURE") ? "drop-function" :
+					   !strcmp(type, "OBJECT_TRIGGER") ? "drop-trigger" :
+					   !strcmp(type, "OBJECT_SEQUENCE") ? "sequence" :
+					   !strcmp(type, "OBJECT_TYPE") ? "type" :
+					   !strcmp(type, "OBJECT_EXTENSION") ? "extension" : NULL;
+
+			if (!what)
+				continue;
+			json_array_foreach(json_object_get(body, "objects"), i, it) {
+				json_t *list = json_object_get(json_object_get(it, "List"), "items") ?: it;
+				const char *name = json_is_array(list) ? last_name(list) :
+						   json_string_value(json_object_get(json_object_get(it, "String"), "sval"));
+
+				if (json_object_get(it, "ObjectWithArgs"))
+					name = last_name(json_object_get(json_object_get(it, "ObjectWithArgs"), "objname"));
+				if (!strcmp(what, "drop-trigger") && json_is_array(list) && json_array_size(list) >= 2)
+					strvec_pushf(out, "drop-trigger:%s:%s",
+						     json_string_value(json_object_get(json_object_get(
+							     json_array_get(list, json_array_size(list) - 2), "String"), "sval")) ?: "",
+						     name ?: "");
+				else
+					act(out, what, NULL, name);
+			}
+		}
+	}
 }

@@ -43,6 +43,21 @@ void ts_stmts_free(struct ts_stmt *v, size_t n);
 void ts_sql_names(struct json_t *node, struct strvec *out);
 /* The same for SQL text; nothing when it does not parse. */
 void ts_sql_names_text(const char *sql, struct strvec *out);
+/*
+ * What a statement does to the schema, read from its parse tree, one
+ * "action:table[:name]" each, names unqualified: "add-column:orders:note",
+ * "drop-column:orders:note", "alter-column:orders:amount",
+ * "rename-column:orders:old:new", "create-table:orders", "drop-table:orders",
+ * "rename:old:new", "create-index:orders:orders_note_idx",
+ * "drop-index:orders_note_idx", "add-constraint:orders:orders_fk",
+ * "drop-constraint:...", "validate-constraint:...", "create-view:v",
+ * "drop-view:v", "create-function:f", "drop-function:f",
+ * "create-trigger:orders:trg", "drop-trigger:orders:trg", "type:e",
+ * "sequence:s", "extension:e", "alter-table:orders" (anything else it alters),
+ * and the rows it writes: "update:orders:col,col" (the columns it assigns),
+ * "insert:orders", "delete:orders".
+ */
+void ts_sql_acts(struct json_t *node, struct strvec *out);
 
 /* Number of the line that byte `offset` of text is on, counting from first_line. */
 int ts_line_at(const char *text, size_t offset, int first_line);

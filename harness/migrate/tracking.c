@@ -29,6 +29,7 @@ static const struct {
 	{ "golang-migrate", TS_TRACK_GOLANG, "schema_migrations" },
 	{ "dbmate", TS_TRACK_DBMATE, "schema_migrations" },
 	{ "flyway", TS_TRACK_FLYWAY, "flyway_schema_history" },
+	{ "prisma", TS_TRACK_PRISMA, "_prisma_migrations" },
 };
 
 int ts_tracking_tool_parse(const char *s, enum ts_tracking_tool *out)
@@ -52,6 +53,7 @@ enum ts_tracking_tool ts_tracking_for_format(enum ts_mig_format f)
 	case TS_FMT_FLYWAY: return TS_TRACK_FLYWAY;
 	case TS_FMT_GOLANG: return TS_TRACK_GOLANG;
 	case TS_FMT_DBMATE: return TS_TRACK_DBMATE;
+	case TS_FMT_PRISMA: return TS_TRACK_PRISMA;
 	default: return TS_TRACK_TWINSTAGE;
 	}
 }
@@ -97,6 +99,12 @@ char *ts_tracking_checksum(const struct ts_tracker *t, const struct ts_migration
 		return xstrfmt("%d", ts_flyway_checksum(m->up, strlen(m->up)));
 	if (t->tool == TS_TRACK_TWINSTAGE)
 		return xstrdup(m->checksum);
+	if (t->tool == TS_TRACK_PRISMA) {
+		char hex[65];
+
+		sha256_hex(m->up, strlen(m->up), hex);
+		return xstrdup(hex);
+	}
 	return xstrdup("");
 }
 
@@ -200,6 +208,36 @@ static void undo_row(struct ts_tracking_state *st, const char *version)
 	st->n = k;
 }
 
+int ts_tracking_resolve(PGconn *conn, struct ts_tracker *t)
+{
+	const char *params[1] = { t->table };
+	PGresult *res;
+
+	if (strchr(t->table, '.'))
+		return 0;
+	/* where the search_path finds it, as the tool's unqualified statements do; else where it would make it */
+	res = PQexecParams(conn, "SELECT coalesce((SELECT n.nspname FROM pg_class c"
+				 " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)),"
+				 " current_schema())", 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQgetisnull(res, 0, 0)) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not find tracking table \"%s\": %s", t->table,
+			     PQresultStatus(res) == PGRES_TUPLES_OK ? "the search_path names no schema that exists" : e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	{
+		char *q = xstrfmt("%s.%s", PQgetvalue(res, 0, 0), t->table);
+
+		free(t->table);
+		t->table = q;
+	}
+	PQclear(res);
+	return 0;
+}
+
 int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_tracking_state *st)
 {
 	static const char *const queries[] = {
@@ -208,6 +246,11 @@ int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_trackin
 		[TS_TRACK_DBMATE] = "SELECT version, NULL, NULL, true, false FROM {t} ORDER BY version",
 		/* an undo (Teams edition) takes its version back out */
 		[TS_TRACK_FLYWAY] = "SELECT version, description, checksum::text, success, type = 'UNDO_SQL' FROM {t} ORDER BY installed_rank",
+		/* a row rolled back (prisma migrate resolve --rolled-back) is no longer applied */
+		[TS_TRACK_PRISMA] = "SELECT substring(migration_name from '^[0-9]+'),"
+				    " replace(substring(migration_name from '^[0-9]+_(.*)$'), '_', ' '), checksum,"
+				    " finished_at IS NOT NULL, rolled_back_at IS NOT NULL"
+				    " FROM {t} ORDER BY started_at, migration_name",
 	};
 	const char *params[1] = { t->table };
 	PGresult *res;
@@ -241,9 +284,9 @@ int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_trackin
 		int ok = PQgetvalue(res, i, 3)[0] == 't';
 
 		if (PQgetvalue(res, i, 4)[0] == 't') {
-			if (ok)
+			if (ok && t->tool == TS_TRACK_FLYWAY)
 				undo_row(st, PQgetvalue(res, i, 0));
-			continue;
+			continue;	/* Prisma: a migration marked rolled back counts for nothing */
 		}
 
 		add_row(st, PQgetisnull(res, i, 0) ? NULL : PQgetvalue(res, i, 0),
@@ -288,6 +331,8 @@ int ts_tracking_check(const struct ts_tracker *t, const struct ts_tracking_state
 					    st->rows[i].description ? st->rows[i].description : "?"),
 			       ts_error_hint(t->tool == TS_TRACK_FLYWAY ?
 					     "repair it first (flyway repair) so that production is in a known state" :
+					     t->tool == TS_TRACK_PRISMA ?
+					     "resolve it first (prisma migrate resolve --rolled-back or --applied) so that production is in a known state" :
 					     "start from a fresh clone: \"twinstage down\", then \"twinstage up\"");
 	return 0;
 }
@@ -315,6 +360,19 @@ void ts_tracking_drift(const struct ts_tracker *t, const struct ts_tracking_stat
 		const struct ts_migration *m;
 		char *sum;
 
+		if (!a->version && a->success && a->description && t->tool == TS_TRACK_FLYWAY) {
+			int known = 0, said = 0;
+
+			for (size_t k = 0; k < set->n; k++)
+				known |= set->v[k].repeatable && !strcmp(set->v[k].description, a->description);
+			for (size_t k = 0; k < i; k++)	/* a repeatable re-run has a row each time */
+				said |= !st->rows[k].version && st->rows[k].description &&
+					!strcmp(st->rows[k].description, a->description);
+			if (!known && !said)
+				strvec_pushf(out, "repeatable migration \"%s\" is applied in production but has no file in the migrations folder",
+					     a->description);
+			continue;
+		}
 		if (!a->version || !a->success)
 			continue;
 		if (!(m = find(set, a->version))) {
@@ -322,7 +380,7 @@ void ts_tracking_drift(const struct ts_tracker *t, const struct ts_tracking_stat
 				     a->version, a->description ? a->description : "no description");
 			continue;
 		}
-		if (t->tool != TS_TRACK_FLYWAY || !a->checksum)
+		if ((t->tool != TS_TRACK_FLYWAY && t->tool != TS_TRACK_PRISMA) || !a->checksum)
 			continue;
 		sum = ts_tracking_checksum(t, m);
 		if (strcmp(sum, a->checksum))
@@ -394,9 +452,24 @@ int ts_tracking_prepare(PGconn *conn, const struct ts_tracker *t)
 		ts_tracking_state_free(&st);
 		return r;
 	}
+	case TS_TRACK_PRISMA:
+		/* as Prisma Migrate makes it on PostgreSQL */
+		return exec_ok(conn, t, "CREATE TABLE IF NOT EXISTS {t} ("
+				   " id varchar(36) PRIMARY KEY NOT NULL, checksum varchar(64) NOT NULL,"
+				   " finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text,"
+				   " rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(),"
+				   " applied_steps_count integer NOT NULL DEFAULT 0)", 0, NULL);
 	default:
 		return ts_error_set(TS_EXIT_USAGE, "no tracking tool chosen");
 	}
+}
+
+/* Prisma's migration_name: the folder's name, "<timestamp>_<name>" ("20240101120000_add_note"). */
+static char *prisma_name(const struct ts_migration *m)
+{
+	const char *slash = strchr(m->file, '/');
+
+	return slash ? xstrndup(m->file, (size_t)(slash - m->file)) : xstrdup(m->file);
 }
 
 /* golang-migrate's SetVersion: the table holds exactly one row. */
@@ -412,6 +485,17 @@ int ts_tracking_begin(PGconn *conn, const struct ts_tracker *t, const struct ts_
 {
 	int r;
 
+	if (t->tool == TS_TRACK_PRISMA) {
+		/* started before it runs, finished after: a failure stays a started, unfinished row */
+		char *name = prisma_name(m), *sum = ts_tracking_checksum(t, m);
+		const char *p[2] = { name, sum };
+
+		r = exec_ok(conn, t, "INSERT INTO {t} (id, checksum, migration_name, started_at, applied_steps_count)"
+			    " VALUES (gen_random_uuid()::text, $2, $1, now(), 0)", 2, p);
+		free(name);
+		free(sum);
+		return r;
+	}
 	if (t->tool != TS_TRACK_GOLANG)
 		return 0;
 	/* in its own transaction, so that a failed migration leaves it dirty, as the tool does */
@@ -457,6 +541,17 @@ int ts_tracking_record(PGconn *conn, const struct ts_tracker *t, const struct ts
 		r = success ? exec_ok(conn, t, "INSERT INTO {t} (version) VALUES ($1)", 1, p) : 0;
 		break;
 	}
+	case TS_TRACK_PRISMA: {
+		char *name = prisma_name(m);
+		const char *p[1] = { name };
+
+		r = success ? exec_ok(conn, t, "UPDATE {t} SET finished_at = now(), applied_steps_count = 1"
+				      " WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL", 1, p)
+			    : exec_ok(conn, t, "UPDATE {t} SET logs = 'failed during a twinstage rehearsal'"
+				      " WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL", 1, p);
+		free(name);
+		break;
+	}
 	case TS_TRACK_FLYWAY: {
 		char *version = m->version ? xstrdup(m->version) : NULL;
 		const char *p[6];
@@ -497,6 +592,16 @@ int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct 
 		return prev ? golang_set(conn, t, prev, 0) : exec_ok(conn, t, "TRUNCATE {t}", 0, NULL);
 	case TS_TRACK_DBMATE:
 		return exec_ok(conn, t, "DELETE FROM {t} WHERE version = $1", 1, p);
+	case TS_TRACK_PRISMA: {
+		/* as prisma migrate resolve --rolled-back marks it */
+		char *name = prisma_name(m);
+		const char *q[1] = { name };
+		int r = exec_ok(conn, t, "UPDATE {t} SET rolled_back_at = now() WHERE migration_name = $1"
+				" AND rolled_back_at IS NULL", 1, q);
+
+		free(name);
+		return r;
+	}
 	case TS_TRACK_FLYWAY: {
 		char msbuf[32], *version = xstrdup(m->version);
 		const char *q[4];

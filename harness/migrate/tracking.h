@@ -8,6 +8,8 @@
  *			one row, the latest version; dirty while a migration runs
  *	dbmate		schema_migrations (version varchar(255) PRIMARY KEY): a row per version
  *	flyway		flyway_schema_history, with Flyway's own CRC-32 checksums
+ *	prisma		_prisma_migrations: a row per migration, its SHA-256, started
+ *			before it runs and finished after, so a failure stays recorded
  *	twinstage	twinstage_schema_history, for plain numbered files
  *
  * What is pending is what the production clone's table does not list.
@@ -22,7 +24,7 @@
 #include "migrate/migrations.h"
 
 enum ts_tracking_tool { TS_TRACK_AUTO, TS_TRACK_TWINSTAGE, TS_TRACK_GOLANG, TS_TRACK_DBMATE,
-			TS_TRACK_FLYWAY };
+			TS_TRACK_FLYWAY, TS_TRACK_PRISMA };
 
 struct ts_tracker {
 	enum ts_tracking_tool tool;
@@ -58,6 +60,13 @@ void ts_tracker_release(struct ts_tracker *t);
 int ts_flyway_checksum(const char *text, size_t len);
 /* The checksum m would have in t's table, as text ("" when the tool keeps none). */
 char *ts_tracking_checksum(const struct ts_tracker *t, const struct ts_migration *m);
+
+/*
+ * Makes t->table schema-qualified, as the tool finds it on conn: where the
+ * search_path finds it, else current_schema(), where the tool would make
+ * it. Both sides then use that one table, whatever their search_path.
+ */
+int ts_tracking_resolve(PGconn *conn, struct ts_tracker *t);
 
 /* Reads the table (a missing table is an empty state). */
 int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_tracking_state *st);

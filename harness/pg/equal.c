@@ -83,7 +83,8 @@ int ts_rels_read(PGconn *conn, const char *skip, struct ts_rels *out)
 	}
 	PQclear(res);
 	free(skipped);
-	qsort(out->v, out->n, sizeof(*out->v), rel_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), rel_cmp);
 	return 0;
 }
 

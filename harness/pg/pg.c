@@ -75,3 +75,17 @@ char *ts_pg_qualified(const char *name)
 {
 	return strchr(name, '.') ? xstrdup(name) : xstrfmt("public.%s", name);
 }
+
+char *ts_pg_dbname_arg(const char *dbname)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addstr(&sb, "dbname='");
+	for (const char *p = dbname; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			strbuf_addch(&sb, '\\');
+		strbuf_addch(&sb, *p);
+	}
+	strbuf_addch(&sb, '\'');
+	return strbuf_detach(&sb);
+}

@@ -18,6 +18,13 @@ char *ts_pg_result_error(const PGresult *res);
 /* Quotes an identifier for SQL text (new string). */
 char *ts_pg_ident(PGconn *conn, const char *name);
 
+/*
+ * The --dbname argument of pg_dump, pg_restore or psql that names the
+ * database dbname whatever it holds (spaces, quotes, an '='): the
+ * connection-string form "dbname='...'" (new string).
+ */
+char *ts_pg_dbname_arg(const char *dbname);
+
 /* "schema.name" as given, "public.name" for an unqualified name (new string). */
 char *ts_pg_qualified(const char *name);
 

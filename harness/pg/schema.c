@@ -15,7 +15,10 @@
 
 /*
  * Everything in one statement, so the snapshot is consistent and costs one
- * round trip whatever the size of the schema. Objects that belong to an
+ * round trip whatever the size of the schema. Constraints and indexes are
+ * compared by what they mean: their columns by name (a column dropped and
+ * added again by a way back has another position, and is the same
+ * column), expressions and predicates as PostgreSQL deparses them. Objects that belong to an
  * extension are the extension's business and are left out; so is the
  * table named by $1, with all that hangs on it.
  */
@@ -47,16 +50,27 @@ static const char snapshot_sql[] =
 "UNION ALL\n"
 "SELECT 'constraint', r.qname || '.' || co.conname, r.qname,\n"
 "       json_build_object('type', co.contype, 'validated', co.convalidated, 'def_oid', co.oid,\n"
-"         'raw', concat_ws(' ', co.conkey::text, co.confrelid::regclass::text, co.confkey::text,\n"
+"         'raw', concat_ws(' ',\n"
+"           (SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i)\n"
+"              FROM unnest(co.conkey) WITH ORDINALITY k(n, i)\n"
+"              JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.n),\n"
+"           co.confrelid::regclass::text,\n"
+"           (SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i)\n"
+"              FROM unnest(co.confkey) WITH ORDINALITY k(n, i)\n"
+"              JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.n),\n"
 "           co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred,\n"
-"           regexp_replace(co.conbin::text, ' :location -?[0-9]+', '', 'g')))::text\n"
+"           CASE WHEN co.conbin IS NOT NULL THEN pg_get_constraintdef(co.oid) END))::text\n"
 "  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid\n"
 "UNION ALL\n"
 "SELECT 'index', i.qname, t.qname,\n"
 "       json_build_object('valid', x.indisvalid, 'unique', x.indisunique, 'def_oid', x.indexrelid,\n"
-"         'raw', concat_ws(' ', x.indkey::text, x.indclass::text, x.indoption::text, am.amname,\n"
-"           regexp_replace(x.indexprs::text, ' :location -?[0-9]+', '', 'g'),\n"
-"           regexp_replace(x.indpred::text, ' :location -?[0-9]+', '', 'g')))::text\n"
+"         'raw', concat_ws(' ',\n"
+"           (SELECT string_agg(coalesce(quote_ident(a.attname), '(expression)'), ',' ORDER BY k.i)\n"
+"              FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(n, i)\n"
+"              LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n),\n"
+"           x.indclass::text, x.indoption::text, am.amname,\n"
+"           CASE WHEN x.indexprs IS NOT NULL OR x.indpred IS NOT NULL\n"
+"             THEN pg_get_indexdef(x.indexrelid) END))::text\n"
 "  FROM pg_index x JOIN rel i ON i.oid = x.indexrelid JOIN rel t ON t.oid = x.indrelid\n"
 "  JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam\n"
 "UNION ALL\n"
@@ -156,7 +170,8 @@ static int snapshot_receive(PGconn *conn, struct ts_schema *out)
 			o->table = PQgetisnull(last, i, 2) ? NULL : xstrdup(PQgetvalue(last, i, 2));
 			o->text = xstrdup(PQgetvalue(last, i, 3));
 		}
-		qsort(out->v, out->n, sizeof(*out->v), obj_cmp);
+		if (out->n > 1)
+			qsort(out->v, out->n, sizeof(*out->v), obj_cmp);
 	}
 	PQclear(last);
 	PQclear(PQexec(conn, "COMMIT"));
@@ -176,10 +191,11 @@ int ts_schema_snapshot(PGconn *conn, const char *skip, struct ts_schema *out)
 /* Whether the object has a counterpart in other with the same definition. */
 static int unchanged(const struct ts_schema_obj *o, const struct ts_schema *other)
 {
-	const struct ts_schema_obj *m = bsearch(o, other->v, other->n, sizeof(*other->v), obj_cmp);
+	const struct ts_schema_obj *m = other ? bsearch(o, other->v, other->n, sizeof(*other->v), obj_cmp)
+					      : NULL;
 
-	return m && (!strcmp(o->text, m->text) ||
-		     json_equal(json_object_get(A(o), "raw"), json_object_get(A(m), "raw")));
+	return other && m && (!strcmp(o->text, m->text) ||
+			      json_equal(json_object_get(A(o), "raw"), json_object_get(A(m), "raw")));
 }
 
 int ts_schema_describe(PGconn *conn, struct ts_schema *s, const struct ts_schema *other)
@@ -442,9 +458,12 @@ static void classify_changed(struct ts_schema_diff *d, const struct ts_schema_ob
 			WORSE(TS_CHANGE_BREAKING);
 			SAY("returns %s -> %s", sa, sbv);
 		} else if (!strcmp(key, "raw")) {
+			const char *da = attr_s(a, "definition"), *db = attr_s(b, "definition");
+
+			if (da && db && !strcmp(da, db))
+				continue;	/* the same, read by PostgreSQL itself */
 			WORSE(TS_CHANGE_RISKY);
-			SAY("definition %s -> %s", attr_s(a, "definition") ? attr_s(a, "definition") : "?",
-			    attr_s(b, "definition") ? attr_s(b, "definition") : "?");
+			SAY("definition %s -> %s", da ? da : sa, db ? db : sbv);
 		} else if (!strcmp(key, "definition") && json_object_get(A(a), "raw")) {
 			continue;	/* said with "raw" */
 		} else if (!strcmp(key, "body")) {

@@ -60,8 +60,9 @@ void ts_schema_free(struct ts_schema *s);
  * Index and constraint definitions are compared from the raw catalog
  * columns (deparsing thousands is the slow part of a snapshot); this
  * fetches the readable definition of those in s that differ from other
- * or are missing there, for the diff to show. Call it before the diff,
- * on each side, with the connection s was read from.
+ * or are missing there (other NULL: of all of them, for a snapshot kept to
+ * compare with later), for the diff to show. Call it before the diff, on
+ * each side, with the connection s was read from.
  */
 int ts_schema_describe(PGconn *conn, struct ts_schema *s, const struct ts_schema *other);
 

@@ -20,6 +20,9 @@ static const char rels_sql[] =
 	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 	" WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
 	"   AND n.nspname !~ '^pg_(toast|temp)' AND c.relkind IN ('r', 'p', 'm', 'i')"
+	/* the tracking table, and its index: the tool's bookkeeping, not a finding */
+	"   AND c.oid IS DISTINCT FROM to_regclass($1)"
+	"   AND NOT EXISTS (SELECT 1 FROM pg_index x WHERE x.indexrelid = c.oid AND x.indrelid = to_regclass($1))"
 	" ORDER BY c.oid";
 
 static const char locks_sql[] =
@@ -56,20 +59,31 @@ static PGresult *query(PGconn *conn, const char *sql, const char *param)
 	return res;
 }
 
-int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_conninfo,
-		   double max_lock_ms)
+int ts_trace_start(struct ts_trace *t, PGconn *conn, PGconn *observer, double max_lock_ms,
+		   const char *skip)
 {
 	PGresult *res;
 
 	memset(t, 0, sizeof(*t));
 	t->conn = conn;
+	t->observer = observer;
 	t->max_lock_ms = max_lock_ms;
 	t->tx_fresh = 1;
 	snprintf(t->pid, sizeof(t->pid), "%d", PQbackendPID(conn));
-	res = query(conn, rels_sql, NULL);
-	if (!res)
-		return ts_error_set(TS_EXIT_ENV, "dev side: could not read pg_class: %s",
-				    PQerrorMessage(conn));
+	{
+		const char *params[1] = { skip };	/* NULL: nothing left out */
+
+		res = PQexecParams(conn, rels_sql, 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			PQclear(res);
+			res = NULL;
+		}
+	}
+	if (!res) {
+		ts_error_set(TS_EXIT_ENV, "dev side: could not read pg_class: %s", PQerrorMessage(conn));
+		ts_trace_end(t);
+		return -1;
+	}
 	t->rels = xcalloc((size_t)PQntuples(res) + 1, sizeof(*t->rels));
 	for (int i = 0; i < PQntuples(res); i++) {
 		struct ts_trace_rel *r = &t->rels[t->n_rels++];
@@ -88,13 +102,6 @@ int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_connin
 			strbuf_addf(&oids, "%s%u", i ? "," : "", t->rels[i].oid);
 		strbuf_addch(&oids, '}');
 		t->oids = strbuf_detach(&oids);
-	}
-	if (observer_conninfo) {
-		t->observer = PQconnectdb(observer_conninfo);
-		if (PQstatus(t->observer) != CONNECTION_OK) {
-			PQfinish(t->observer);	/* sampling is a bonus: trace without it */
-			t->observer = NULL;
-		}
 	}
 	return 0;
 }

@@ -49,10 +49,13 @@ struct ts_trace {
 
 /*
  * Reads the relations that exist now, and opens the observer session on
- * observer_conninfo (NULL: no sampling). -1 and an error on failure.
+ * observer (NULL: no sampling), which the trace then owns: ts_trace_end
+ * closes it. `skip` names a table ("schema.table", or as the search_path
+ * finds it) left out with its indexes: the migration tool's tracking table,
+ * which every migration writes. -1 and an error on failure.
  */
-int ts_trace_start(struct ts_trace *t, PGconn *conn, const char *observer_conninfo,
-		   double max_lock_ms);
+int ts_trace_start(struct ts_trace *t, PGconn *conn, PGconn *observer, double max_lock_ms,
+		   const char *skip);
 void ts_trace_end(struct ts_trace *t);
 
 /*

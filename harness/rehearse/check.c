@@ -31,38 +31,138 @@ static char *short_name(const char *name)
 	return xstrndup(p, (size_t)(end - p));
 }
 
-static int names_have(json_t *names, const char *name)
+/*
+ * The acts (sql.h) that make a change of this kind: "drop-column:orders:note"
+ * for a dropped column, and so on; out gets patterns, a trailing ':' for
+ * "any name". table and obj are unqualified.
+ */
+static void acts_for(json_t *c, const char *table, const char *obj, const char *old, struct strvec *out)
+{
+	const char *kind = ts_json_str(c, "kind"), *change = ts_json_str(c, "change");
+	int added = !strcmp(change, "added"), dropped = !strcmp(change, "dropped");
+	int renamed = !strcmp(change, "renamed");
+
+	if (!strcmp(kind, "column")) {
+		if (renamed)
+			strvec_pushf(out, "rename-column:%s:%s:%s", table, old, obj);
+		else
+			strvec_pushf(out, "%s:%s:%s", added ? "add-column" : dropped ? "drop-column" : "alter-column",
+				     table, obj);
+	} else if (!strcmp(kind, "table")) {
+		if (renamed)
+			strvec_pushf(out, "rename:%s:%s", old, obj);
+		else if (added)
+			strvec_pushf(out, "create-table:%s", obj);
+		else if (dropped)
+			strvec_pushf(out, "drop-table:%s", obj);
+		else
+			strvec_pushf(out, "alter-table:%s", obj);
+	} else if (!strcmp(kind, "index")) {
+		if (!dropped) {
+			strvec_pushf(out, "create-index:%s:%s", table, obj);
+			strvec_pushf(out, "add-constraint:%s:%s", table, obj);	/* a UNIQUE's index */
+		}
+		if (!added)
+			strvec_pushf(out, "drop-index:%s", obj);
+	} else if (!strcmp(kind, "constraint")) {
+		if (!dropped) {
+			strvec_pushf(out, "add-constraint:%s:%s", table, obj);
+			strvec_pushf(out, "validate-constraint:%s:%s", table, obj);
+		}
+		if (!added)
+			strvec_pushf(out, "drop-constraint:%s:%s", table, obj);
+	} else if (!strcmp(kind, "view") || !strcmp(kind, "materialized view")) {
+		strvec_pushf(out, "%s:%s", dropped ? "drop-view" : "create-view", obj);
+	} else if (!strcmp(kind, "function") || !strcmp(kind, "procedure")) {
+		strvec_pushf(out, "%s:%s", dropped ? "drop-function" : "create-function", obj);
+	} else if (!strcmp(kind, "trigger")) {
+		strvec_pushf(out, "%s:%s:%s", dropped ? "drop-trigger" : "create-trigger", table, obj);
+		strvec_pushf(out, "alter-trigger:%s:%s", table, obj);
+	} else if (!strcmp(kind, "enum")) {
+		strvec_pushf(out, "type:%s", obj);
+	} else if (!strcmp(kind, "sequence") || !strcmp(kind, "extension")) {
+		strvec_pushf(out, "%s:%s", kind, obj);
+	}
+	/* an index or a constraint made with its table: the CREATE TABLE made it */
+	if (table && strcmp(kind, "table") && !dropped)
+		strvec_pushf(out, "create-table:%s", table);
+}
+
+/* 1 when the statement's acts hold one of the patterns. */
+static int acts_match(json_t *acts, const struct strvec *want)
 {
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(names, i, v)
-		if (!strcmp(json_string_value(v), name))
+	json_array_foreach(acts, i, v)
+		for (size_t k = 0; k < want->nr; k++)
+			if (!strcmp(json_string_value(v), want->v[k]))
+				return 1;
+	return 0;
+}
+
+/* 1 when the statement held a lock that lets it change the table, or rewrote it. */
+static int changed_table(json_t *facts, const char *table)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(facts, "locks"), i, v) {
+		const char *rel = ts_json_str(v, "relation"), *dot = strrchr(rel, '.');
+
+		if (!strcmp(dot ? dot + 1 : rel, table) && strcmp(ts_json_str(v, "mode"), "AccessShareLock") &&
+		    strcmp(ts_json_str(v, "mode"), "RowExclusiveLock"))
 			return 1;
+	}
+	json_array_foreach(json_object_get(facts, "rewrites"), i, v) {
+		const char *rel = json_string_value(v), *dot = strrchr(rel, '.');
+
+		if (!strcmp(dot ? dot + 1 : rel, table))
+			return 1;
+	}
 	return 0;
 }
 
 /*
- * Links a change to the statement that made it: the first that names the
- * object (and its table); failing that, the first that names its table.
+ * Ties a change to the statement that made it: the last one (in the order
+ * they ran) whose parse tree does that to that object. Failing that, when
+ * the trace saw the statements of only one file change its table (a lock
+ * beyond writing rows, or a rewrite), that file, with no line: "in file X"
+ * rather than a wrong line.
  */
-static void link_statement(struct ts_report *rep, json_t *c, const char *obj, const char *table)
+static void link_statement(struct ts_report *rep, json_t *c, const char *obj, const char *table,
+			   const char *old)
 {
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < rep->n_migrations; i++) {
-			const struct ts_report_migration *m = &rep->migrations[i];
+	struct strvec want = STRVEC_INIT;
+	const char *file = NULL;
+	int line = 0, files = 0;
 
-			for (size_t j = 0; j < m->n_stmts; j++) {
-				json_t *names = json_object_get(m->stmts[j].facts, "names");
+	acts_for(c, table, obj, old, &want);
+	for (size_t i = 0; i < rep->n_migrations; i++) {
+		const struct ts_report_migration *m = &rep->migrations[i];
 
-				if (pass == 0 ? names_have(names, obj) && (!table || names_have(names, table))
-					      : table && names_have(names, table)) {
-					json_object_set_new(c, "file", json_string(m->file));
-					json_object_set_new(c, "line", json_integer(m->stmts[j].line));
-					return;
-				}
+		for (size_t j = 0; j < m->n_stmts; j++)
+			if (acts_match(json_object_get(m->stmts[j].facts, "acts"), &want)) {
+				file = m->file;
+				line = m->stmts[j].line;
 			}
-		}
+	}
+	for (size_t i = 0; !file && table && i < rep->n_migrations; i++) {
+		const struct ts_report_migration *m = &rep->migrations[i];
+		int hit = 0;
+
+		for (size_t j = 0; j < m->n_stmts; j++)
+			hit |= changed_table(m->stmts[j].facts, table);
+		if (hit && !files++)
+			file = m->file;
+	}
+	if (files > 1)
+		file = NULL;	/* several files changed the table: which one did this is not known */
+	if (file) {
+		json_object_set_new(c, "file", json_string(file));
+		json_object_set_new(c, "line", json_integer(line));
+	}
+	strvec_clear(&want);
 }
 
 int ts_run_schema(struct ts_run *run)
@@ -93,10 +193,10 @@ int ts_run_schema(struct ts_run *run)
 			const char *col = ts_schema_change_column(c);
 			char *obj = col ? xstrdup(col) : short_name(c->name);
 			char *old = c->old_name ? short_name(c->old_name) : NULL;
-			char *table = c->table && strcmp(c->kind, "table") ? short_name(c->table) : NULL;
+			char *table = c->table ? short_name(c->table) : NULL;
 
 			json_object_set_new(o, "short", json_string(old ? old : obj));
-			link_statement(&run->rep, o, old ? old : obj, table);
+			link_statement(&run->rep, o, obj, table, old);
 			json_array_append_new(run->rep.schema, o);
 			free(obj);
 			free(old);
@@ -117,19 +217,42 @@ int ts_run_schema(struct ts_run *run)
  * on the dev side and name the object (in their SQL or their error), and
  * notes the breaking changes no scenario exercised.
  */
+/*
+ * Whether a scenario statement is about the change's object: its parse tree
+ * names the object (and, for what belongs to a table, the table too), or
+ * its error quotes it.
+ */
+static int case_uses(const struct ts_report_case *cs, const char *obj, const char *table)
+{
+	struct strvec names = STRVEC_INIT;
+	char *quoted = xstrfmt("\"%s\"", obj), *dotted = table ? xstrfmt("%s.%s", table, obj) : NULL;
+	int r;
+
+	ts_sql_names_text(cs->text ? cs->text : cs->sql ? cs->sql : "", &names);
+	r = (strvec_find(&names, obj) >= 0 && (!table || strvec_find(&names, table) >= 0)) ||
+	    (!cs->pass && cs->got && (strstr(cs->got, quoted) || (dotted && strstr(cs->got, dotted))));
+	strvec_clear(&names);
+	free(quoted);
+	free(dotted);
+	return r;
+}
+
 void ts_run_evidence(struct ts_run *run)
 {
 	json_t *c;
 	size_t i;
 
 	json_array_foreach(run->rep.schema, i, c) {
-		const char *name = ts_json_str(c, "short");
-		json_t *ev = json_object_get(c, "evidence");
-		char *quoted;
+		const char *name = ts_json_str(c, "short"), *kind = ts_json_str(c, "kind");
+		const char *qtable = ts_json_str(c, "table");
+		char *table = *qtable && strcmp(kind, "table") && strcmp(kind, "view") ? short_name(qtable) : NULL;
+		json_t *ev = json_object_get(c, "evidence"), *passed = json_array();
 
-		if (strcmp(ts_json_str(c, "class"), "breaking"))
+		if (strcmp(ts_json_str(c, "class"), "breaking")) {
+			json_decref(passed);
+			free(table);
 			continue;
-		quoted = xstrfmt("\"%s\"", name);
+		}
 		for (size_t j = 0; j < run->rep.n_checks; j++) {
 			const struct ts_report_check *k = &run->rep.checks[j];
 
@@ -138,26 +261,28 @@ void ts_run_evidence(struct ts_run *run)
 				continue;
 			for (size_t n = 0; n < k->n_cases; n++) {
 				const struct ts_report_case *cs = &k->cases[n];
-				struct strvec names = STRVEC_INIT;
 
-				if (cs->pass)
+				if (!case_uses(cs, name, table))
 					continue;
-				if (cs->sql)
-					ts_sql_names_text(cs->sql, &names);
-				if (strvec_find(&names, name) >= 0 || (cs->got && strstr(cs->got, quoted)))
-					json_array_append_new(ev, json_sprintf("%s %s:%d \"%s\"", k->app,
-						cs->file, cs->line, cs->name ? cs->name : ""));
-				strvec_clear(&names);
+				json_array_append_new(cs->pass ? passed : ev, json_sprintf("%s %s:%d \"%s\"", k->app,
+					cs->file, cs->line, cs->name ? cs->name : ""));
 			}
 		}
-		free(quoted);
+		if (json_array_size(passed))
+			json_object_set(c, "passed", passed);
 		/* in a rollout, the current version retires: the matrix says when */
-		if (!json_array_size(ev) && run->cfg.current && !run->cfg.n_phases)
+		if (!json_array_size(ev) && json_array_size(passed) && !run->cfg.n_phases)
+			ts_report_note(&run->rep,
+				       "breaking change that no scenario failed on: %s %s %s is used by %s, which passed%s",
+				       kind, ts_json_str(c, "name"), ts_json_str(c, "change"),
+				       json_string_value(json_array_get(passed, 0)),
+				       json_array_size(passed) > 1 ? " (and more that passed)" : "");
+		else if (!json_array_size(ev) && run->cfg.current && !run->cfg.n_phases)
 			ts_report_note(&run->rep,
 				       "breaking change not exercised by any scenario of %s: %s %s %s; add a scenario that uses it, or it stays a warning",
-				       run->cfg.current, ts_json_str(c, "kind"),
-				       ts_json_str(c, "name"),
-				       ts_json_str(c, "change"));
+				       run->cfg.current, kind, ts_json_str(c, "name"), ts_json_str(c, "change"));
+		json_decref(passed);
+		free(table);
 	}
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MIB (1024ull * 1024)
@@ -162,6 +163,7 @@ struct source_facts {
 	uint64_t db_bytes, cluster_bytes, table_bytes;
 	int version, in_recovery, can_replicate, tablespaces, name_taken;
 	char *superuser, *dbname;
+	struct strvec settings;	/* ALTER DATABASE ... SET of the source's database */
 };
 
 static const char facts_sql[] =
@@ -175,6 +177,76 @@ static const char facts_sql[] =
 	" (SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')),"
 	" (SELECT count(*) FROM pg_database WHERE datname = $1 AND datname <> current_database()),"
 	" (SELECT rolname FROM pg_roles WHERE oid = 10), current_database()";
+
+/*
+ * The database's own settings (ALTER DATABASE ... SET, as "name=value"):
+ * a dump leaves them out (they belong to the database, not its contents),
+ * and a search_path set there decides which tables the application and the
+ * migration tool see.
+ */
+static int read_settings(PGconn *conn, struct strvec *out)
+{
+	PGresult *res = PQexec(conn, "SELECT unnest(setconfig) FROM pg_db_role_setting"
+				     " WHERE setrole = 0 AND setdatabase ="
+				     " (SELECT oid FROM pg_database WHERE datname = current_database())");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not read the database's settings: %s", e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		strvec_push(out, PQgetvalue(res, i, 0));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The settings again on `to`'s database. A list (search_path, DateStyle,
+ * the *_libraries, temp_tablespaces) is given as PostgreSQL stored it, its
+ * elements already quoted where they need it; any other value as a string.
+ */
+static int apply_settings(struct ts_env *env, struct ts_side *to, const struct strvec *settings)
+{
+	static const char *const lists[] = { "search_path", "datestyle", "temp_tablespaces",
+					     "session_preload_libraries", "local_preload_libraries", NULL };
+	PGconn *conn;
+	int r = 0;
+
+	if (!settings->nr)
+		return 0;
+	if (!(conn = ts_env_connect(env, to, NULL)))
+		return -1;
+	for (size_t i = 0; i < settings->nr && !r; i++) {
+		const char *eq = strchr(settings->v[i], '=');
+		char *name, *db, *sql, *val;
+		int list = 0;
+
+		if (!eq)
+			continue;
+		name = xstrndup(settings->v[i], (size_t)(eq - settings->v[i]));
+		for (size_t k = 0; lists[k]; k++)
+			list |= !strcasecmp(name, lists[k]);
+		db = ts_pg_ident(conn, env->cfg->dbname);
+		val = list ? xstrdup(eq + 1) : PQescapeLiteral(conn, eq + 1, strlen(eq + 1));
+		sql = xstrfmt("ALTER DATABASE %s SET %s TO %s", db, name, val);
+		if ((r = ts_pg_exec(conn, sql)))
+			ts_error_prefix("could not set %s of the %s side's database as production has it", name,
+					to->name);
+		if (list)
+			free(val);
+		else
+			PQfreemem(val);
+		free(sql);
+		free(db);
+		free(name);
+	}
+	PQfinish(conn);
+	return r;
+}
 
 static int read_source(struct ts_env *env, struct source_facts *f)
 {
@@ -209,6 +281,8 @@ static int read_source(struct ts_env *env, struct source_facts *f)
 	f->name_taken = atoi(PQgetvalue(res, 0, 7));
 	f->superuser = xstrdup(PQgetvalue(res, 0, 8));
 	f->dbname = xstrdup(PQgetvalue(res, 0, 9));
+	if (read_settings(conn, &f->settings))
+		goto out;
 	if (f->cluster_bytes < f->db_bytes)
 		f->cluster_bytes = f->db_bytes;
 	r = 0;
@@ -358,12 +432,15 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	free(what);
 	free(fail);
 	if (!r) {
+		char *db = ts_pg_dbname_arg(env->cfg->dbname);
+
 		what = xstrfmt("restoring into the %s side", to->name);
 		fail = xstrfmt("could not restore into the %s side", to->name);
 		log = xstrfmt("clone-%s-restore.log", to->name);
 		ts_env_push_tool(env, &restore.args, "pg_restore");
 		strvec_pushl(&restore.args, "--no-owner", "--no-privileges", "--exit-on-error",
-			     "-d", env->cfg->dbname, NULL);
+			     "-d", db, NULL);
+		free(db);
 		strvec_pushf(&restore.args, "--jobs=%d", jobs());
 		strvec_push(&restore.args, dir);
 		ts_env_child_env(env, to, &restore);
@@ -422,7 +499,8 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 	dump_jobs = f.version >= (f.in_recovery ? 100000 : 90200) ? jobs() : 1;
 	shown = conninfo_redact(env->cfg->dsn);
 	from = xstrfmt("the source database (%s)", shown);
-	r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod);
+	r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod) ||
+	    apply_settings(env, &env->prod, &f.settings) ? -1 : 0;
 	if (!r)
 		info->source = xstrfmt("pg_dump -Fd -j %d, pg_restore -j %d", dump_jobs, jobs());
 	free(from);
@@ -432,6 +510,7 @@ out:
 	free(why);
 	free(f.superuser);
 	free(f.dbname);
+	strvec_clear(&f.settings);
 	return r;
 }
 
@@ -480,10 +559,18 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 
 	if (!strcmp(env->clone, "logical")) {
 		struct child_process cp = CHILD_PROCESS_INIT;
+		struct strvec settings = STRVEC_INIT;
+		PGconn *conn = ts_env_connect(env, &env->prod, NULL);
 
+		r = !conn || read_settings(conn, &settings) ? -1 : 0;
+		if (conn)
+			PQfinish(conn);
 		ts_env_child_env(env, &env->prod, &cp);
-		r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev);
+		if (!r)
+			r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev) ||
+			    apply_settings(env, &env->dev, &settings) ? -1 : 0;
 		child_process_clear(&cp);
+		strvec_clear(&settings);
 	} else {
 		int cow = is_cow(env);
 

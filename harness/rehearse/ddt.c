@@ -8,6 +8,7 @@
 #include "core/wrapper.h"
 #include "env/tool.h"
 #include "pg/equal.h"
+#include "pg/pg.h"
 
 /* Parallel jobs for pg_dump and pg_restore: the machines this runs on have two cores or more. */
 #define DDT_JOBS "2"
@@ -72,9 +73,12 @@ static void excerpt(struct ddt *d, const char *fmt, ...)
 static void tool_for(struct ts_env *env, struct ts_side *side, struct child_process *cp,
 		     const char *tool)
 {
+	char *db = ts_pg_dbname_arg(env->cfg->dbname);
+
 	ts_env_push_tool(env, &cp->args, tool);
 	ts_env_child_env(env, side, cp);
-	strvec_pushf(&cp->args, "--dbname=%s", env->cfg->dbname);
+	strvec_pushf(&cp->args, "--dbname=%s", db);
+	free(db);
 }
 
 /* "pg_restore: from TOC entry 218; 1259 16468 TABLE owned app_owner" → "TABLE owned". */

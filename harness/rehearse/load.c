@@ -282,27 +282,28 @@ static int pick_apps(struct ts_load *l, const struct strvec *live)
 
 static int start_clients(struct ts_load *l)
 {
-	char *ci = ts_env_conninfo(l->env, &l->env->dev, l->cfg->dbname);
+	char *set;
+	int r;
 
 	l->n_clients = (size_t)l->cfg->load_clients;
 	l->clients = xcalloc(l->n_clients, sizeof(*l->clients));
 	for (size_t i = 0; i < l->n_clients; i++) {
 		struct client *c = &l->clients[i];
-		char *name = xstrfmt("%s application_name='twinstage load %zu'", ci, i + 1);
+		char *name = xstrfmt("twinstage load %zu", i + 1);
 
 		c->l = l;
 		c->idx = i / l->n_apps;
 		c->app = &l->apps[i % l->n_apps];
-		c->conn = ts_pg_connect(name, "the dev side (load)");
+		c->conn = ts_env_connect_app(l->env, &l->env->dev, NULL, name);
 		free(name);
-		if (!c->conn || ts_pg_exec(c->conn, "SET statement_timeout = '60s'")) {
-			free(ci);
+		set = xstrfmt("SET statement_timeout = %d", l->cfg->statement_timeout_ms);
+		r = !c->conn || ts_pg_exec(c->conn, set);
+		free(set);
+		if (r)
 			return -1;
-		}
 		c->pid = PQbackendPID(c->conn);
 		c->cancel = PQgetCancel(c->conn);
 	}
-	free(ci);
 	for (size_t i = 0; i < l->n_clients; i++)
 		l->clients[i].started = !pthread_create(&l->clients[i].th, NULL, client_main, &l->clients[i]);
 	return 0;
@@ -335,7 +336,6 @@ static int start_load_command(struct ts_load *l)
 struct ts_load *ts_load_start(const struct ts_load_ctx *ctx, const struct strvec *live, int migration_pid)
 {
 	struct ts_load *l;
-	char *ci;
 
 	l = xcalloc(1, sizeof(*l));
 	l->env = ctx->env;
@@ -357,9 +357,7 @@ struct ts_load *ts_load_start(const struct ts_load_ctx *ctx, const struct strvec
 	}
 	l->t0 = now_ms();
 	if (l->sample_ms) {
-		ci = ts_env_conninfo(l->env, &l->env->dev, l->cfg->dbname);
-		l->sconn = ts_pg_connect(ci, "the dev side (load sampler)");
-		free(ci);
+		l->sconn = ts_env_connect_app(l->env, &l->env->dev, NULL, "twinstage load sampler");
 		if (l->sconn) {
 			PGresult *res = PQprepare(l->sconn, "twinstage_sample", sample_sql, 1, NULL);
 

@@ -84,7 +84,10 @@ static int snapshot_dev(struct ts_run *run, struct ts_schema *out)
 
 	if (!dev)
 		return -1;
+	/* kept to compare with after the way back: with every definition, as the oids will be gone */
 	r = ts_schema_snapshot(dev, run->tracker.table, out);
+	if (!r && (r = ts_schema_describe(dev, out, NULL)))
+		ts_schema_free(out);
 	PQfinish(dev);
 	return r;
 }

@@ -16,10 +16,12 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "migrate/migrate.h"
+#include "pg/pg.h"
 #include "pg/trace.h"
 #include "rehearse/clone.h"
 #include "rehearse/load.h"
 #include "rehearse/load_judge.h"
+#include "rehearse/scenario.h"
 #include "report/render.h"
 
 #include <jansson.h>
@@ -161,8 +163,8 @@ int ts_run_provision(struct ts_run *run)
 	int r;
 
 	if (ts_env_load(env) > 0) {
-		ts_run_say(run, "removing the environments of an earlier run");
-		if (ts_env_down(env))
+		ts_run_say(run, "removing the environments of an earlier run (backend %s)", env->ops->name);
+		if (ts_env_down(env) || ts_env_use_backend(env, run->cfg.backend))
 			return -1;
 	}
 	ts_error_clear();
@@ -238,6 +240,17 @@ int ts_run_plan(struct ts_run *run)
 	/* a [phase] that names no migration is refused before anything is built */
 	if (run->cfg.n_phases && ts_phases_resolve(&run->cfg, &run->set, &run->plans))
 		return -1;
+	/* and so is a scenario file that does not read */
+	for (size_t i = 0; i < run->cfg.n_apps; i++) {
+		struct ts_scenario *sc;
+		size_t n;
+
+		if (!run->cfg.apps[i].scenarios)
+			continue;
+		if (ts_scenario_load_app(&run->cfg.apps[i], &sc, &n))
+			return -1;
+		ts_scenario_free_all(sc, n);
+	}
 	return 0;
 }
 
@@ -263,6 +276,15 @@ static int side_version(struct ts_run *run, PGconn *conn, char **out)
 	return 0;
 }
 
+int ts_run_resolve_tracking(struct ts_run *run, PGconn *prod)
+{
+	if (ts_tracking_resolve(prod, &run->tracker))
+		return -1;
+	free(run->rep.tracking_table);
+	run->rep.tracking_table = xstrdup(run->tracker.table);
+	return 0;
+}
+
 int ts_run_read_production(struct ts_run *run)
 {
 	struct ts_tracking_state st;
@@ -272,7 +294,7 @@ int ts_run_read_production(struct ts_run *run)
 
 	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.prod, NULL)))
 		return -1;
-	r = ts_tracking_read(conn, &run->tracker, &st);
+	r = ts_run_resolve_tracking(run, conn) || ts_tracking_read(conn, &run->tracker, &st) ? -1 : 0;
 	PQfinish(conn);
 	if (r)
 		return -1;
@@ -315,6 +337,17 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 	free(what);
 	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
 		return ts_run_stage_end(run, st, t0, -1);
+	{
+		/* a migration's own SET statement_timeout wins, as in production */
+		char *set_timeout = xstrfmt("SET statement_timeout = %d", run->cfg.migration_timeout_ms);
+
+		r = ts_pg_exec(conn, set_timeout);
+		free(set_timeout);
+		if (r) {
+			PQfinish(conn);
+			return ts_run_stage_end(run, st, t0, -1);
+		}
+	}
 	st->detail = xstrfmt("%zu file%s, %s, %s table", set->n, set->n == 1 ? "" : "s",
 			     ts_mig_format_name(set->format), ts_tracking_tool_name(run->tracker.tool));
 	r = 0;
@@ -325,10 +358,12 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 	}
 	if (!r) {
 		struct ts_trace trace;
-		char *observer = ts_env_conninfo(&run->env, &run->env.dev, run->cfg.dbname);
+		/* sampling locks is a bonus: the trace goes on without its observer */
+		PGconn *observer = ts_env_connect(&run->env, &run->env.dev, NULL);
 
-		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms);
-		free(observer);
+		if (!observer)
+			ts_error_clear();
+		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms, run->tracker.table);
 		if (!r) {
 			struct ts_load_ctx lctx = { &run->env, &run->rep, run->phase, run->quiet };
 			struct ts_load *load = run->load ? ts_load_start(&lctx, run->live, PQbackendPID(conn)) : NULL;
@@ -342,8 +377,21 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 			ts_trace_end(&trace);
 		}
 	}
-	for (size_t i = first; run->phase && i < run->rep.n_migrations; i++)
-		run->rep.migrations[i].phase = xstrdup(run->phase);
+	for (size_t i = first; i < run->rep.n_migrations; i++) {
+		struct ts_report_migration *m = &run->rep.migrations[i];
+
+		if (run->phase)
+			m->phase = xstrdup(run->phase);
+		if (m->error && strstr(m->error, ": 57014: ") && strstr(m->error, "statement timeout")) {
+			char b[32], *e = xstrfmt("%s (stopped after [gate] migration_timeout = %s)", m->error,
+						 ts_human_ms(run->cfg.migration_timeout_ms, b, sizeof(b)));
+
+			free(m->error);
+			m->error = e;
+			if (r < 0)
+				ts_error_set(TS_EXIT_GATE, "%s", e);
+		}
+	}
 	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
 		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
 

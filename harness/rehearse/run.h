@@ -54,6 +54,11 @@ int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, 
  */
 int ts_run_plan(struct ts_run *run);
 /*
+ * The tool's tracking table as production's clone finds it (prod: a
+ * connection to it): schema-qualified from now on, for both sides.
+ */
+int ts_run_resolve_tracking(struct ts_run *run, PGconn *prod);
+/*
  * Reads the production clone's tracking table: refuses a dirty or failed
  * one, notes drift, and records the version production is at.
  */

@@ -99,7 +99,23 @@ int ts_run_ddt(struct ts_run *run, struct ts_side *side)
 	return ts_run_stage_end(run, st, t0, 0);
 }
 
-/* The tables a migration statement changed: locked beyond reading, or in the schema diff. */
+/*
+ * Whether a lock lets its statement change a table's rows: what writes
+ * (RowExclusive and up), not what only reads or builds beside them (an
+ * index build's Share, ShareUpdateExclusive's VACUUM, ANALYZE, VALIDATE).
+ */
+static int writes_rows(const char *mode)
+{
+	return strcmp(mode, "AccessShareLock") && strcmp(mode, "RowShareLock") && strcmp(mode, "ShareLock") &&
+	       strcmp(mode, "ShareUpdateExclusiveLock");
+}
+
+/*
+ * The tables whose rows a migration statement may have changed: locked to
+ * write, or with columns or the table itself in the schema diff. A table
+ * that only got an index or a constraint holds the same rows, and is
+ * compared like any other.
+ */
 static void touched_tables(const struct ts_report *rep, struct strvec *out)
 {
 	json_t *v, *l;
@@ -108,12 +124,14 @@ static void touched_tables(const struct ts_report *rep, struct strvec *out)
 	for (size_t m = 0; m < rep->n_migrations; m++)
 		for (size_t j = 0; j < rep->migrations[m].n_stmts; j++)
 			json_array_foreach(json_object_get(rep->migrations[m].stmts[j].facts, "locks"), k, l)
-				if (strcmp(ts_json_str(l, "mode"), "AccessShareLock"))
+				if (writes_rows(ts_json_str(l, "mode")))
 					strvec_push(out, ts_json_str(l, "relation"));
 	json_array_foreach(rep->schema, i, v) {
-		if (json_is_string(json_object_get(v, "table")))
+		const char *kind = ts_json_str(v, "kind");
+
+		if (!strcmp(kind, "column"))
 			strvec_push(out, ts_json_str(v, "table"));
-		if (!strcmp(ts_json_str(v, "kind"), "table")) {
+		if (!strcmp(kind, "table")) {
 			strvec_push(out, ts_json_str(v, "name"));
 			if (json_is_string(json_object_get(v, "old_name")))
 				strvec_push(out, ts_json_str(v, "old_name"));
@@ -194,6 +212,111 @@ out:
 	strvec_clear(&touched);
 	ts_rels_free(&rp);
 	ts_rels_free(&rd);
+	return r;
+}
+
+/* The tables this run's migration statements UPDATE, each with the columns they assign: "t" then "a,b". */
+static void updated_tables(const struct ts_report *rep, struct strvec *tables, struct strvec *assigned)
+{
+	for (size_t m = 0; m < rep->n_migrations; m++)
+		for (size_t j = 0; j < rep->migrations[m].n_stmts; j++) {
+			json_t *a;
+			size_t k;
+
+			json_array_foreach(json_object_get(rep->migrations[m].stmts[j].facts, "acts"), k, a) {
+				const char *act = json_string_value(a), *t, *cols;
+				char *table;
+				int at;
+
+				if (strncmp(act, "update:", 7))
+					continue;
+				t = act + 7;
+				cols = strchr(t, ':');
+				table = cols ? xstrndup(t, (size_t)(cols - t)) : xstrdup(t);
+				if ((at = strvec_find(tables, table)) < 0) {
+					strvec_push(tables, table);
+					strvec_push(assigned, cols ? cols + 1 : "");
+				} else if (cols) {
+					char *more = xstrfmt("%s,%s", assigned->v[at], cols + 1);
+
+					free(assigned->v[at]);
+					assigned->v[at] = more;
+				}
+				free(table);
+			}
+		}
+}
+
+/*
+ * What a migration changed and did not say: for each table its UPDATEs
+ * write, the columns they do not assign must hold what they held (a
+ * trigger that sets updated_at on every row it touches changes them
+ * silently). Compared as the untouched tables are, production clone
+ * against dev side, each a data check of its own.
+ */
+static int compare_undeclared(struct ts_run *run, PGconn *prod, PGconn *dev)
+{
+	struct strvec tables = STRVEC_INIT, assigned = STRVEC_INIT;
+	struct ts_rels rp = { 0 }, rd = { 0 };
+	int r = 0;
+
+	if (run->cfg.undeclared == TS_GATE_OFF)
+		return 0;
+	updated_tables(&run->rep, &tables, &assigned);
+	if (tables.nr && (ts_rels_read(prod, run->tracker.table, &rp) || ts_rels_read(dev, run->tracker.table, &rd)))
+		r = -1;
+	for (size_t i = 0; !r && i < tables.nr; i++) {
+		const struct ts_rel *a = ts_rels_find(&rp, tables.v[i]), *b = ts_rels_find(&rd, tables.v[i]);
+		struct strvec set = STRVEC_INIT;
+		const char **cols;
+		size_t n = 0;
+		struct ts_cmp c;
+		char *name;
+		json_t *check;
+
+		if (!a || !b)
+			continue;
+		strvec_split(&set, assigned.v[i], ",");
+		cols = xcalloc(a->cols.nr + 1, sizeof(*cols));
+		for (size_t k = 0; k < a->cols.nr; k++) {
+			int at = ts_rel_col(b, a->cols.v[k]);
+
+			if (at >= 0 && !strcmp(a->types.v[k], b->types.v[at]) && strvec_find(&set, a->cols.v[k]) < 0)
+				cols[n++] = a->cols.v[k];
+		}
+		strvec_clear(&set);
+		if (!n) {
+			free(cols);
+			continue;
+		}
+		name = xstrfmt("%s: the columns no migration statement assigns hold what they held", a->shown);
+		check = data_check("undeclared", name, "dev", run->cfg.undeclared == TS_GATE_FAIL);
+		if ((r = ts_table_compare(prod, a, dev, b, cols, cols, n, &c)) == 0) {
+			json_object_set_new(check, "tables", json_integer(1));
+			json_object_set_new(check, "rows", json_integer(c.rows[0]));
+			if (c.at >= 0) {
+				char *what = xstrfmt("%s changed in columns no migration statement assigns (a trigger, a rule or a default did it)",
+						     a->shown);
+
+				cmp_failed(check, what, &c, "production clone", "dev side");
+				json_object_set_new(check, "object", json_string(a->shown));
+				ts_report_note(&run->rep, "%s%s", what,
+					       run->cfg.undeclared == TS_GATE_FAIL ? "" :
+					       " (gate.undeclared = warn: this does not fail the gate)");
+				free(what);
+			}
+			ts_cmp_free(&c);
+			add_data(run, check);
+		} else {
+			json_decref(check);
+		}
+		free(name);
+		free(cols);
+	}
+	ts_rels_free(&rp);
+	ts_rels_free(&rd);
+	strvec_clear(&tables);
+	strvec_clear(&assigned);
 	return r;
 }
 
@@ -288,6 +411,8 @@ int ts_run_equal(struct ts_run *run)
 		json_object_set_new(check, "ms", json_real(now_ms() - t0));
 		add_data(run, check);
 	}
+	if (!r)
+		r = compare_undeclared(run, prod, dev);
 	for (size_t i = 0; !r && i < run->cfg.n_equal; i++)
 		r = compare_declared(run, prod, dev, &run->cfg.equal[i]);
 	PQfinish(prod);
@@ -330,11 +455,11 @@ static int rollback_compare(struct ts_run *run, json_t *check, const struct ts_s
 	if (before) {
 		struct ts_schema now;
 
-		r = ts_schema_snapshot(dev, run->tracker.table, &now);
-		if (!r) {
+		r = ts_schema_snapshot(dev, run->tracker.table, &now) ||
+		    ts_schema_describe(dev, &now, before) ? -1 : 0;
+		if (!r)
 			ts_schema_diff(before, &now, &d);
-			ts_schema_free(&now);
-		}
+		ts_schema_free(&now);
 	} else {
 		r = ts_schema_compare(prod, dev, run->tracker.table, &d, &objects);
 	}

@@ -10,6 +10,7 @@
 #include "rehearse/scenario.h"
 #include "config/config.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/run_command.h"
 #include "core/strbuf.h"
 #include "core/util.h"
@@ -97,7 +98,7 @@ static int read_annotations(const char *file, const char *chunk, int chunk_line,
 			    struct ts_scenario_stmt *st, size_t *body)
 {
 	const char *p = chunk;
-	int line = chunk_line;
+	int line = chunk_line, expect_line = 0;
 
 	for (;;) {
 		const char *eol = strchr(p, '\n');
@@ -122,7 +123,13 @@ static int read_annotations(const char *file, const char *chunk, int chunk_line,
 					free(st->name);
 					st->name = xstrdup(val);
 				} else if (kw == 7 && !strncmp(a, "@expect", 7)) {
-					r = parse_expect(file, line, val, st);
+					if (expect_line)
+						r = ts_error_set(TS_EXIT_USAGE,
+								 "%s:%d: a second @expect for one statement (the first is on line %d)",
+								 file, line, expect_line);
+					else
+						r = parse_expect(file, line, val, st);
+					expect_line = line;
 				} else {
 					r = ts_error_set(TS_EXIT_USAGE,
 							 "%s:%d: unknown annotation \"%.*s\" (expected @name or @expect)",
@@ -148,6 +155,59 @@ static int read_annotations(const char *file, const char *chunk, int chunk_line,
 	return 0;
 }
 
+/*
+ * A statement that ends or splits the transaction a scenario file runs in
+ * (COMMIT, ROLLBACK, SAVEPOINT, ...) would make its writes stay on the
+ * side it ran on: refused when the file is read. One that does not parse
+ * is fine here: a scenario may expect a syntax error.
+ */
+static int controls_transaction(const char *file, const char *sql, int line)
+{
+	struct ts_stmt *stmts;
+	size_t n;
+	int r = 0;
+
+	if (ts_stmts_parse(file, sql, line, &stmts, &n)) {
+		ts_error_clear();
+		return 0;
+	}
+	for (size_t i = 0; i < n && !r; i++)
+		if (stmts[i].transaction_control)
+			r = ts_error_set(TS_EXIT_USAGE,
+					 "%s:%d: a scenario may not control its transaction (%.*s): each file runs in a transaction twinstage rolls back, each statement under a savepoint",
+					 file, stmts[i].line, (int)strcspn(stmts[i].sql + ts_skip_comments(stmts[i].sql), " ;\n"),
+					 stmts[i].sql + ts_skip_comments(stmts[i].sql));
+	ts_stmts_free(stmts, n);
+	if (r)
+		ts_error_hint("leave COMMIT, ROLLBACK and SAVEPOINT out: whatever a scenario writes is undone after it");
+	return r;
+}
+
+/*
+ * The scanner's split keeps only statements with an SQL keyword before
+ * their ';' ("SELEC 1;" would vanish, never run, never judged): text
+ * between two statements that is not blank, a comment or a ';' is refused.
+ */
+static int skipped_text(const char *file, const char *text, size_t from, size_t to)
+{
+	size_t i = from;
+
+	while (i < to) {
+		size_t skip = ts_skip_comments(text + i);
+
+		if (i + skip >= to)
+			return 0;
+		i += skip;
+		if (text[i] != ';')
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s:%d: \"%.*s\" is not a statement PostgreSQL's scanner can tell (no SQL keyword before its ';')",
+					    file, ts_line_at(text, i, 1), (int)strcspn(text + i, ";\n"), text + i),
+			       ts_error_hint("a scenario statement starts with a keyword (SELECT, INSERT, ...); to expect a syntax error, write one that has one, such as SELECT 1 +");
+		i++;
+	}
+	return 0;
+}
+
 int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenario *out)
 {
 	PgQuerySplitResult sr = pg_query_split_with_scanner(text);
@@ -166,12 +226,16 @@ int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenari
 		return -1;
 	}
 	out->stmts = xcalloc((size_t)sr.n_stmts + 1, sizeof(*out->stmts));
-	for (int i = 0; i < sr.n_stmts && !r; i++) {
-		size_t loc = (size_t)sr.stmts[i]->stmt_location, len = (size_t)sr.stmts[i]->stmt_len;
-		char *chunk = xstrndup(text + loc, len);
+	for (int i = 0; i <= sr.n_stmts && !r; i++) {
+		size_t loc = i < sr.n_stmts ? (size_t)sr.stmts[i]->stmt_location : strlen(text);
+		size_t len = i < sr.n_stmts ? (size_t)sr.stmts[i]->stmt_len : 0;
+		char *chunk;
 		struct ts_scenario_stmt *st = &out->stmts[out->n];
 		size_t body;
 
+		if ((r = skipped_text(name, text, end_of_last, loc)) || i == sr.n_stmts)
+			break;
+		chunk = xstrndup(text + loc, len);
 		r = read_annotations(name, chunk, ts_line_at(text, loc, 1), st, &body);
 		out->n++;
 		if (!r) {
@@ -184,6 +248,9 @@ int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenari
 				strvec_clear(&st->columns);
 				memset(st, 0, sizeof(*st));
 				out->n--;
+			} else if (controls_transaction(name, sql, st->line)) {
+				free(sql);
+				r = -1;
 			} else {
 				st->sql = sql;
 				if (!st->name) {
@@ -226,10 +293,10 @@ int ts_scenario_parse(const char *path, struct ts_scenario *out)
 	const char *base = strrchr(path, '/');
 	int r;
 
-	if (strbuf_read_file(&text, path)) {
+	if (read_text_file(&text, path, "a scenario file: annotated SQL")) {
 		memset(out, 0, sizeof(*out));
-		return ts_error_set(TS_EXIT_USAGE, "could not read scenario file \"%s\": %s", path,
-				    strerror(errno));
+		strbuf_release(&text);
+		return -1;
 	}
 	r = ts_scenario_parse_text(base ? base + 1 : path, text.buf, out);
 	if (!r)
@@ -336,9 +403,23 @@ char *ts_oneline(const char *sql)
 	return strbuf_detach(&sb);
 }
 
-static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report_check *check)
+/* The statement was stopped by statement_timeout (57014 is also a cancel). */
+static int timed_out(const PGresult *res)
 {
-	if (ts_pg_exec(conn, "BEGIN") || ts_pg_exec(conn, "SET LOCAL statement_timeout = '60s'"))
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	return state && !strcmp(state, "57014") && msg && strstr(msg, "statement timeout");
+}
+
+static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report_check *check,
+		    int timeout_ms)
+{
+	char *set = xstrfmt("SET LOCAL statement_timeout = %d", timeout_ms);
+	int r = ts_pg_exec(conn, "BEGIN") || ts_pg_exec(conn, set);
+
+	free(set);
+	if (r)
 		return ts_error_prefix("could not start the transaction of scenario \"%s\"", sc->file);
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct ts_scenario_stmt *st = &sc->stmts[i];
@@ -356,9 +437,17 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 		c->name = xstrdup(st->name);
 		c->line = st->line;
 		c->sql = ts_oneline(st->sql);
+		c->text = xstrdup(st->sql);
 		c->expected = ts_scenario_expect_text(st);
 		ok = ts_scenario_judge(st, res, &c->got);
 		ok_status = PQresultStatus(res) != PGRES_FATAL_ERROR;
+		if (!ok && timed_out(res) && timeout_ms) {
+			char b[32], *got = xstrfmt("%s (stopped after [gate] statement_timeout = %s)", c->got,
+						   ts_human_ms(timeout_ms, b, sizeof(b)));
+
+			free(c->got);
+			c->got = got;
+		}
 		PQclear(res);
 		c->pass = ok;
 		if (!ok)
@@ -420,23 +509,18 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 {
 	struct ts_scenario *sc;
 	size_t n;
-	char *ci, *what;
 	PGconn *conn;
 	int r = 0;
 
 	if (ts_scenario_load_app(app, &sc, &n))
 		return -1;
-	ci = ts_env_conninfo(env, side, env->cfg->dbname);
-	what = xstrfmt("the %s side", side->name);
-	if (!(conn = ts_pg_connect(ci, what)))
+	if (!(conn = ts_env_connect(env, side, NULL)))
 		r = -1;
 	for (size_t i = 0; i < n && !r; i++)
-		r = run_file(conn, &sc[i], check);
+		r = run_file(conn, &sc[i], check, env->cfg->statement_timeout_ms);
 	if (conn)
 		PQfinish(conn);
 	ts_scenario_free_all(sc, n);
-	free(ci);
-	free(what);
 	return r;
 }
 

@@ -279,8 +279,10 @@ static char *change_line(json_t *c)
 	strbuf_addf(&sb, "%-8s %s %s %s", ts_json_str(c, "class"), ts_json_str(c, "kind"), ts_json_str(c, "name"), ts_json_str(c, "change"));
 	if (*ts_json_str(c, "detail"))
 		strbuf_addf(&sb, ": %s", ts_json_str(c, "detail"));
-	if (*ts_json_str(c, "file"))
+	if (*ts_json_str(c, "file") && json_integer_value(json_object_get(c, "line")))
 		strbuf_addf(&sb, " [%s:%d]", ts_json_str(c, "file"), (int)json_integer_value(json_object_get(c, "line")));
+	else if (*ts_json_str(c, "file"))	/* the file is known, not its statement */
+		strbuf_addf(&sb, " [in %s]", ts_json_str(c, "file"));
 	json_array_foreach(ev, i, e)
 		strbuf_addf(&sb, "%s%s", i ? "; " : " - fails ", json_string_value(e));
 	return strbuf_detach(&sb);

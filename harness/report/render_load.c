@@ -68,7 +68,12 @@ void ts_report_load_lines(const struct ts_report *r, json_t *e, struct strvec *o
 			free(who);
 		}
 	json_array_foreach(json_object_get(e, "lock_queues"), i, q)
-		strvec_pushf(out, "lock-queue stall: %s waited %.0f ms for its lock behind %s, and %d application statement%s queued behind it, up to %.0f ms. Set lock_timeout before it (SET lock_timeout = '1s') and retry it when it times out: a migration that gives up and retries stalls no one; one that waits in the queue stalls everyone",
+		if (!json_integer_value(json_object_get(q, "queued")))
+			/* it waited, and no one behind it: nothing to advise */
+			strvec_pushf(out, "lock wait: %s waited %.0f ms for its lock behind %s; no application statement queued behind it",
+				     ts_json_str(q, "migration"), ts_json_num(q, "waited_ms"), ts_json_str(q, "behind"));
+		else
+			strvec_pushf(out, "lock-queue stall: %s waited %.0f ms for its lock behind %s, and %d application statement%s queued behind it, up to %.0f ms. Set lock_timeout before it (SET lock_timeout = '1s') and retry it when it times out: a migration that gives up and retries stalls no one; one that waits in the queue stalls everyone",
 			     ts_json_str(q, "migration"), ts_json_num(q, "waited_ms"), ts_json_str(q, "behind"),
 			     (int)json_integer_value(json_object_get(q, "queued")),
 			     json_integer_value(json_object_get(q, "queued")) == 1 ? "" : "s",

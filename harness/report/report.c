@@ -68,6 +68,7 @@ void ts_report_free(struct ts_report *r)
 			free(k->file);
 			free(k->name);
 			free(k->sql);
+			free(k->text);
 			free(k->expected);
 			free(k->got);
 		}

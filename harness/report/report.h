@@ -50,7 +50,8 @@ struct ts_report_case {
 	char *file;		/* scenario file (basename), or the command */
 	char *name;
 	int line;
-	char *sql;
+	char *sql;		/* on one line, shortened */
+	char *text;		/* the whole statement, in this process only (not saved), or NULL */
 	char *expected;
 	char *got;
 	int pass;
