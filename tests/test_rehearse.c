@@ -120,7 +120,7 @@ Test(rehearse, a_dirty_production_stops_before_anything_runs)
 	th_write(dir, "twinstage.ini", "[source]\nseed = seed.sql\n");
 	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
 	cr_assert_eq(code, 2, "exit %d\n%s", code, err.buf);
-	ASSERT_HAS(err, "the production clone's golang-migrate table \"schema_migrations\" is dirty at version 7");
+	ASSERT_HAS(err, "the production clone's golang-migrate table \"public.schema_migrations\" is dirty at version 7");
 	ASSERT_HAS(out, "none pending");
 	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }

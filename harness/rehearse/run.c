@@ -21,6 +21,7 @@
 #include "rehearse/clone.h"
 #include "rehearse/load.h"
 #include "rehearse/load_judge.h"
+#include "rehearse/lockorder.h"
 #include "rehearse/scenario.h"
 #include "report/render.h"
 
@@ -374,6 +375,16 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 						&trace, !run->quiet);
 			if (load)	/* leaves the error slot (a failed migration's) as it is */
 				ts_load_finish(load, first, m0, now_ms());
+			/* what the load may or may not have hit: opposite lock orders, every time */
+			if (run->live) {
+				ts_lock_order_judge(&run->rep, run->phase, first, run->live);
+			} else if (run->cfg.current) {
+				struct strvec current = STRVEC_INIT;
+
+				strvec_push(&current, run->cfg.current);
+				ts_lock_order_judge(&run->rep, run->phase, first, &current);
+				strvec_clear(&current);
+			}
 			ts_trace_end(&trace);
 		}
 	}

@@ -289,7 +289,7 @@ static int compare_undeclared(struct ts_run *run, PGconn *prod, PGconn *dev)
 			free(cols);
 			continue;
 		}
-		name = xstrfmt("%s: the columns no migration statement assigns hold what they held", a->shown);
+		name = xstrfmt("the columns of %s no migration statement assigns hold what they held", a->shown);
 		check = data_check("undeclared", name, "dev", run->cfg.undeclared == TS_GATE_FAIL);
 		if ((r = ts_table_compare(prod, a, dev, b, cols, cols, n, &c)) == 0) {
 			json_object_set_new(check, "tables", json_integer(1));

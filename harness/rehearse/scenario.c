@@ -22,6 +22,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pg_query.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,35 @@ char *ts_oneline(const char *sql)
 	return strbuf_detach(&sb);
 }
 
+/*
+ * The relation locks this session holds and `held` did not list yet (then
+ * added to it): what the statement that just ran took, in the order a
+ * transaction of the application takes them (lockorder.h reads them).
+ */
+static json_t *new_locks(PGconn *conn, json_t *held)
+{
+	PGresult *res = PQexec(conn, "SELECT n.nspname || '.' || c.relname || ':' || l.mode FROM pg_locks l"
+				     " JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace"
+				     " WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted"
+				     "   AND c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')");
+	json_t *mine = json_array(), *v;
+	size_t k;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		for (int i = 0; i < PQntuples(res); i++) {
+			int seen = 0;
+
+			json_array_foreach(held, k, v)
+				seen |= !strcmp(json_string_value(v), PQgetvalue(res, i, 0));
+			if (!seen) {
+				json_array_append_new(mine, json_string(PQgetvalue(res, i, 0)));
+				json_array_append_new(held, json_string(PQgetvalue(res, i, 0)));
+			}
+		}
+	PQclear(res);
+	return mine;
+}
+
 /* The statement was stopped by statement_timeout (57014 is also a cancel). */
 static int timed_out(const PGresult *res)
 {
@@ -417,22 +447,31 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 {
 	char *set = xstrfmt("SET LOCAL statement_timeout = %d", timeout_ms);
 	int r = ts_pg_exec(conn, "BEGIN") || ts_pg_exec(conn, set);
+	json_t *held;
 
 	free(set);
 	if (r)
 		return ts_error_prefix("could not start the transaction of scenario \"%s\"", sc->file);
-	for (size_t i = 0; i < sc->n; i++) {
+	held = json_array();
+	for (size_t i = 0; i < sc->n && !r; i++) {
 		const struct ts_scenario_stmt *st = &sc->stmts[i];
 		struct ts_report_case *c;
 		PGresult *res;
 		int ok, ok_status;
 
-		if (ts_interrupted)
-			return ts_error_set(TS_EXIT_ENV, "interrupted");
-		if (ts_pg_exec(conn, "SAVEPOINT twinstage_scenario"))
-			return ts_error_prefix("scenario \"%s\"", sc->file);
+		if (ts_interrupted) {
+			r = ts_error_set(TS_EXIT_ENV, "interrupted");
+			break;
+		}
+		if (ts_pg_exec(conn, "SAVEPOINT twinstage_scenario")) {
+			r = ts_error_prefix("scenario \"%s\"", sc->file);
+			break;
+		}
 		res = PQexec(conn, st->sql);
+		ok_status = PQresultStatus(res) != PGRES_FATAL_ERROR;
 		c = ts_report_case_add(check);
+		/* what it locked (a failed one's locks go with its savepoint) */
+		c->locks = ok_status ? new_locks(conn, held) : NULL;
 		c->file = xstrdup(sc->file);
 		c->name = xstrdup(st->name);
 		c->line = st->line;
@@ -440,7 +479,6 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 		c->text = xstrdup(st->sql);
 		c->expected = ts_scenario_expect_text(st);
 		ok = ts_scenario_judge(st, res, &c->got);
-		ok_status = PQresultStatus(res) != PGRES_FATAL_ERROR;
 		if (!ok && timed_out(res) && timeout_ms) {
 			char b[32], *got = xstrfmt("%s (stopped after [gate] statement_timeout = %s)", c->got,
 						   ts_human_ms(timeout_ms, b, sizeof(b)));
@@ -453,15 +491,15 @@ static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report
 		if (!ok)
 			check->failed++;
 		if (PQstatus(conn) != CONNECTION_OK)
-			return ts_error_set(TS_EXIT_ENV, "lost the connection to the %s side during scenario \"%s\"",
-					    check->side, sc->file);
+			r = ts_error_set(TS_EXIT_ENV, "lost the connection to the %s side during scenario \"%s\"",
+					 check->side, sc->file);
 		/* keep what a statement did for the ones after it; undo a failed one */
-		if (ts_pg_exec(conn, !ok_status ?
-				     "ROLLBACK TO SAVEPOINT twinstage_scenario" :
-				     "RELEASE SAVEPOINT twinstage_scenario"))
-			return ts_error_prefix("scenario \"%s\"", sc->file);
+		else if (ts_pg_exec(conn, !ok_status ? "ROLLBACK TO SAVEPOINT twinstage_scenario" :
+						       "RELEASE SAVEPOINT twinstage_scenario"))
+			r = ts_error_prefix("scenario \"%s\"", sc->file);
 	}
-	return ts_pg_exec(conn, "ROLLBACK");
+	json_decref(held);
+	return r ? r : ts_pg_exec(conn, "ROLLBACK");
 }
 
 int ts_scenario_load_app(const struct ts_app *app, struct ts_scenario **out, size_t *n)

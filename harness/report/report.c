@@ -71,6 +71,7 @@ void ts_report_free(struct ts_report *r)
 			free(k->text);
 			free(k->expected);
 			free(k->got);
+			json_decref(k->locks);
 		}
 		free(c->cases);
 		free(c->app);
@@ -536,11 +537,13 @@ json_t *ts_report_to_json(const struct ts_report *r)
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
-			json_array_append_new(cases, json_pack("{s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:b}",
-							       "file", k->file, "name", k->name,
-							       "line", k->line, "sql", k->sql,
-							       "expected", k->expected, "got", k->got,
-							       "pass", k->pass));
+			json_t *w = json_pack("{s:s?, s:s?, s:i, s:s?, s:s?, s:s?, s:b}",
+					      "file", k->file, "name", k->name, "line", k->line, "sql", k->sql,
+					      "expected", k->expected, "got", k->got, "pass", k->pass);
+
+			if (k->locks)
+				json_object_set(w, "locks", k->locks);
+			json_array_append_new(cases, w);
 		}
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:f, s:i, s:o, s:o, s:o}",
 						   "app", c->app, "side", c->side,
@@ -669,6 +672,7 @@ static void from_json(struct ts_report *r, json_t *o)
 			k->sql = jget(w, "sql");
 			k->expected = jget(w, "expected");
 			k->got = jget(w, "got");
+			k->locks = json_incref(json_object_get(w, "locks"));
 			k->pass = json_is_true(json_object_get(w, "pass"));
 			if (!k->pass)
 				c->failed++;

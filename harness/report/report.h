@@ -52,6 +52,7 @@ struct ts_report_case {
 	int line;
 	char *sql;		/* on one line, shortened */
 	char *text;		/* the whole statement, in this process only (not saved), or NULL */
+	struct json_t *locks;	/* ["schema.table:Mode"] the statement took (a scenario's), or NULL */
 	char *expected;
 	char *got;
 	int pass;
