@@ -17,7 +17,8 @@ CC ?= cc
 DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
 	libprotobuf-c-dev libjansson-dev libssl-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
-	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev
+	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev \
+	python3 python3-jsonschema python3-yaml
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
@@ -27,7 +28,7 @@ LIBS = -lpq -linih -lpg_query -ljansson -lcrypto -lz -lm -pthread -lvirt -lvirt-
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # harness/ in layers, one folder each (harness/README.md); main.c above them.
-LAYERS = core pg report migrate config env rehearse cmd
+LAYERS = core pg report migrate config env rehearse release cmd
 HARNESS_SRC = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.c))
 TEST_SRC = $(wildcard tests/*.c)
 HEADERS = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.h)) $(wildcard tests/*.h)
@@ -59,7 +60,7 @@ build/asan/tests: $(TEST_SRC) $(ASAN_OBJ) $(HEADERS)
 # (tests/fuzz/corpus/<target>); what it finds new stays in build/fuzz, and
 # a crash stops the run with the input that caused it
 # (build/fuzz/crash-<target>-*), to become a regression test.
-FUZZ_TARGETS = config scenario migrations lint batch
+FUZZ_TARGETS = config scenario migrations lint batch manifest
 FUZZ_SECONDS ?= 60
 CHECK_FUZZ_SECONDS ?= 10
 FUZZ_CC = clang

@@ -29,6 +29,8 @@ static const struct cmd {
 	{ "snapshot", cmd_snapshot, "save the dev side as it is, by name (O(1) on a copy-on-write pool)" },
 	{ "reset", cmd_reset, "return the dev side to before migrating, or to a snapshot" },
 	{ "down", cmd_down, "stop and remove the environments" },
+	{ "verify", cmd_verify, "does a rehearsal's manifest still hold for the files and production as they are?" },
+	{ "promote", cmd_promote, "apply exactly what a passing rehearsal rehearsed to production" },
 	{ "image", cmd_image, "build a guest image from a recipe, or inspect a disk (vm backend)" },
 	{ "dualboot", cmd_dualboot, "a dual-boot station disk: build, select, show, write, grub-entries" },
 };

@@ -7,7 +7,7 @@
 # Prints each violation and exits 1; prints one line and exits 0 when none.
 set -u
 cd "$(dirname "$0")/../harness" || exit 2
-layers=(core pg report migrate config env rehearse cmd)
+layers=(core pg report migrate config env rehearse release cmd)
 rank() {
 	local i
 	for i in "${!layers[@]}"; do
@@ -48,6 +48,23 @@ for f in $files; do
 		[ "$to" != "$from" ] && echo "$from $to" >>"$edges"
 	done < <(sed -n 's/^#include "\(.*\)"/\1/p' "$f")
 done
+# Production is written only by promote, and the code shows it: its
+# connection strings ([source] dsn, [target] dsn) are read only where they
+# are parsed, where the source is copied (read-only), and in verify (which
+# opens production read-only and hands promote its target); a session is
+# opened only by pg/ (the helpers), env/ (the two sides) and promote.
+while IFS= read -r hit; do
+	case "${hit%%:*}" in
+	config/config.c | rehearse/clone.c | release/verify.c) ;;
+	*) echo "layers: ${hit%%:*} reads production's connection string (${hit#*:}); only config/config.c, rehearse/clone.c and release/verify.c may"; fail=1 ;;
+	esac
+done < <(grep -rnoE 'cfg(->|\.)(target_dsn|dsn)\b' --include='*.c' . | sed 's|^\./||')
+while IFS= read -r hit; do
+	case "${hit%%:*}" in
+	pg/pg.c | env/env.c | release/promote.c) ;;
+	*) echo "layers: ${hit%%:*} opens a database session itself (${hit#*:}); only pg/pg.c, env/env.c and release/promote.c may"; fail=1 ;;
+	esac
+done < <(grep -rnoE 'PQconnectdb(Params)?|PQconnectStart(Params)?' --include='*.c' . | sed 's|^\./||')
 # tsort names the files of any circle on stderr
 loops=$(sort -u "$edges" | tsort 2>&1 >/dev/null)
 if [ -n "$loops" ]; then

@@ -13,13 +13,16 @@
 #include "env/home.h"
 
 #include <criterion/criterion.h>
-#include <jansson.h>
 #include <dirent.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *th_src(const char *rel)
@@ -69,19 +72,31 @@ char *th_read(const char *dir, const char *rel)
 
 int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-	const char *bin = getenv("TWINSTAGE_BIN");
-	char *errf = xstrfmt("%s/.stderr-%d", cwd, (int)getpid());
-	struct strbuf dummy = STRBUF_INIT;
+	struct strvec args = STRVEC_INIT;
 	va_list ap;
 	const char *a;
 	int r;
 
-	strvec_push(&cp.args, bin ? bin : "build/asan/twinstage");
 	va_start(ap, err);
 	while ((a = va_arg(ap, const char *)))
-		strvec_push(&cp.args, a);
+		strvec_push(&args, a);
 	va_end(ap);
+	r = th_twinstage_v(cwd, out, err, &args);
+	strvec_clear(&args);
+	return r;
+}
+
+int th_twinstage_v(const char *cwd, struct strbuf *out, struct strbuf *err, const struct strvec *args)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	const char *bin = getenv("TWINSTAGE_BIN");
+	char *errf = xstrfmt("%s/.stderr-%d", cwd, (int)getpid());
+	struct strbuf dummy = STRBUF_INIT;
+	int r;
+
+	strvec_push(&cp.args, bin ? bin : "build/asan/twinstage");
+	for (size_t i = 0; i < args->nr; i++)
+		strvec_push(&cp.args, args->v[i]);
 	/* the program under test is checked for leaks, whatever the runner's setting */
 	strvec_push(&cp.env, "ASAN_OPTIONS=detect_leaks=1:exitcode=99");
 	cp.dir = cwd;
@@ -305,4 +320,75 @@ void th_assert_nothing_left(const char *workdir)
 	strbuf_release(&loops);
 	free(img);
 	free(outside);
+}
+
+int th_tree_contains(const char *root, const char *needle)
+{
+	return th_run(NULL, "grep", "-rqs", needle, root, NULL) == 0;
+}
+
+void th_bg_start(struct th_bg *b, const char *cwd, ...)
+{
+	const char *bin = getenv("TWINSTAGE_BIN"), *a;
+	va_list ap;
+
+	b->cp = (struct child_process)CHILD_PROCESS_INIT;
+	strbuf_init(&b->said);
+	strvec_push(&b->cp.args, bin ? bin : "build/asan/twinstage");
+	va_start(ap, cwd);
+	while ((a = va_arg(ap, const char *)))
+		strvec_push(&b->cp.args, a);
+	va_end(ap);
+	b->cp.dir = cwd;
+	b->cp.capture = &b->said;	/* its stdout and stderr, read below as they come */
+	b->cp.no_stdin = 1;
+	cr_assert(!start_command(&b->cp));
+}
+
+int th_bg_read(struct th_bg *b, int ms)
+{
+	struct pollfd p = { .fd = b->cp.capture_fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	if ((n = read(b->cp.capture_fd, buf, sizeof(buf))) <= 0)
+		return 1;
+	strbuf_add(&b->said, buf, (size_t)n);
+	return 0;
+}
+
+void th_bg_wait_for_line(struct th_bg *b, const char *line)
+{
+	for (double t0 = now_ms(); !strstr(b->said.buf, line) && now_ms() - t0 < 120000;)
+		if (th_bg_read(b, 1000))
+			break;
+	cr_assert(strstr(b->said.buf, line), "the run never said \"%s\":\n%s", line, b->said.buf);
+}
+
+int th_bg_finish(struct th_bg *b, struct strbuf *said)
+{
+	int status;
+
+	while (!th_bg_read(b, 1000))
+		;
+	waitpid(b->cp.pid, &status, 0);
+	close(b->cp.capture_fd);
+	child_process_clear(&b->cp);
+	if (said)
+		strbuf_add(said, b->said.buf, b->said.len);
+	strbuf_release(&b->said);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void th_bg_kill(struct th_bg *b)
+{
+	int status;
+
+	kill(b->cp.pid, SIGKILL);
+	waitpid(b->cp.pid, &status, 0);
+	close(b->cp.capture_fd);
+	child_process_clear(&b->cp);
+	strbuf_release(&b->said);
 }

@@ -5,6 +5,7 @@
 #ifndef TS_TEST_HELPERS_H
 #define TS_TEST_HELPERS_H
 
+#include "core/run_command.h"
 #include "core/strbuf.h"
 #include "env/env.h"
 
@@ -18,6 +19,9 @@ char *th_read(const char *dir, const char *rel);
 
 /* Runs the twinstage binary with args (NULL-terminated) in cwd; returns the exit code. */
 int th_twinstage(const char *cwd, struct strbuf *out, struct strbuf *err, ...);
+/* The same with the arguments in a vector. */
+struct strvec;
+int th_twinstage_v(const char *cwd, struct strbuf *out, struct strbuf *err, const struct strvec *args);
 
 /*
  * Runs a program (argv: NULL-terminated, no shell) and returns its exit
@@ -81,6 +85,24 @@ struct json_t *th_latest_report(const char *workdir);
 		free(dir); \
 	} \
 	TestSuite(suite, .init = suite##_setup, .fini = suite##_teardown, .timeout = 300)
+
+/* Greps every file under root for needle. */
+int th_tree_contains(const char *root, const char *needle);
+
+/* twinstage running in the background, what it prints read as it comes. */
+struct th_bg {
+	struct child_process cp;
+	struct strbuf said;
+};
+/* Starts the twinstage binary in cwd with args (NULL-terminated). */
+void th_bg_start(struct th_bg *b, const char *cwd, ...);
+/* Reads what it printed for up to ms; 1 once it has closed its output (it ended). */
+int th_bg_read(struct th_bg *b, int ms);
+/* Reads until `line` is in what it printed, 120 s at most (asserts it came). */
+void th_bg_wait_for_line(struct th_bg *b, const char *line);
+/* Its exit code, once it ended; what it printed is appended to said (may be NULL). */
+int th_bg_finish(struct th_bg *b, struct strbuf *said);
+void th_bg_kill(struct th_bg *b);
 
 /* Absolute path of a file of the source tree. */
 char *th_src(const char *rel);

@@ -328,81 +328,13 @@ Test(rehearse, unreachable_source_exits_3_and_hides_the_password)
 	th_assert_nothing_left(path_join(dir, ".twinstage"));
 }
 
-/* Greps every file under dir for needle. */
-static int tree_contains(const char *root, const char *needle)
-{
-	return th_run(NULL, "grep", "-rqs", needle, root, NULL) == 0;
-}
-
-/* A rehearsal running in the background, its progress lines read as they come. */
-struct bg_run {
-	struct child_process cp;
-	struct strbuf said;
-};
-
-static void bg_start(struct bg_run *b, const char *option)
-{
-	const char *bin = getenv("TWINSTAGE_BIN");
-
-	b->cp = (struct child_process)CHILD_PROCESS_INIT;
-	strbuf_init(&b->said);
-	strvec_push(&b->cp.args, bin ? bin : "build/asan/twinstage");
-	strvec_pushl(&b->cp.args, "rehearse", option, NULL);
-	b->cp.dir = dir;
-	b->cp.capture = &b->said;	/* its stdout and stderr, read below as they come */
-	b->cp.no_stdin = 1;
-	cr_assert(!start_command(&b->cp));
-}
-
-/* Reads what the run printed for up to ms; 1 once it has closed its output (it ended). */
-static int bg_read(struct bg_run *b, int ms)
-{
-	struct pollfd p = { .fd = b->cp.capture_fd, .events = POLLIN };
-	char buf[4096];
-	ssize_t n;
-
-	if (poll(&p, 1, ms) <= 0)
-		return 0;
-	if ((n = read(b->cp.capture_fd, buf, sizeof(buf))) <= 0)
-		return 1;
-	strbuf_add(&b->said, buf, (size_t)n);
-	return 0;
-}
-
-/* Reads what the run printed until `line` is in it (a stage starting), 120 s at most. */
-static void bg_wait_for_line(struct bg_run *b, const char *line)
-{
-	for (double t0 = now_ms(); !strstr(b->said.buf, line) && now_ms() - t0 < 120000;)
-		if (bg_read(b, 1000))
-			break;
-	cr_assert(strstr(b->said.buf, line), "the run never said \"%s\":\n%s", line, b->said.buf);
-}
-
-/* Its exit code, once it ended; what it printed goes to err. */
-static int bg_finish(struct bg_run *b)
-{
-	int status;
-
-	while (!bg_read(b, 1000))
-		;
-	waitpid(b->cp.pid, &status, 0);
-	close(b->cp.capture_fd);
-	child_process_clear(&b->cp);
-	strbuf_add(&err, b->said.buf, b->said.len);
-	strbuf_release(&b->said);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static void bg_kill(struct bg_run *b)
-{
-	int status;
-
-	kill(b->cp.pid, SIGKILL);
-	waitpid(b->cp.pid, &status, 0);
-	close(b->cp.capture_fd);
-	child_process_clear(&b->cp);
-	strbuf_release(&b->said);
-}
+#define tree_contains th_tree_contains
+#define bg_run th_bg
+#define bg_start(b, option) th_bg_start(b, dir, "rehearse", option, NULL)
+#define bg_read th_bg_read
+#define bg_wait_for_line th_bg_wait_for_line
+#define bg_finish(b) th_bg_finish(b, &err)
+#define bg_kill th_bg_kill
 
 Test(rehearse, a_real_source_is_copied_and_its_password_never_written)
 {

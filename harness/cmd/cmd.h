@@ -5,7 +5,7 @@
 #ifndef TS_CMD_H
 #define TS_CMD_H
 
-#define TS_VERSION "0.1.0"
+#include "core/version.h"
 
 int cmd_rehearse(int argc, char **argv);
 int cmd_init(int argc, char **argv);
@@ -23,6 +23,8 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_dualboot(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_promote(int argc, char **argv);
 
 /* The options every command shares, parsed by cmd_parse_options. */
 struct ts_opts {
@@ -32,13 +34,19 @@ struct ts_opts {
 	int keep, quiet, force, purge, reuse;
 	int load;		/* --load 1, --no-load -1 */
 	const char *run_id;
+	/* verify and promote */
+	const char *manifest, *phase, *dsn;
+	int dry_run;
+	int lock_timeout_ms, retries, statement_timeout_ms;	/* -1 when not given */
 	char **args;		/* operands, when "ARGS" is allowed */
 	int n_args;
 };
 
 /*
  * Parses the options every command shares (-c, --env, --format, --keep,
- * --quiet, --force, --purge, --run, --help), accepting only those named in
+ * --quiet, --force, --purge, --run, --help; verify's and promote's
+ * --manifest, --phase, --dsn, --dry-run, --lock-timeout, --retries,
+ * --statement-timeout), accepting only those named in
  * `allowed` (their long names, space-separated; "ARGS" lets
  * operands through to o->args). Returns 0 to go on, or an
  * exit code (0 after --help, 2 on a usage error) with *done set.

@@ -4,9 +4,11 @@
  */
 #include "cmd/cmd.h"
 #include "core/error.h"
+#include "core/util.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int allowed_opt(const char *allowed, const char *name)
@@ -34,12 +36,20 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		{ "run", required_argument, NULL, 'r' },
 		{ "load", no_argument, NULL, 'L' },
 		{ "no-load", no_argument, NULL, 'N' },
+		{ "manifest", required_argument, NULL, 'm' },
+		{ "phase", required_argument, NULL, 'p' },
+		{ "dsn", required_argument, NULL, 'D' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "lock-timeout", required_argument, NULL, 'T' },
+		{ "retries", required_argument, NULL, 'Y' },
+		{ "statement-timeout", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->lock_timeout_ms = o->retries = o->statement_timeout_ms = -1;
 	*done = 0;
 	optind = 1;
 	opterr = 0;
@@ -77,6 +87,31 @@ int cmd_parse_options(int argc, char **argv, const char *cmd, const char *usage,
 		case 'r': o->run_id = optarg; break;
 		case 'L': o->load = 1; break;
 		case 'N': o->load = -1; break;
+		case 'm': o->manifest = optarg; break;
+		case 'p': o->phase = optarg; break;
+		case 'D': o->dsn = optarg; break;
+		case 'n': o->dry_run = 1; break;
+		case 'T':
+		case 'S':
+			if (parse_duration_ms(optarg, c == 'T' ? &o->lock_timeout_ms : &o->statement_timeout_ms)) {
+				fprintf(stderr, "twinstage %s: invalid value for --%s: \"%s\" (%s)\n", cmd, name, optarg,
+					TS_DURATION_FORMS);
+				*done = 1;
+				return TS_EXIT_USAGE;
+			}
+			break;
+		case 'Y': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || v < 0 || v > 100) {
+				fprintf(stderr, "twinstage %s: invalid value for --retries: \"%s\" (0 to 100)\n", cmd, optarg);
+				*done = 1;
+				return TS_EXIT_USAGE;
+			}
+			o->retries = (int)v;
+			break;
+		}
 		}
 	}
 	if (allowed_opt(allowed, "ARGS")) {

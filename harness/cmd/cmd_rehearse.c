@@ -5,6 +5,7 @@
 #include "cmd/cmd.h"
 #include "core/error.h"
 #include "core/util.h"
+#include "release/manifest.h"
 #include "rehearse/check.h"
 #include "rehearse/phase.h"
 #include "rehearse/run.h"
@@ -21,7 +22,8 @@ static const char usage[] =
 "compares the schemas, runs the double dump test on both sides and\n"
 "compares the data the migration did not touch, runs each version against\n"
 "each schema, rehearses the down migrations when there are some, writes\n"
-"the reports and removes the environments.\n"
+"the reports and the manifest (what verify and promote check) and removes\n"
+"the environments.\n"
 "\n"
 "With [phase] sections, the migrations are applied phase by phase; after\n"
 "each, the versions it names must pass on the dev side, its equal tables\n"
@@ -37,8 +39,10 @@ static const char usage[] =
 "                      none are kept, and keeps them afterwards\n"
 "      --no-load       do not run the live versions while the dev side migrates\n"
 "                      (the [load] section; on by default)\n"
-"  -f, --format F      what to print: text (default), json, junit, markdown;\n"
-"                      every format is written under <workdir>/reports/<run>/\n"
+"  -f, --format F      what to print: text (default), json, junit, markdown, html,\n"
+"                      github (Actions annotations; the Markdown report goes to\n"
+"                      $GITHUB_STEP_SUMMARY), comment (for a pull request);\n"
+"                      each is also written under <workdir>/reports/<run>/\n"
 "  -q, --quiet         no progress lines\n"
 "\n"
 "exit codes: 0 compatible, 1 the gate failed (an incompatibility was found),\n"
@@ -63,6 +67,7 @@ int cmd_rehearse(int argc, char **argv)
 	}
 	run.quiet = o.quiet;
 	run.load = o.load > 0 || (!o.load && run.cfg.load);
+	run.fingerprints = 1;	/* the states the manifest keeps */
 
 	/* a folder that cannot be read stops the run before anything is built */
 	if (ts_run_plan(&run)) {
@@ -107,6 +112,12 @@ int cmd_rehearse(int argc, char **argv)
 		ts_error_print();
 	}
 	code = ts_run_finish(&run, fmt);
+	/* passing or not: verify and promote read it */
+	if (ts_manifest_write(&run))
+		ts_error_print();
+	else if (run.report_dir)
+		ts_run_say(&run, "manifest: %s/%s (twinstage verify / promote --manifest it)", run.report_dir,
+			   TS_MANIFEST_NAME);
 
 	if (o.keep || o.reuse) {
 		ts_run_say(&run, "kept: production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d (user %s, database %s); \"twinstage down\" removes them",

@@ -30,6 +30,7 @@
 static const char *const project_keys[] = { "name", "migrations", "workdir", "database", "tracking",
 					    "tracking_table", NULL };
 static const char *const source_keys[] = { "seed", "dsn", NULL };
+static const char *const target_keys[] = { "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pool", "pg_bin", "user", "uri", "image",
 					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", NULL };
@@ -50,6 +51,7 @@ static const struct section_schema {
 } sections[] = {
 	{ "project", 0, project_keys },
 	{ "source", 0, source_keys },
+	{ "target", 0, target_keys },
 	{ "environments", 0, env_keys },
 	{ "app", 1, app_keys },
 	{ "rehearsal", 0, rehearsal_keys },
@@ -521,6 +523,8 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 			set_str(&cfg->seed, rel_path(ctx, value));
 		else
 			set_str(&cfg->dsn, xstrdup(value));
+	} else if (!strcmp(sec->name, "target")) {
+		set_str(&cfg->target_dsn, xstrdup(value));
 	} else if (!strcmp(sec->name, "environments")) {
 		if (!cfg->env_origin || ctx->env_only)
 			set_str(&cfg->env_origin, xstrdup(ctx->file));
@@ -550,23 +554,10 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 		char *end;
 
 		if (!strcmp(name, "statement_timeout") || !strcmp(name, "migration_timeout")) {
-			double v = strtod(value, &end), unit = 1;
-
-			while (*end == ' ')
-				end++;
-			if (!strcmp(end, "s"))
-				unit = 1000;
-			else if (!strcmp(end, "min"))
-				unit = 60000;
-			else if (!strcmp(end, "h"))
-				unit = 3600000;
-			else if (*end && strcmp(end, "ms"))
-				end = (char *)value;
-			if (end == value || !isfinite(v) || v < 0 || v * unit > 24 * 3600000.0)
-				return fail(ctx, "invalid value for %s: \"%s\" (a duration such as 60s, 500ms, 30min or 1h, at most 24h; 0: no limit)",
-					    name, value);
-			*(!strcmp(name, "statement_timeout") ? &cfg->statement_timeout_ms : &cfg->migration_timeout_ms) =
-				(int)(v * unit);
+			if (parse_duration_ms(value, !strcmp(name, "statement_timeout") ? &cfg->statement_timeout_ms :
+						     &cfg->migration_timeout_ms))
+				return fail(ctx, "invalid value for %s: \"%s\" (%s; 0: no limit)", name, value,
+					    TS_DURATION_FORMS);
 		} else if (!strcmp(name, "max_lock_ms") || !strcmp(name, "max_stall_ms")) {
 			double v = strtod(value, &end);
 
@@ -610,6 +601,8 @@ static int parse_file(struct ts_config *cfg, const char *path, const char *shown
 	ctx.origins = origins;
 	r = ts_ini_parse(&ctx.ini, path);
 	free(ctx.dir);
+	if (!r)
+		strvec_push(&cfg->files_read, path);
 	if (r && !depth && !is_file(path) && !is_dir(path))
 		ts_error_hint("\"twinstage init\" writes a commented one; -c FILE names another");
 	if (!r && env_only && !ctx.env_sections)
@@ -856,6 +849,8 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 
 void ts_config_free(struct ts_config *cfg)
 {
+	strvec_clear(&cfg->files_read);
+	free(cfg->target_dsn);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg->name);

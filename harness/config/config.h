@@ -59,6 +59,8 @@ struct ts_config {
 
 	char *seed;		/* [source] seed: absolute path, or NULL */
 	char *dsn;		/* [source] dsn, or NULL: never printed as is */
+	char *target_dsn;	/* [target] dsn: where `promote` writes, or NULL; never printed */
+	struct strvec files_read;	/* this file, its includes and --env, as read (absolute) */
 
 	char *backend;		/* [environments] backend */
 	int prod_port, dev_port;	/* 0 = pick a free port */

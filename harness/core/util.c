@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -545,4 +546,25 @@ void sha256_hex(const void *data, size_t len, char out[65])
 	SHA256(data, len, md);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int parse_duration_ms(const char *s, int *ms)
+{
+	char *end;
+	double v = strtod(s, &end), unit = 1;
+
+	while (*end == ' ')
+		end++;
+	if (!strcmp(end, "s"))
+		unit = 1000;
+	else if (!strcmp(end, "min"))
+		unit = 60000;
+	else if (!strcmp(end, "h"))
+		unit = 3600000;
+	else if (*end && strcmp(end, "ms"))
+		return -1;
+	if (end == s || !isfinite(v) || v < 0 || v * unit > 24 * 3600000.0)
+		return -1;
+	*ms = (int)(v * unit);
+	return 0;
 }

@@ -84,6 +84,13 @@ int port_pick_free(void);
 /* 1 when something listens on (or holds) 127.0.0.1:port. */
 int port_in_use(int port);
 
+/*
+ * A duration as people write it, "60s", "500ms", "30min", "1h" (a bare
+ * number is milliseconds), at most 24 h, into *ms. -1 when it is not one.
+ */
+int parse_duration_ms(const char *s, int *ms);
+#define TS_DURATION_FORMS "a duration such as 60s, 500ms, 30min or 1h, at most 24h"
+
 /* Levenshtein distance, for "did you mean" suggestions. */
 int edit_distance(const char *a, const char *b);
 /* s percent-encoded for a URL's path or user part (new string). */

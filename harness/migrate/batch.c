@@ -44,7 +44,23 @@ static void tokens_free(struct tokens *t)
 	pg_query_free_scan_result(t->raw);
 }
 
-/* Offset of the first token of kind `tok` outside parentheses at or after `from`, or -1. */
+/* The kind of the token before token i, comments skipped; 0 for none. */
+static int prev_token(const struct tokens *t, size_t i)
+{
+	while (i-- > 0) {
+		int k = (int)t->scan->tokens[i]->token;
+
+		if (k != PG_QUERY__TOKEN__SQL_COMMENT && k != PG_QUERY__TOKEN__C_COMMENT)
+			return k;
+	}
+	return 0;
+}
+
+/*
+ * Offset of the first token of kind `tok` outside parentheses at or after
+ * `from`, or -1. A keyword right after a '.' is a name (s."where", written
+ * s.where), not the keyword.
+ */
 static int top_level(const struct tokens *t, int tok, int from)
 {
 	int depth = 0;
@@ -56,20 +72,33 @@ static int top_level(const struct tokens *t, int tok, int from)
 			depth++;
 		else if ((int)k->token == ')')
 			depth--;
-		else if (!depth && (int)k->token == tok && k->start >= from)
+		else if (!depth && (int)k->token == tok && k->start >= from && prev_token(t, i) != '.')
 			return k->start;
 	}
 	return -1;
 }
 
-/* Offset of the ON of a top-level ON CONFLICT (not a join's ON), or -1. */
+/* Offset of the ON of a top-level ON CONFLICT (not a join's ON, not a function named conflict), or -1. */
 static int on_conflict(const struct tokens *t, int from)
 {
-	int c = top_level(t, PG_QUERY__TOKEN__CONFLICT, from);
+	int depth = 0;
 
-	for (size_t i = 1; c >= 0 && i < t->scan->n_tokens; i++)
-		if (t->scan->tokens[i]->start == c && (int)t->scan->tokens[i - 1]->token == PG_QUERY__TOKEN__ON)
-			return t->scan->tokens[i - 1]->start;
+	for (size_t i = 0; i < t->scan->n_tokens; i++) {
+		const PgQuery__ScanToken *k = t->scan->tokens[i];
+
+		if ((int)k->token == '(')
+			depth++;
+		else if ((int)k->token == ')')
+			depth--;
+		else if (!depth && (int)k->token == PG_QUERY__TOKEN__CONFLICT && k->start >= from &&
+			 prev_token(t, i) == PG_QUERY__TOKEN__ON) {
+			size_t j = i;
+
+			while ((int)t->scan->tokens[--j]->token != PG_QUERY__TOKEN__ON)
+				;	/* back over the comments to the ON */
+			return t->scan->tokens[j]->start;
+		}
+	}
 	return -1;
 }
 
@@ -160,7 +189,7 @@ int ts_batch_rewrite(const struct ts_stmt *st, long n, char **out, char **count)
 		int other = top_level(&t, !strcmp(st->kind, "UpdateStmt") ? PG_QUERY__TOKEN__FROM
 									   : PG_QUERY__TOKEN__USING, 0);
 
-		if (where < 0) {
+		if (where < 0 || !json_object_get(node, "whereClause")) {
 			r = ts_error_set(TS_EXIT_USAGE, "a batch %s needs a WHERE that leaves out the rows already done",
 					 !strcmp(st->kind, "UpdateStmt") ? "UPDATE" : "DELETE");
 		} else if (other >= 0 && other < where && !strcmp(st->kind, "UpdateStmt")) {

@@ -12,6 +12,7 @@
 
 #include "migrate/migrations.h"
 
+struct strvec;
 struct ts_report;
 struct ts_trace;
 struct ts_tracker;
@@ -30,6 +31,23 @@ struct ts_tracking_state;
 int ts_migrations_apply(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
 			const struct ts_tracking_state *prod, struct ts_report *rep,
 			struct ts_trace *trace, int verbose);
+/*
+ * How promote applies them: the statements named in `guarded` ("file:line":
+ * those that took a lock blocking writes when rehearsed) run under
+ * lock_timeout, and one stopped by it is tried again `retries` times,
+ * after 250 ms, 500 ms, ... (a transactional file from its start, rolled
+ * back first). verbose: a line per migration and per retry.
+ */
+struct ts_apply_opts {
+	int lock_timeout_ms;
+	int retries;
+	const struct strvec *guarded;
+	int verbose;
+};
+int ts_migrations_apply_opts(PGconn *conn, const struct ts_migrations *set, const struct ts_tracker *t,
+			     const struct ts_tracking_state *prod, struct ts_report *rep,
+			     struct ts_trace *trace, const struct ts_apply_opts *o);
+
 /*
  * Applies the down part of m (which has one) on conn and takes m out of
  * t's table as the tool's own `down` would. A statement that fails is a

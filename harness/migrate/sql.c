@@ -186,6 +186,13 @@ void ts_sql_names_text(const char *sql, struct strvec *out)
 	json_decref(tree);
 }
 
+const char *ts_sql_sets(struct json_t *node)
+{
+	json_t *set = json_object_get(node, "VariableSetStmt");
+
+	return set ? json_string_value(json_object_get(set, "name")) : NULL;
+}
+
 void ts_stmts_free(struct ts_stmt *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

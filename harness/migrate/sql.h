@@ -59,6 +59,9 @@ void ts_sql_names_text(const char *sql, struct strvec *out);
  */
 void ts_sql_acts(struct json_t *node, struct strvec *out);
 
+/* The setting a SET statement sets ("lock_timeout"), or NULL for any other statement. */
+const char *ts_sql_sets(struct json_t *node);
+
 /* Number of the line that byte `offset` of text is on, counting from first_line. */
 int ts_line_at(const char *text, size_t offset, int first_line);
 /* The 1-based column of byte `offset` of text on its line. */

@@ -14,6 +14,7 @@
 #include "core/wrapper.h"
 #include "pg/pg.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,4 +626,91 @@ int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct 
 	default:
 		return 0;
 	}
+}
+
+json_t *ts_tracking_state_to_json(const struct ts_tracking_state *st)
+{
+	json_t *rows = json_array();
+
+	for (size_t i = 0; i < st->n; i++)
+		json_array_append_new(rows, json_pack("{s:s?, s:s?, s:s?, s:b}", "version", st->rows[i].version,
+						      "description", st->rows[i].description, "checksum",
+						      st->rows[i].checksum, "success", st->rows[i].success));
+	return json_pack("{s:b, s:b, s:s?, s:o}", "exists", st->exists, "dirty", st->dirty, "latest",
+			 st->latest, "rows", rows);
+}
+
+int ts_tracking_state_from_json(json_t *j, struct ts_tracking_state *st)
+{
+	json_t *rows = json_object_get(j, "rows"), *r;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	if (!json_is_object(j) || !json_is_array(rows))
+		return -1;
+	st->exists = json_is_true(json_object_get(j, "exists"));
+	json_array_foreach(rows, i, r) {
+		if (!json_is_object(r)) {
+			ts_tracking_state_free(st);
+			return -1;
+		}
+		add_row(st, json_string_value(json_object_get(r, "version")),
+			json_string_value(json_object_get(r, "description")),
+			json_string_value(json_object_get(r, "checksum")),
+			json_is_true(json_object_get(r, "success")));
+	}
+	/* the table's own word on where it is: golang-migrate's one row */
+	if (json_string_value(json_object_get(j, "latest"))) {
+		free(st->latest);
+		st->latest = xstrdup(json_string_value(json_object_get(j, "latest")));
+	}
+	st->dirty = json_is_true(json_object_get(j, "dirty"));
+	return 0;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* The row of b that records what a records (same version, or same repeatable), or NULL. */
+static const struct ts_applied *row_like(const struct ts_tracking_state *b, const struct ts_applied *a)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (a->version ? b->rows[i].version && !ts_version_cmp(a->version, b->rows[i].version)
+			       : !b->rows[i].version && same_str(a->description, b->rows[i].description) &&
+				 same_str(a->checksum, b->rows[i].checksum))
+			return &b->rows[i];
+	return NULL;
+}
+
+void ts_tracking_compare(const struct ts_tracker *t, const struct ts_tracking_state *was,
+			 const struct ts_tracking_state *now, const char *who, struct strvec *out)
+{
+	if (!same_str(was->latest, now->latest) || was->dirty != now->dirty)
+		strvec_pushf(out, "%s is at version %s%s, the rehearsal was against %s%s", who,
+			     now->latest ? now->latest : "none", now->dirty ? " (dirty)" : "",
+			     was->latest ? was->latest : "none", was->dirty ? " (dirty)" : "");
+	if (t->tool == TS_TRACK_GOLANG)
+		return;	/* one row: the version is all it keeps */
+	for (size_t i = 0; i < now->n; i++) {
+		const struct ts_applied *a = &now->rows[i], *w = row_like(was, a);
+		const char *name = a->version ? a->version : a->description ? a->description : "?";
+
+		if (!w)
+			strvec_pushf(out, "%s lists %s%s (%s), which the rehearsal's did not", who,
+				     a->version ? "version " : "repeatable ", name,
+				     a->description ? a->description : "no description");
+		else if (!same_str(w->checksum, a->checksum) || w->success != a->success)
+			strvec_pushf(out, "%s's row of %s%s differs (checksum %s, %s; the rehearsal's: %s, %s)", who,
+				     a->version ? "version " : "repeatable ", name,
+				     a->checksum ? a->checksum : "none", a->success ? "succeeded" : "failed",
+				     w->checksum ? w->checksum : "none", w->success ? "succeeded" : "failed");
+	}
+	for (size_t i = 0; i < was->n; i++)
+		if (!row_like(now, &was->rows[i]))
+			strvec_pushf(out, "%s no longer lists %s%s, which the rehearsal's did", who,
+				     was->rows[i].version ? "version " : "repeatable ",
+				     was->rows[i].version ? was->rows[i].version :
+				     was->rows[i].description ? was->rows[i].description : "?");
 }

@@ -23,6 +23,8 @@
 #include "core/strvec.h"
 #include "migrate/migrations.h"
 
+struct json_t;
+
 enum ts_tracking_tool { TS_TRACK_AUTO, TS_TRACK_TWINSTAGE, TS_TRACK_GOLANG, TS_TRACK_DBMATE,
 			TS_TRACK_FLYWAY, TS_TRACK_PRISMA };
 
@@ -105,6 +107,17 @@ int ts_tracking_record(PGconn *conn, const struct ts_tracker *t, const struct ts
  */
 int ts_tracking_unrecord(PGconn *conn, const struct ts_tracker *t, const struct ts_migration *m,
 			 const char *prev, double ms);
+
+/* A state as kept in a manifest (a new reference), and back (-1: not one). */
+struct json_t *ts_tracking_state_to_json(const struct ts_tracking_state *st);
+int ts_tracking_state_from_json(struct json_t *j, struct ts_tracking_state *st);
+/*
+ * How `now` differs from `was` (the versions, and each row's checksum and
+ * outcome; not the times), one line each into out ("<who> is at version
+ * 9, the rehearsal was against 8"). Nothing added: the same.
+ */
+void ts_tracking_compare(const struct ts_tracker *t, const struct ts_tracking_state *was,
+			 const struct ts_tracking_state *now, const char *who, struct strvec *out);
 
 /* Name of twinstage's own tracking table (in schema public). */
 #define TS_TRACKING_TABLE "twinstage_schema_history"

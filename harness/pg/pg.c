@@ -34,6 +34,28 @@ PGconn *ts_pg_connect(const char *conninfo, const char *what)
 	return ts_pg_connected(PQconnectdb(conninfo), what);
 }
 
+PGconn *ts_pg_connect_readonly(const char *dsn, const char *what)
+{
+	static const char *const keys[] = { "dbname", "options", "fallback_application_name", NULL };
+	const char *vals[] = { dsn, "-c default_transaction_read_only=on", "twinstage (read-only)", NULL };
+	PGconn *conn = ts_pg_connected(PQconnectdbParams(keys, vals, 1), what);
+	PGresult *res;
+
+	if (!conn)
+		return NULL;
+	/* the server's word, not ours: a pooler may drop startup options */
+	res = PQexec(conn, "SHOW default_transaction_read_only");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "on")) {
+		ts_error_set(TS_EXIT_ENV, "could not open a read-only session on %s (default_transaction_read_only is not on)",
+			     what);
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
 int ts_pg_exec(PGconn *conn, const char *sql)
 {
 	PGresult *res = PQexec(conn, sql);
@@ -47,6 +69,21 @@ int ts_pg_exec(PGconn *conn, const char *sql)
 	}
 	PQclear(res);
 	return ok ? 0 : -1;
+}
+
+PGresult *ts_pg_rows(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not %s: %s", what, e);
+		free(e);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
 }
 
 char *ts_pg_result_error(const PGresult *res)

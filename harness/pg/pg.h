@@ -11,8 +11,20 @@
 PGconn *ts_pg_connect(const char *conninfo, const char *what);
 /* The same for a connection already attempted (PQconnectdbParams): it, or NULL (freed). */
 PGconn *ts_pg_connected(PGconn *conn, const char *what);
+/*
+ * Connects to a database twinstage must never write (production, the
+ * source): every transaction of the session is read-only
+ * (default_transaction_read_only, checked once connected). The options of
+ * dsn are replaced by that one.
+ */
+PGconn *ts_pg_connect_readonly(const char *dsn, const char *what);
 /* Runs sql (no result rows wanted); -1 and an error on failure. */
 int ts_pg_exec(PGconn *conn, const char *sql);
+/*
+ * Runs a query that returns rows: its result, or NULL with a TS_EXIT_ENV
+ * error "could not <what>: SQLSTATE: message".
+ */
+PGresult *ts_pg_rows(PGconn *conn, const char *sql, const char *what);
 /* "SQLSTATE: message" of a failed result, as a new string. */
 char *ts_pg_result_error(const PGresult *res);
 /* Quotes an identifier for SQL text (new string). */

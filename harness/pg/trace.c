@@ -7,9 +7,11 @@
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "core/wrapper.h"
+#include "pg/pg.h"
 
 #include <jansson.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -319,4 +321,68 @@ void ts_trace_tx_end(struct ts_trace *t)
 	}
 	t->n_held = 0;
 	t->tx_fresh = 1;
+}
+
+int ts_trace_mark(PGconn *conn, struct ts_trace_mark *m)
+{
+	PGresult *res = ts_pg_rows(conn,
+		"SELECT pg_current_wal_lsn()::text, n.nspname || '.' || c.relname, pg_table_size(c.oid),"
+		" pg_indexes_size(c.oid)"
+		" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+		" AND n.nspname !~ '^pg_(toast|temp)'"
+		" UNION ALL SELECT pg_current_wal_lsn()::text, NULL, NULL, NULL", "read the sizes of the tables");
+	unsigned hi = 0, lo = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (!res)
+		return -1;
+	m->sizes = json_object();
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (PQgetisnull(res, i, 1)) {
+			if (sscanf(PQgetvalue(res, i, 0), "%X/%X", &hi, &lo) == 2)
+				m->lsn = (unsigned long long)hi << 32 | lo;
+			continue;
+		}
+		json_object_set_new(m->sizes, PQgetvalue(res, i, 1),
+				    json_pack("[I, I]", (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10),
+					      (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL, 10)));
+	}
+	PQclear(res);
+	return 0;
+}
+
+static json_int_t size_at(json_t *sizes, const char *table, size_t k)
+{
+	return json_integer_value(json_array_get(json_object_get(sizes, table), k));
+}
+
+json_t *ts_trace_mark_diff(const struct ts_trace_mark *a, const struct ts_trace_mark *b)
+{
+	json_t *out = json_array(), *v;
+	const char *table;
+
+	json_object_foreach(b->sizes, table, v)
+		if (size_at(a->sizes, table, 0) != size_at(b->sizes, table, 0) ||
+		    size_at(a->sizes, table, 1) != size_at(b->sizes, table, 1) || !json_object_get(a->sizes, table))
+			json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table,
+							     "table_before", size_at(a->sizes, table, 0),
+							     "table_after", size_at(b->sizes, table, 0),
+							     "indexes_before", size_at(a->sizes, table, 1),
+							     "indexes_after", size_at(b->sizes, table, 1)));
+	json_object_foreach(a->sizes, table, v)
+		if (!json_object_get(b->sizes, table))
+			json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:I, s:I}", "table", table,
+							     "table_before", size_at(a->sizes, table, 0),
+							     "table_after", (json_int_t)0,
+							     "indexes_before", size_at(a->sizes, table, 1),
+							     "indexes_after", (json_int_t)0));
+	return json_pack("{s:I, s:o}", "wal_bytes", (json_int_t)(b->lsn >= a->lsn ? b->lsn - a->lsn : 0),
+			 "sizes", out);
+}
+
+void ts_trace_mark_free(struct ts_trace_mark *m)
+{
+	json_decref(m->sizes);
+	memset(m, 0, sizeof(*m));
 }

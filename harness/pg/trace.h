@@ -67,6 +67,21 @@ PGresult *ts_trace_exec(struct ts_trace *t, const char *sql, int in_tx, struct j
 /* The transaction ended (committed or rolled back) now: times its locks. */
 void ts_trace_tx_end(struct ts_trace *t);
 
+/*
+ * The side as a whole between two migrations: where its WAL is, and each
+ * table's size (and its indexes'). ts_trace_mark_diff says what changed
+ * from a to b: {"wal_bytes": N, "sizes": [{table, table_before,
+ * table_after, indexes_before, indexes_after}]} for the tables whose size
+ * changed (a new reference).
+ */
+struct ts_trace_mark {
+	unsigned long long lsn;
+	struct json_t *sizes;	/* {"schema.table": [table_bytes, index_bytes]} */
+};
+int ts_trace_mark(PGconn *conn, struct ts_trace_mark *m);
+struct json_t *ts_trace_mark_diff(const struct ts_trace_mark *a, const struct ts_trace_mark *b);
+void ts_trace_mark_free(struct ts_trace_mark *m);
+
 /* 1 when mode keeps the application from writing (or reading) a table. */
 int ts_lock_blocks(const char *mode);
 

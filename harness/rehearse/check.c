@@ -296,6 +296,8 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 
 	if (run->phase && !strcmp(side->name, "dev"))
 		c->phase = xstrdup(run->phase);
+	if (app && app->scenarios)
+		c->dir = xstrdup(app->scenarios);
 	if (!strcmp(side->name, "dev") && ts_run_migration_failed(run)) {
 		c->skip = xstrdup("a migration failed");
 		free(logs);

@@ -18,6 +18,7 @@
 #include "core/wrapper.h"
 #include "env/pool.h"
 #include "env/tool.h"
+#include "pg/fingerprint.h"
 #include "pg/pg.h"
 
 #include <fcntl.h>
@@ -35,6 +36,8 @@ void ts_clone_info_free(struct ts_clone_info *info)
 {
 	free(info->source);
 	free(info->note);
+	free(info->source_version);
+	free(info->source_sysid);
 	memset(info, 0, sizeof(*info));
 }
 
@@ -163,6 +166,7 @@ struct source_facts {
 	uint64_t db_bytes, cluster_bytes, table_bytes;
 	int version, in_recovery, can_replicate, tablespaces, name_taken;
 	char *superuser, *dbname;
+	struct ts_fingerprint server;	/* its version and system identifier only */
 	struct strvec settings;	/* ALTER DATABASE ... SET of the source's database */
 };
 
@@ -186,18 +190,13 @@ static const char facts_sql[] =
  */
 static int read_settings(PGconn *conn, struct strvec *out)
 {
-	PGresult *res = PQexec(conn, "SELECT unnest(setconfig) FROM pg_db_role_setting"
-				     " WHERE setrole = 0 AND setdatabase ="
-				     " (SELECT oid FROM pg_database WHERE datname = current_database())");
+	PGresult *res = ts_pg_rows(conn, "SELECT unnest(setconfig) FROM pg_db_role_setting"
+					 " WHERE setrole = 0 AND setdatabase ="
+					 " (SELECT oid FROM pg_database WHERE datname = current_database())",
+				   "read the database's settings");
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char *e = ts_pg_result_error(res);
-
-		ts_error_set(TS_EXIT_ENV, "could not read the database's settings: %s", e);
-		free(e);
-		PQclear(res);
+	if (!res)
 		return -1;
-	}
 	for (int i = 0; i < PQntuples(res); i++)
 		strvec_push(out, PQgetvalue(res, i, 0));
 	PQclear(res);
@@ -250,12 +249,10 @@ static int apply_settings(struct ts_env *env, struct ts_side *to, const struct s
 
 static int read_source(struct ts_env *env, struct source_facts *f)
 {
-	static const char *const keys[] = { "dbname", "options", NULL };
-	const char *vals[] = { env->cfg->dsn, "-c default_transaction_read_only=on", NULL };
 	const char *params[] = { env->cfg->dbname };
 	char *shown = conninfo_redact(env->cfg->dsn);
 	char *what = xstrfmt("the source database (%s)", shown);
-	PGconn *conn = ts_pg_connected(PQconnectdbParams(keys, vals, 1), what);
+	PGconn *conn = ts_pg_connect_readonly(env->cfg->dsn, what);
 	PGresult *res = NULL;
 	int r = -1;
 
@@ -281,7 +278,7 @@ static int read_source(struct ts_env *env, struct source_facts *f)
 	f->name_taken = atoi(PQgetvalue(res, 0, 7));
 	f->superuser = xstrdup(PQgetvalue(res, 0, 8));
 	f->dbname = xstrdup(PQgetvalue(res, 0, 9));
-	if (read_settings(conn, &f->settings))
+	if (read_settings(conn, &f->settings) || ts_fingerprint_read_server(conn, &f->server))
 		goto out;
 	if (f->cluster_bytes < f->db_bytes)
 		f->cluster_bytes = f->db_bytes;
@@ -472,6 +469,9 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 
 	if (read_source(env, &f))
 		return -1;
+	info->source_version_num = f.server.server_version_num;
+	info->source_version = xstrdup(f.server.server_version);
+	info->source_sysid = f.server.system_identifier ? xstrdup(f.server.system_identifier) : NULL;
 	if (strcmp(env->clone, "logical") && !(why = basebackup_refusal(env, &f))) {
 		if ((r = ts_pool_ensure(&env->pool, room_for(f.cluster_bytes), "the production clone", env->quiet)))
 			goto out;
@@ -510,8 +510,14 @@ out:
 	free(why);
 	free(f.superuser);
 	free(f.dbname);
+	ts_fingerprint_free(&f.server);
 	strvec_clear(&f.settings);
 	return r;
+}
+
+const char *ts_clone_source_kind(const struct ts_config *cfg)
+{
+	return cfg->dsn ? "dsn" : cfg->seed ? "seed" : "empty";
 }
 
 int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)

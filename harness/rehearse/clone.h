@@ -24,6 +24,10 @@ struct ts_clone_info {
 	char *note;		/* why a faster way was not taken, or NULL */
 	double dev_ms;		/* the dev side from the production clone, until it accepts connections */
 	double prod_ms;		/* the production clone from the source */
+	/* the source's server, read in its read-only session ([source] dsn only) */
+	int source_version_num;
+	char *source_version;
+	char *source_sysid;	/* or NULL where the role may not read it */
 };
 void ts_clone_info_free(struct ts_clone_info *info);
 
@@ -32,6 +36,9 @@ void ts_clone_info_free(struct ts_clone_info *info);
  * makes the pool the sides will live on. Before anything is created.
  */
 int ts_clone_plan(struct ts_env *env, struct ts_clone_info *info);
+
+/* What [source] is: "dsn" (a real database), "seed" (a script) or "empty". */
+const char *ts_clone_source_kind(const struct ts_config *cfg);
 
 /* Creates the production clone, started, and fills it from [source]. */
 int ts_clone_source(struct ts_env *env, struct ts_clone_info *info);

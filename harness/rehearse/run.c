@@ -57,6 +57,14 @@ int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
 
 void ts_run_close(struct ts_run *run)
 {
+	for (size_t i = 0; i < run->n_states; i++) {
+		free(run->states[i].phase);
+		ts_fingerprint_free(&run->states[i].fp);
+		ts_tracking_state_free(&run->states[i].tracking);
+	}
+	free(run->states);
+	free(run->source_version);
+	free(run->source_sysid);
 	if (run->have_prod_state)
 		ts_tracking_state_free(&run->prod_state);
 	if (run->planned) {
@@ -147,6 +155,13 @@ static void clone_done(struct ts_run *run, struct ts_report_stage *st, struct ts
 		run->rep.clone_source = xstrdup(info->source);
 	}
 	run->rep.clone_dev_ms = info->dev_ms;
+	if (info->source_version) {
+		free(run->source_version);
+		free(run->source_sysid);
+		run->source_version_num = info->source_version_num;
+		run->source_version = xstrdup(info->source_version);
+		run->source_sysid = info->source_sysid ? xstrdup(info->source_sysid) : NULL;
+	}
 	if (info->note) {
 		ts_run_say(run, "note: %s", info->note);
 		free(run->rep.clone_note);
@@ -181,7 +196,8 @@ int ts_run_provision(struct ts_run *run)
 	}
 
 	t0 = now_ms();
-	st = ts_run_stage(run, "clone", run->cfg.dsn ? "copying the source into the production clone" :
+	st = ts_run_stage(run, "clone", !strcmp(ts_clone_source_kind(&run->cfg), "dsn") ?
+				     "copying the source into the production clone" :
 				     run->cfg.seed ? "seeding the production clone" :
 				     "an empty production clone (no [source])");
 	r = ts_clone_source(env, &info);
@@ -238,6 +254,8 @@ int ts_run_plan(struct ts_run *run)
 	free(run->rep.tracking_table);
 	run->rep.tracking = xstrdup(ts_tracking_tool_name(tool));
 	run->rep.tracking_table = xstrdup(run->tracker.table);
+	free(run->rep.migrations_dir);
+	run->rep.migrations_dir = xstrdup(run->cfg.migrations);
 	/* a [phase] that names no migration is refused before anything is built */
 	if (run->cfg.n_phases && ts_phases_resolve(&run->cfg, &run->set, &run->plans))
 		return -1;
@@ -286,6 +304,49 @@ int ts_run_resolve_tracking(struct ts_run *run, PGconn *prod)
 	return 0;
 }
 
+/*
+ * Records what `side` is now, on a connection of its own: the fingerprint
+ * of its schema and its tracking table. The production clone stands for
+ * the source: its server is the source's, where the source was read.
+ */
+static int take_state(struct ts_run *run, struct ts_side *side, int after)
+{
+	struct ts_run_state *s;
+	PGconn *conn;
+	int r;
+
+	if (!run->fingerprints)
+		return 0;
+	if (!(conn = ts_env_connect(&run->env, side, NULL)))
+		return -1;
+	run->states = xrealloc(run->states, (run->n_states + 1) * sizeof(*run->states));
+	s = &run->states[run->n_states];
+	memset(s, 0, sizeof(*s));
+	r = ts_tracking_read(conn, &run->tracker, &s->tracking) ||
+	    ts_fingerprint_read(conn, run->tracker.table, &s->fp) ? -1 : 0;
+	PQfinish(conn);
+	if (r) {
+		ts_tracking_state_free(&s->tracking);
+		return -1;
+	}
+	s->phase = run->phase ? xstrdup(run->phase) : NULL;
+	s->after = after;
+	/*
+	 * Each state is production's, before or after promotion: its server is
+	 * the source's where the source was read (a new cluster's identifier
+	 * and this machine's build say nothing of production).
+	 */
+	free(s->fp.system_identifier);
+	s->fp.system_identifier = run->source_sysid ? xstrdup(run->source_sysid) : NULL;
+	if (run->source_version) {
+		free(s->fp.server_version);
+		s->fp.server_version = xstrdup(run->source_version);
+		s->fp.server_version_num = run->source_version_num;
+	}
+	run->n_states++;
+	return 0;
+}
+
 int ts_run_read_production(struct ts_run *run)
 {
 	struct ts_tracking_state st;
@@ -314,6 +375,8 @@ int ts_run_read_production(struct ts_run *run)
 		ts_tracking_state_free(&run->prod_state);
 	run->prod_state = st;
 	run->have_prod_state = 1;
+	if (!r && !run->n_states)
+		r = take_state(run, &run->env.prod, 0);
 	return r;
 }
 
@@ -414,6 +477,9 @@ int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
 		}
 	}
 	PQfinish(conn);
+	/* what production will be once these are promoted */
+	if (r >= 0 && take_state(run, &run->env.dev, 1))
+		r = -1;
 	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
 		/* a migration failed: that is a finding for the report, not a crash */
 		ts_run_say(run, "migrate: %s", ts_error_message());

@@ -13,8 +13,22 @@
 #include "env/env.h"
 #include "migrate/migrate.h"
 #include "migrate/tracking.h"
+#include "pg/fingerprint.h"
 #include "report/render.h"
 #include "report/report.h"
+
+/*
+ * A side as it was at one point of the rehearsal, for the manifest: the
+ * production clone before anything ran (phase NULL), and the dev side
+ * after each phase's migrations (after all of them: phase NULL too, and
+ * after = 1). Production must be at one of these for `promote`.
+ */
+struct ts_run_state {
+	char *phase;
+	int after;		/* 0: the production clone; 1: the dev side after migrating */
+	struct ts_fingerprint fp;
+	struct ts_tracking_state tracking;
+};
 
 struct ts_run {
 	struct ts_config cfg;
@@ -32,6 +46,12 @@ struct ts_run {
 	const struct strvec *live;	/* the versions live while it migrates (NULL: current) */
 	int dev_before_read;	/* rep.dev_before holds the version before the first migration */
 	char *report_dir;	/* where this run's reports went */
+	int fingerprints;	/* take the states below (rehearse: for the manifest) */
+	struct ts_run_state *states;
+	size_t n_states;
+	/* the source's server ([source] dsn): what the production clone was made from */
+	int source_version_num;
+	char *source_version, *source_sysid;
 };
 
 /* Loads the configuration and takes the workdir. -1: error slot set. */

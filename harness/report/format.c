@@ -24,3 +24,21 @@ void ts_xml_escape(FILE *out, const char *s)
 	fputs(sb.buf, out);
 	strbuf_release(&sb);
 }
+
+void ts_github_escape(FILE *out, const char *s, int property)
+{
+	for (; s && *s; s++) {
+		if (*s == '%')
+			fputs("%25", out);
+		else if (*s == '\r')
+			fputs("%0D", out);
+		else if (*s == '\n')
+			fputs("%0A", out);
+		else if (property && *s == ':')
+			fputs("%3A", out);
+		else if (property && *s == ',')
+			fputs("%2C", out);
+		else
+			fputc(*s, out);
+	}
+}

@@ -12,4 +12,10 @@ void ts_md_escape(FILE *out, const char *s);
 /* s in XML text or an attribute (control characters become spaces). */
 void ts_xml_escape(FILE *out, const char *s);
 
+/*
+ * s in a GitHub Actions workflow command: %, CR and LF encoded, and in a
+ * property (file=, title=) also ':' and ','.
+ */
+void ts_github_escape(FILE *out, const char *s, int property);
+
 #endif

@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "report/format.h"
+#include "report/render_ci.h"
 #include "report/render_junit.h"
 #include "report/render_load.h"
 #include "report/report.h"
@@ -34,9 +35,13 @@ int ts_report_format_parse(const char *s, enum ts_report_format *out)
 		*out = TS_FMT_MARKDOWN;
 	else if (!strcmp(s, "html"))
 		*out = TS_FMT_HTML;
+	else if (!strcmp(s, "github"))
+		*out = TS_FMT_GITHUB;
+	else if (!strcmp(s, "comment"))
+		*out = TS_FMT_COMMENT;
 	else
 		return ts_error_set(TS_EXIT_USAGE,
-				    "unknown report format \"%s\" (expected text, json, junit, markdown or html)", s);
+				    "unknown report format \"%s\" (expected text, json, junit, markdown, html, github or comment)", s);
 	return 0;
 }
 
@@ -95,11 +100,7 @@ static const char *app_label(const struct ts_report *r, const char *app)
 	return "";
 }
 
-/* A check shown only in the rollout matrix: a version that is not live there. */
-static int informational(const struct ts_report *r, const struct ts_report_check *c)
-{
-	return r->phases && !c->gating && c->role != TS_CHECK_BASELINE;
-}
+#define informational ts_report_informational
 
 /* ---- phases: the rollout matrix and what each phase did ---- */
 
@@ -701,6 +702,23 @@ void ts_report_render_html(const struct ts_report *r, FILE *out)
 	free(buf);
 }
 
+/* GitHub Actions shows the Markdown report on the run's page: appended to $GITHUB_STEP_SUMMARY. */
+static void github_summary(const struct ts_report *r)
+{
+	const char *path = getenv("GITHUB_STEP_SUMMARY");
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	if (!(f = fopen(path, "a"))) {
+		fprintf(stderr, "twinstage: warning: could not append to $GITHUB_STEP_SUMMARY (%s): %s\n", path,
+			strerror(errno));
+		return;
+	}
+	render_markdown(r, f);
+	fclose(f);
+}
+
 void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *out)
 {
 	switch (f) {
@@ -715,6 +733,13 @@ void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *
 		break;
 	case TS_FMT_HTML:
 		ts_report_render_html(r, out);
+		break;
+	case TS_FMT_GITHUB:
+		ts_report_render_github(r, out);
+		github_summary(r);
+		break;
+	case TS_FMT_COMMENT:
+		ts_report_render_comment(r, out);
 		break;
 	case TS_FMT_JSON: {
 		json_t *o = ts_report_to_json(r);
@@ -759,7 +784,8 @@ int ts_report_write(const struct ts_report *r, const char *reports, char **out_d
 		     write_one(r, dir, "report.txt", TS_FMT_TEXT, NULL) ||
 		     write_one(r, dir, "report.md", TS_FMT_MARKDOWN, NULL) ||
 		     write_one(r, dir, "report.html", TS_FMT_HTML, NULL) ||
-		     write_one(r, dir, "junit.xml", TS_FMT_JUNIT, NULL) ? -1 : 0;
+		     write_one(r, dir, "junit.xml", TS_FMT_JUNIT, NULL) ||
+		     write_one(r, dir, "comment.md", TS_FMT_COMMENT, NULL) ? -1 : 0;
 	for (size_t i = 0; !rc && i < json_array_size(r->load); i++) {
 		char *name = ts_report_timeline_name(json_array_get(r->load, i));
 

@@ -12,8 +12,14 @@
 
 struct ts_report;
 
-enum ts_report_format { TS_FMT_TEXT, TS_FMT_JSON, TS_FMT_JUNIT, TS_FMT_MARKDOWN, TS_FMT_HTML };
-/* "text", "json", "junit", "markdown" (or "md"), "html"; -1 when unknown. */
+enum ts_report_format { TS_FMT_TEXT, TS_FMT_JSON, TS_FMT_JUNIT, TS_FMT_MARKDOWN, TS_FMT_HTML,
+			 TS_FMT_GITHUB, TS_FMT_COMMENT };
+/*
+ * "text", "json", "junit", "markdown" (or "md"), "html", "github" (GitHub
+ * Actions annotations, and the Markdown report appended to
+ * $GITHUB_STEP_SUMMARY when it is set), "comment" (a pull-request comment
+ * for the reviewers of a migration); -1 when unknown.
+ */
 int ts_report_format_parse(const char *s, enum ts_report_format *out);
 void ts_report_render(const struct ts_report *r, enum ts_report_format f, FILE *out);
 

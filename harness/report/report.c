@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/strbuf.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "core/wrapper.h"
 
 #include <errno.h>
@@ -47,17 +48,14 @@ void ts_report_free(struct ts_report *r)
 	for (size_t i = 0; i < r->n_migrations; i++) {
 		struct ts_report_migration *m = &r->migrations[i];
 
-		for (size_t j = 0; j < m->n_stmts; j++) {
-			free(m->stmts[j].sql);
-			json_decref(m->stmts[j].facts);
-		}
-		free(m->stmts);
+		ts_report_stmts_clear(m);
 		free(m->file);
 		free(m->version);
 		free(m->description);
 		free(m->status);
 		free(m->error);
 		free(m->phase);
+		json_decref(m->facts);
 	}
 	for (size_t i = 0; i < r->n_checks; i++) {
 		struct ts_report_check *c = &r->checks[i];
@@ -79,6 +77,7 @@ void ts_report_free(struct ts_report *r)
 		free(c->skip);
 		free(c->output);
 		free(c->phase);
+		free(c->dir);
 	}
 	for (size_t i = 0; i < r->n_notes; i++)
 		free(r->notes[i]);
@@ -101,6 +100,7 @@ void ts_report_free(struct ts_report *r)
 	free(r->clone_note);
 	free(r->tracking);
 	free(r->tracking_table);
+	free(r->migrations_dir);
 	free(r->prod_version);
 	free(r->dev_before);
 	free(r->dev_after);
@@ -137,6 +137,17 @@ struct ts_report_stmt *ts_report_stmt_add(struct ts_report_migration *m, int lin
 	s->ms = ms;
 	s->sql = xstrdup(sql);
 	return s;
+}
+
+void ts_report_stmts_clear(struct ts_report_migration *m)
+{
+	for (size_t j = 0; j < m->n_stmts; j++) {
+		free(m->stmts[j].sql);
+		json_decref(m->stmts[j].facts);
+	}
+	free(m->stmts);
+	m->stmts = NULL;
+	m->n_stmts = 0;
 }
 
 struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
@@ -477,6 +488,9 @@ json_t *ts_report_to_json(const struct ts_report *r)
 {
 	json_t *o = json_object(), *a;
 
+	/* what a machine reading it checks first: the shape (schema/report.schema.json) */
+	json_object_set_new(o, "format", json_integer(TS_REPORT_FORMAT));
+	json_object_set_new(o, "twinstage", json_string(TS_VERSION));
 	json_object_set_new(o, "run_id", jstr(r->run_id));
 	json_object_set_new(o, "project", jstr(r->project));
 	json_object_set_new(o, "started", jstr(r->started));
@@ -489,8 +503,9 @@ json_t *ts_report_to_json(const struct ts_report *r)
 	if (r->prod_booted || r->dev_booted)
 		json_object_set_new(o, "booted", json_pack("{s:o, s:o}", "prod", jstr(r->prod_booted), "dev",
 							   jstr(r->dev_booted)));
-	json_object_set_new(o, "tracking", json_pack("{s:o, s:o, s:o, s:o, s:o}",
+	json_object_set_new(o, "tracking", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
 						     "tool", jstr(r->tracking), "table", jstr(r->tracking_table),
+						     "folder", jstr(r->migrations_dir),
 						     "prod_version", jstr(r->prod_version),
 						     "dev_before", jstr(r->dev_before),
 						     "dev_after", jstr(r->dev_after)));
@@ -520,12 +535,12 @@ json_t *ts_report_to_json(const struct ts_report *r)
 			json_array_append_new(st, json_pack("{s:i, s:f, s:s, s:O?}", "line", m->stmts[j].line,
 							    "ms", m->stmts[j].ms, "sql", m->stmts[j].sql,
 							    "facts", m->stmts[j].facts));
-		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o, s:o}",
+		json_array_append_new(a, json_pack("{s:s, s:o, s:o, s:s?, s:b, s:f, s:o, s:o, s:o, s:i, s:O?}",
 						   "file", m->file, "version", jstr(m->version),
 						   "description", jstr(m->description),
 						   "status", m->status, "transactional", m->transactional,
 						   "ms", m->ms, "error", jstr(m->error), "phase", jstr(m->phase),
-						   "statements", st));
+						   "statements", st, "retries", m->retries, "facts", m->facts));
 	}
 	json_object_set_new(o, "migrations", a);
 
@@ -552,6 +567,8 @@ json_t *ts_report_to_json(const struct ts_report *r)
 						   "skip", jstr(c->skip), "ms", c->ms,
 						   "failed", (int)c->failed, "output", jstr(c->output),
 						   "phase", jstr(c->phase), "cases", cases));
+		if (c->dir)
+			json_object_set_new(json_array_get(a, json_array_size(a) - 1), "dir", json_string(c->dir));
 	}
 	json_object_set_new(o, "checks", a);
 
@@ -607,6 +624,7 @@ static void from_json(struct ts_report *r, json_t *o)
 
 		r->tracking = jget(tr, "tool");
 		r->tracking_table = jget(tr, "table");
+		r->migrations_dir = jget(tr, "folder");
 		r->prod_version = jget(tr, "prod_version");
 		r->dev_before = jget(tr, "dev_before");
 		r->dev_after = jget(tr, "dev_after");
@@ -637,6 +655,8 @@ static void from_json(struct ts_report *r, json_t *o)
 		m->ms = ts_json_num(v, "ms");
 		m->error = jget(v, "error");
 		m->phase = jget(v, "phase");
+		m->retries = jint(v, "retries");
+		m->facts = json_incref(json_object_get(v, "facts"));
 		json_array_foreach(json_object_get(v, "statements"), j, w) {
 			char *sql = jget(w, "sql");
 
@@ -663,6 +683,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		c->ms = ts_json_num(v, "ms");
 		c->output = jget(v, "output");
 		c->phase = jget(v, "phase");
+		c->dir = jget(v, "dir");
 		json_array_foreach(json_object_get(v, "cases"), j, w) {
 			struct ts_report_case *k = ts_report_case_add(c);
 
@@ -703,10 +724,29 @@ int ts_report_load(struct ts_report *r, const char *dir)
 		free(path);
 		return -1;
 	}
+	{
+		json_t *f = json_object_get(o, "format");
+
+		/* a report of a twinstage before formats had numbers is format 1 */
+		if (f && (!json_is_integer(f) || json_integer_value(f) > TS_REPORT_FORMAT)) {
+			ts_error_set(TS_EXIT_USAGE, "report \"%s\" is of format %s, newer than this twinstage reads (%d)",
+				     path, json_is_integer(f) ? "a later one" : "an unknown one", TS_REPORT_FORMAT);
+			ts_error_hint("read it with the twinstage that wrote it (%s)",
+				      json_string_value(json_object_get(o, "twinstage")) ?: "a later version");
+			json_decref(o);
+			free(path);
+			return -1;
+		}
+	}
 	from_json(r, o);
 	json_decref(o);
 	free(path);
 	return 0;
+}
+
+int ts_report_informational(const struct ts_report *r, const struct ts_report_check *c)
+{
+	return r->phases && !c->gating && c->role != TS_CHECK_BASELINE;
 }
 
 void ts_report_schema_counts(const struct ts_report *r, size_t n[3])

@@ -44,6 +44,14 @@ struct ts_report_migration {
 	size_t n_stmts;
 	char *error;		/* "file:line: SQLSTATE: message", or NULL */
 	char *phase;		/* the [phase] that applied it, or NULL */
+	int retries;		/* promote: times it was tried again after lock_timeout */
+	/*
+	 * What it did to the dev side as a whole, as JSON (or NULL): "wal_bytes"
+	 * written while it ran (with the load's, when the load ran), "sizes"
+	 * [{table, table_before, table_after, indexes_before, indexes_after}]
+	 * of the tables whose size changed.
+	 */
+	struct json_t *facts;
 };
 
 struct ts_report_case {
@@ -81,6 +89,7 @@ struct ts_report_check {
 	size_t failed;
 	char *output;		/* tail of a command's output, or NULL */
 	char *phase;		/* on the dev side after this [phase], or NULL */
+	char *dir;		/* the folder of the scenario files, or NULL */
 };
 
 struct ts_report {
@@ -99,6 +108,7 @@ struct ts_report {
 
 	/* the tracking table: whose, and the versions around the migration */
 	char *tracking, *tracking_table;
+	char *migrations_dir;	/* the migrations folder (absolute) */
 	char *prod_version;	/* production clone, before (never migrated) */
 	char *dev_before, *dev_after;
 
@@ -158,6 +168,8 @@ struct ts_report_stage *ts_report_stage_add(struct ts_report *r, const char *nam
 struct ts_report_migration *ts_report_migration_add(struct ts_report *r, const char *file);
 struct ts_report_stmt *ts_report_stmt_add(struct ts_report_migration *m, int line, double ms,
 					  const char *sql);
+/* Forgets m's statements (a transaction rolled back to be tried again). */
+void ts_report_stmts_clear(struct ts_report_migration *m);
 struct ts_report_check *ts_report_check_add(struct ts_report *r, const char *app,
 					    const char *side, enum ts_check_role role, int gating);
 struct ts_report_case *ts_report_case_add(struct ts_report_check *c);
@@ -182,6 +194,8 @@ struct json_t *ts_report_to_json(const struct ts_report *r);
  * What the verdict and the renderers both ask of the model, so that what a
  * report shows and what it decides come from one place.
  */
+/* A check shown only in the rollout matrix: a version that is not live there. */
+int ts_report_informational(const struct ts_report *r, const struct ts_report_check *c);
 /* Counts the schema changes: n[0] breaking, n[1] risky, n[2] additive. */
 void ts_report_schema_counts(const struct ts_report *r, size_t n[3]);
 /* The first case of c that failed, or NULL. */

@@ -1,0 +1,1 @@
+DELeTE FROM"""""""""""""""".WHERE d
