@@ -18,7 +18,8 @@ DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
 	libprotobuf-c-dev libjansson-dev libssl-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
 	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev \
-	python3 python3-jsonschema python3-yaml
+	python3 python3-jsonschema python3-yaml alembic python3-alembic python3-django python3-psycopg2 \
+	sqitch libdbd-pg-perl ruby-activerecord ruby-pg
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
@@ -120,10 +121,12 @@ layers:
 # Each example exists to show one verdict; the demo fails if one does not.
 demo: deps all
 	@set -u; fail=0; \
-	for ex in invoices:0 rename-breaks:1 registry:0; do \
+	for ex in invoices:0 rename-breaks:1 registry:0 django-shop:0 django-shop/twinstage-rename:1 \
+		  alembic-shop:0 alembic-shop/twinstage-rename:1; do \
 		name=$${ex%%:*}; want=$${ex##*:}; \
-		echo "=== twinstage rehearse -c scenarios/$$name/twinstage.ini (expect exit $$want)"; \
-		./build/twinstage rehearse -c scenarios/$$name/twinstage.ini; got=$$?; \
+		case $$name in */*) ini=scenarios/$$name.ini ;; *) ini=scenarios/$$name/twinstage.ini ;; esac; \
+		echo "=== twinstage rehearse -c $$ini (expect exit $$want)"; \
+		./build/twinstage rehearse -c $$ini; got=$$?; \
 		if [ $$got -ne $$want ]; then echo "demo: $$name exited $$got, expected $$want"; fail=1; \
 		else echo "=== $$name: exit $$got, as expected"; fi; echo; \
 	done; exit $$fail

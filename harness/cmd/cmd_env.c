@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "migrate/migrations.h"
+#include "migrate/tools.h"
 #include "migrate/tracking.h"
 #include "pg/pg.h"
 #include "rehearse/run.h"
@@ -54,6 +55,25 @@ static int show_tracking(struct ts_run *run)
 
 	if (ts_run_plan(run))
 		return ts_error_print();
+	if (run->cfg.tool) {
+		/* a tool decides what is pending: its table says where each side is */
+		printf("migrations: run by %s (%s), tracked in %s\n", ts_tool_name(run->cfg.tool), run->cfg.mig_command,
+		       ts_tool_table(run->cfg.tool, run->cfg.tracking_table) ?: "no table");
+		for (int i = 0; i < 2; i++) {
+			PGconn *conn = ts_env_connect(&run->env, sides[i], NULL);
+			struct ts_tracking_state st;
+
+			if (!conn || ts_tool_read_state(conn, run->cfg.tool, run->cfg.tracking_table, &st)) {
+				if (conn)
+					PQfinish(conn);
+				return ts_error_print();
+			}
+			printf("%-5s at %s, %zu recorded\n", sides[i]->name, st.latest ? st.latest : "none", st.n);
+			ts_tracking_state_free(&st);
+			PQfinish(conn);
+		}
+		return 0;
+	}
 	for (int i = 0; i < 2; i++) {
 		PGconn *conn = ts_env_connect(&run->env, sides[i], NULL);
 

@@ -8,6 +8,7 @@
 #include "release/manifest.h"
 #include "rehearse/check.h"
 #include "rehearse/phase.h"
+#include "rehearse/apply.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
 #include "report/render.h"

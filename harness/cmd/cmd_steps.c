@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "rehearse/check.h"
 #include "rehearse/clone.h"
+#include "rehearse/apply.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
 #include "report/render.h"

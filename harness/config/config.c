@@ -9,12 +9,14 @@
  * (`current` names an [app] section, the migrations folder exists).
  */
 #include "config/config.h"
+#include "config/config_impl.h"
 #include "config/ini.h"
 #include "core/error.h"
 #include "core/strbuf.h"
 #include "core/strvec.h"
 #include "core/util.h"
 #include "core/wrapper.h"
+#include "migrate/tools.h"
 #include "migrate/tracking.h"
 
 #include <ctype.h>
@@ -28,7 +30,8 @@
 #include <sys/stat.h>
 
 static const char *const project_keys[] = { "name", "migrations", "workdir", "database", "tracking",
-					    "tracking_table", NULL };
+					    "tracking_table", "tool", NULL };
+static const char *const migrate_keys[] = { "command", "down", "cwd", "env", NULL };
 static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const target_keys[] = { "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
@@ -42,7 +45,7 @@ static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms"
 static const char *const load_keys[] = { "enabled", "clients", "sample_ms", "before_ms",
 					 "after_ms", "command", NULL };
 static const char *const equal_keys[] = { "columns", NULL };
-static const char *const phase_keys[] = { "migrations", "apps", "equal", "title", NULL };
+static const char *const phase_keys[] = { "migrations", "apps", "equal", "title", "command", "down", NULL };
 
 static const struct section_schema {
 	const char *name;	/* "app" takes a NAME after it */
@@ -52,6 +55,7 @@ static const struct section_schema {
 	{ "project", 0, project_keys },
 	{ "source", 0, source_keys },
 	{ "target", 0, target_keys },
+	{ "migrate", 0, migrate_keys },
 	{ "environments", 0, env_keys },
 	{ "app", 1, app_keys },
 	{ "rehearsal", 0, rehearsal_keys },
@@ -77,23 +81,6 @@ static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name);
 
 /* The first error is the one to fix: kept, with the line being read; returns 0. */
 #define fail(ctx, ...) ts_ini_fail(&(ctx)->ini, __VA_ARGS__)
-
-static const char *nearest(const char *word, const char *const *cands)
-{
-	const char *best = NULL;
-	int bestd = INT_MAX;
-
-	for (size_t i = 0; cands[i]; i++) {
-		int d = edit_distance(word, cands[i]);
-
-		if (d < bestd) {
-			bestd = d;
-			best = cands[i];
-		}
-	}
-	/* Suggest only what is plausibly a typo. */
-	return bestd <= (int)(strlen(word) / 2) + 1 ? best : NULL;
-}
 
 static const struct section_schema *find_section(const char *section, const char **arg)
 {
@@ -132,7 +119,7 @@ static int unknown_section(struct parse_ctx *ctx, const char *section)
 	names[i] = NULL;
 	snprintf(first, sizeof(first), "%s", section);
 	first[strcspn(first, " ")] = '\0';
-	s = nearest(first, names);
+	s = nearest_word(first, names);
 	if (!strcmp(first, "app"))
 		return fail(ctx, "section [app] needs a version name, as in [app v1]");
 	if (s && !strcmp(s, "app"))
@@ -376,6 +363,8 @@ static struct ts_phase *phase_get(struct parse_ctx *ctx, const char *name)
 	return ph;
 }
 
+static int set_command(struct parse_ctx *ctx, char **slot, const char *value);
+
 static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name, const char *value)
 {
 	struct ts_phase *ph = phase_get(ctx, arg);
@@ -390,6 +379,8 @@ static int handle_phase(struct parse_ctx *ctx, const char *arg, const char *name
 	} else if (!strcmp(name, "apps")) {
 		strvec_clear(&ph->apps);
 		strvec_split(&ph->apps, value, ", \t");
+	} else if (!strcmp(name, "command") || !strcmp(name, "down")) {
+		return set_command(ctx, !strcmp(name, "command") ? &ph->command : &ph->down, value);
 	} else {
 		struct ts_equal *e;
 
@@ -489,7 +480,7 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 			if (!strcmp(sec->keys[i], name))
 				known = 1;
 		if (!known) {
-			near = nearest(name, sec->keys);
+			near = nearest_word(name, sec->keys);
 			if (near)
 				return fail(ctx, "unknown key \"%s\" in [%s]; did you mean \"%s\"?",
 					    name, section, near);
@@ -516,13 +507,29 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 				return fail(ctx, "invalid value for tracking: \"%s\" (expected auto, golang-migrate, dbmate, flyway, prisma or twinstage)",
 					    value);
 			set_str(&cfg->tracking, xstrdup(value));
-		} else if (!strcmp(name, "tracking_table"))
+		} else if (!strcmp(name, "tracking_table")) {
 			set_str(&cfg->tracking_table, xstrdup(value));
+		} else if (!strcmp(name, "tool")) {
+			if (ts_tool_parse(value, &cfg->tool))
+				return fail(ctx, "invalid value for tool: \"%s\" (expected alembic, django, rails, sqitch or command; leave it out for migration files)",
+					    value);
+		}
 	} else if (!strcmp(sec->name, "source")) {
 		if (!strcmp(name, "seed"))
 			set_str(&cfg->seed, rel_path(ctx, value));
 		else
 			set_str(&cfg->dsn, xstrdup(value));
+	} else if (!strcmp(sec->name, "migrate")) {
+		if (!strcmp(name, "command"))
+			return set_command(ctx, &cfg->mig_command, value);
+		if (!strcmp(name, "down"))
+			return set_command(ctx, &cfg->mig_down, value);
+		if (!strcmp(name, "cwd"))
+			set_str(&cfg->mig_cwd, rel_path(ctx, value));
+		else if (!strchr(value, '=') || value[0] == '=')
+			return fail(ctx, "invalid value for env: \"%s\" (expected NAME=VALUE)", value);
+		else
+			strvec_push(&cfg->mig_env, value);
 	} else if (!strcmp(sec->name, "target")) {
 		set_str(&cfg->target_dsn, xstrdup(value));
 	} else if (!strcmp(sec->name, "environments")) {
@@ -611,202 +618,6 @@ static int parse_file(struct ts_config *cfg, const char *path, const char *shown
 	return r;
 }
 
-/* "file:line" where section.key was set, or the file when it was not. */
-static const char *origin_of(const struct ts_config *cfg, const struct strvec *origins,
-			     const char *key)
-{
-	size_t kl = strlen(key);
-
-	for (size_t i = origins->nr; i-- > 0;)
-		if (!strncmp(origins->v[i], key, kl) && origins->v[i][kl] == '\t')
-			return origins->v[i] + kl + 1;
-	return cfg->path;
-}
-
-/*
- * The paths the reports, env.json and the tracking tables carry: JSON and
- * the tools' tables hold text, so a path that is not UTF-8 is refused here
- * (shown with its odd bytes escaped), not half-way through a run.
- */
-static int check_paths(const struct ts_config *cfg, const struct strvec *origins)
-{
-	const char *keys[] = { NULL, "project.workdir", "project.migrations", "source.seed" };
-	const char *paths[] = { cfg->path, cfg->workdir, cfg->migrations, cfg->seed };
-
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		char *shown;
-
-		if (!paths[i] || utf8_invalid_at(paths[i], strlen(paths[i])) == strlen(paths[i]))
-			continue;
-		shown = quote_bytes(paths[i]);
-		ts_error_set(TS_EXIT_USAGE, "%s: the path \"%s\" is not UTF-8 text",
-			     keys[i] ? origin_of(cfg, origins, keys[i]) : shown, shown);
-		ts_error_hint("twinstage writes its paths into JSON reports and state files, which hold UTF-8 text: rename it");
-		free(shown);
-		return -1;
-	}
-	for (size_t i = 0; i < cfg->n_apps; i++) {
-		const char *sc = cfg->apps[i].scenarios;
-
-		if (sc && utf8_invalid_at(sc, strlen(sc)) < strlen(sc)) {
-			char *shown = quote_bytes(sc);
-
-			ts_error_set(TS_EXIT_USAGE, "%s: the scenarios folder \"%s\" is not a UTF-8 path",
-				     cfg->apps[i].origin, shown);
-			free(shown);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/*
- * The workdir is twinstage's to fill and to empty (`down`, `down --purge`):
- * it must not be, or hold, anything the configuration reads.
- */
-static int check_workdir(const struct ts_config *cfg, const struct strvec *origins)
-{
-	const char *what[4 + 1] = { "the configuration file", "the migrations folder", "the seed file" };
-	const char *paths[4 + 1] = { cfg->path, cfg->migrations, cfg->seed };
-	size_t n = 3;
-
-	for (size_t i = 0; i < cfg->n_apps; i++)
-		if (cfg->apps[i].scenarios && path_within(cfg->apps[i].scenarios, cfg->workdir))
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: workdir \"%s\" holds the scenarios folder of [app %s] (\"%s\")",
-					    origin_of(cfg, origins, "project.workdir"), cfg->workdir,
-					    cfg->apps[i].name, cfg->apps[i].scenarios),
-			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
-	if (cfg->vm_image) {
-		what[n] = "the image recipe";
-		paths[n++] = cfg->vm_image;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (paths[i] && path_within(paths[i], cfg->workdir))
-			return ts_error_set(TS_EXIT_USAGE, "%s: workdir \"%s\" holds %s (\"%s\")",
-					    origin_of(cfg, origins, "project.workdir"), cfg->workdir, what[i],
-					    paths[i]),
-			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
-	return 0;
-}
-
-static int check(struct ts_config *cfg, const struct strvec *origins)
-{
-	if (!cfg->name)
-		cfg->name = xstrdup("twinstage");
-	if (!cfg->dbname) {
-		struct strbuf sb = STRBUF_INIT;
-
-		for (const char *p = cfg->name; *p; p++)
-			strbuf_addch(&sb, isalnum((unsigned char)*p) ? tolower((unsigned char)*p) : '_');
-		cfg->dbname = strbuf_detach(&sb);
-	}
-	if (!cfg->migrations)
-		cfg->migrations = path_join(cfg->dir, "migrations");
-	if (!cfg->workdir)
-		cfg->workdir = path_join(cfg->dir, ".twinstage");
-	if (!cfg->backend)
-		cfg->backend = xstrdup("instance");
-	if (!cfg->clone)
-		cfg->clone = xstrdup("auto");
-	if (!cfg->tracking)
-		cfg->tracking = xstrdup("auto");
-	if (!cfg->os_user)
-		cfg->os_user = xstrdup("postgres");
-
-	if (check_paths(cfg, origins))
-		return -1;
-	if (!is_dir(cfg->migrations))
-		return ts_error_set(TS_EXIT_USAGE, "%s: migrations folder \"%s\" does not exist",
-				    origin_of(cfg, origins, "project.migrations"), cfg->migrations);
-	if (check_workdir(cfg, origins))
-		return -1;
-	if (cfg->seed && cfg->dsn)
-		return ts_error_set(TS_EXIT_USAGE, "%s: [source] names both seed and dsn; keep one",
-				    origin_of(cfg, origins, "source.dsn"));
-	if (cfg->seed && !is_file(cfg->seed) && !is_dir(cfg->seed))
-		return ts_error_set(TS_EXIT_USAGE, "%s: seed file \"%s\" does not exist",
-				    origin_of(cfg, origins, "source.seed"), cfg->seed);
-	if (cfg->seed && check_text_file(cfg->seed, "a seed: SQL that psql runs"))
-		return ts_error_prefix("%s: [source] seed", origin_of(cfg, origins, "source.seed"));
-	if (!cfg->vm_uri)
-		cfg->vm_uri = xstrdup("qemu:///system");
-	if (!cfg->vm_accel)
-		cfg->vm_accel = xstrdup("auto");
-	if (!cfg->vm_remote_dir)
-		cfg->vm_remote_dir = xstrdup("/var/lib/libvirt/images/twinstage");
-	if (!cfg->vm_memory)
-		cfg->vm_memory = 1024;
-	if (!cfg->vm_vcpus)
-		cfg->vm_vcpus = 2;
-	if (strcmp(cfg->backend, "instance") && strcmp(cfg->backend, "vm") && strcmp(cfg->backend, "dualboot")) {
-		static const char *const backends[] = { "instance", "vm", "dualboot", NULL };
-		const char *n = nearest(cfg->backend, backends);
-
-		return ts_error_set(TS_EXIT_USAGE, "%s: unknown backend \"%s\"%s%s%s",
-				    origin_of(cfg, origins, "environments.backend"), cfg->backend,
-				    n ? "; did you mean \"" : "", n ? n : "", n ? "\"?" : "");
-	}
-	if (strcmp(cfg->clone, "auto") && strcmp(cfg->clone, "cow") && strcmp(cfg->clone, "logical") &&
-	    strcmp(cfg->clone, "physical"))
-		return ts_error_set(TS_EXIT_USAGE,
-				    "%s: invalid value for clone: \"%s\" (expected auto, cow, physical or logical)",
-				    origin_of(cfg, origins, "environments.clone"), cfg->clone);
-	if (strcmp(cfg->vm_accel, "auto") && strcmp(cfg->vm_accel, "kvm") && strcmp(cfg->vm_accel, "tcg"))
-		return ts_error_set(TS_EXIT_USAGE, "%s: invalid value for accel: \"%s\" (expected auto, kvm or tcg)",
-				    origin_of(cfg, origins, "environments.accel"), cfg->vm_accel);
-	if (strcmp(cfg->backend, "instance") && !cfg->vm_image)
-		return ts_error_set(TS_EXIT_USAGE, "%s: backend %s needs image = RECIPE (as in images/debian-pg15.ini)",
-				    origin_of(cfg, origins, "environments.backend"), cfg->backend);
-	if (strcmp(cfg->backend, "instance") && !is_file(cfg->vm_image))
-		return ts_error_set(TS_EXIT_USAGE, "%s: image recipe \"%s\" does not exist",
-				    origin_of(cfg, origins, "environments.image"), cfg->vm_image);
-	if (cfg->prod_port && cfg->prod_port == cfg->dev_port)
-		return ts_error_set(TS_EXIT_USAGE, "%s: prod_port and dev_port are both %d; they must differ",
-				    origin_of(cfg, origins, "environments.dev_port"), cfg->dev_port);
-	for (size_t i = 0; i < cfg->n_apps; i++) {
-		struct ts_app *a = &cfg->apps[i];
-
-		if (!a->scenarios && !a->command)
-			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] needs scenarios = FOLDER or command = COMMAND",
-					    a->origin, a->name);
-		if (a->scenarios && a->command)
-			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] names both scenarios and command; keep one",
-					    a->origin, a->name);
-		if (a->scenarios && !is_dir(a->scenarios))
-			return ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] does not exist",
-					    a->origin, a->scenarios, a->name);
-	}
-	for (size_t i = 0; i < cfg->n_phases; i++) {
-		struct ts_phase *ph = &cfg->phases[i];
-
-		if (!ph->apps.nr)
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: [phase %s] needs apps = the versions that must work after it",
-					    ph->origin, ph->name);
-		for (size_t j = 0; j < ph->apps.nr; j++)
-			if (!ts_config_app(cfg, ph->apps.v[j]))
-				return ts_error_set(TS_EXIT_USAGE, "%s: [phase %s] names version %s, but there is no section [app %s]",
-						    ph->origin, ph->name, ph->apps.v[j], ph->apps.v[j]);
-	}
-	/* with phases, the version live now is the first phase's first, unless named */
-	if (!cfg->current && cfg->n_phases)
-		cfg->current = xstrdup(cfg->phases[0].apps.v[0]);
-	if (!cfg->current) {
-		if (cfg->n_apps)
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: [rehearsal] current is not set: name the version live in production now",
-					    cfg->path);
-	} else if (!ts_config_app(cfg, cfg->current)) {
-		return ts_error_set(TS_EXIT_USAGE, "%s: current = %s, but there is no section [app %s]",
-				    origin_of(cfg, origins, "rehearsal.current"), cfg->current, cfg->current);
-	}
-	if (cfg->next && !ts_config_app(cfg, cfg->next))
-		return ts_error_set(TS_EXIT_USAGE, "%s: next = %s, but there is no section [app %s]",
-				    origin_of(cfg, origins, "rehearsal.next"), cfg->next, cfg->next);
-	return 0;
-}
-
 int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file)
 {
 	struct strvec origins = STRVEC_INIT;	/* "section.key\tfile:line" of each key set */
@@ -840,7 +651,7 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 		free(abs);
 	}
 	if (!r)
-		r = check(cfg, &origins);
+		r = ts_config_check(cfg, &origins);
 	strvec_clear(&origins);
 	if (r)
 		ts_config_free(cfg);
@@ -849,6 +660,11 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 
 void ts_config_free(struct ts_config *cfg)
 {
+	free(cfg->mig_command);
+	free(cfg->mig_down);
+	free(cfg->mig_cwd);
+	free(cfg->tool_origin);
+	strvec_clear(&cfg->mig_env);
 	strvec_clear(&cfg->files_read);
 	free(cfg->target_dsn);
 	free(cfg->path);
@@ -890,6 +706,8 @@ void ts_config_free(struct ts_config *cfg)
 
 		free(ph->name);
 		free(ph->title);
+		free(ph->command);
+		free(ph->down);
 		strvec_clear(&ph->migrations);
 		free(ph->migrations_origin);
 		strvec_clear(&ph->apps);

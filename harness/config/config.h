@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/strvec.h"
+#include "migrate/tools.h"
 
 enum ts_gate_level { TS_GATE_OFF, TS_GATE_WARN, TS_GATE_FAIL };
 
@@ -40,6 +41,7 @@ struct ts_phase {
 	char *title;		/* title = ..., or NULL */
 	struct strvec migrations;	/* as written: "1-2", "3", "V3__x.sql" */
 	char *migrations_origin;	/* "file:line" of `migrations =` */
+	char *command, *down;	/* with [project] tool: this release's command and its way back */
 	struct strvec apps;	/* the versions that must work after it */
 	struct ts_equal *equal;	/* equal = OLD NEW: must hold after it */
 	size_t n_equal;
@@ -56,6 +58,16 @@ struct ts_config {
 	char *dbname;		/* database name on both sides */
 	char *tracking;		/* auto | golang-migrate | dbmate | flyway | twinstage */
 	char *tracking_table;	/* the tool's table, when not its default name */
+	/*
+	 * [project] tool: migrations that are code, run by the team's own tool
+	 * on the dev side ([migrate] command, its default when left out), and
+	 * the way back ([migrate] down, NULL: the tool's default).
+	 */
+	enum ts_tool tool;
+	char *tool_origin;	/* "file:line" of `tool =` */
+	char *mig_command, *mig_down;
+	char *mig_cwd;		/* where they run (absolute; default the configuration's folder) */
+	struct strvec mig_env;	/* NAME=VALUE, more environment for them */
 
 	char *seed;		/* [source] seed: absolute path, or NULL */
 	char *dsn;		/* [source] dsn, or NULL: never printed as is */

@@ -9,6 +9,8 @@
 #include "core/run_command.h"
 #include "core/error.h"
 #include "core/strbuf.h"
+#include "core/strvec.h"
+#include "core/wrapper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,39 +20,114 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
+/*
+ * Between fork and exec the child of a process with threads (the load's
+ * clients, the samplers) may only make async-signal-safe calls: another
+ * thread may have held malloc's lock at the fork, and the child would
+ * wait for it forever. So the environment and the program's path are
+ * made before the fork, and the child only opens, duplicates, changes
+ * its user and directory, and execs.
+ */
+/* Appends s to the message at *len, as far as it fits (no allocation, no stdio). */
+static void child_add(char *msg, size_t size, size_t *len, const char *s)
+{
+	while (*s && *len + 1 < size)
+		msg[(*len)++] = *s++;
+	msg[*len] = '\0';
+}
+
+/* "what: why", in one write: the parent reads the pipe once. */
 static void child_die(int fd, const char *what)
 {
+	const char *why = strerrordesc_np(errno);
 	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "%s: %s", what, strerror(errno));
+	size_t len = 0;
 
-	if (n > 0 && write(fd, msg, (size_t)n) < 0)
+	child_add(msg, sizeof(msg), &len, what);
+	child_add(msg, sizeof(msg), &len, ": ");
+	child_add(msg, sizeof(msg), &len, why ? why : "error");
+	if (write(fd, msg, len) < 0)
 		_exit(127);
 	_exit(127);
 }
 
-static void apply_env(struct child_process *cp)
+/* Whether entry "NAME=..." (or "NAME") names the variable of `e` ("NAME=value"). */
+static int same_name(const char *entry, const char *e)
 {
-	for (size_t i = 0; i < cp->env.nr; i++) {
-		char *e = cp->env.v[i], *eq = strchr(e, '=');
+	size_t n = strcspn(entry, "=");
 
-		if (eq) {
-			*eq = '\0';
-			setenv(e, eq + 1, 1);
-			*eq = '=';
-		} else {
-			unsetenv(e);
-		}
+	return !strncmp(entry, e, n) && e[n] == '=';
+}
+
+/* Our environment with cp->env applied (NAME=VALUE sets, NAME alone unsets), into store. */
+static void child_environ(const struct child_process *cp, struct strvec *store)
+{
+	for (char **e = environ; e && *e; e++) {
+		int replaced = 0;
+
+		for (size_t i = 0; i < cp->env.nr && !replaced; i++)
+			replaced = same_name(cp->env.v[i], *e);
+		if (!replaced)
+			strvec_push(store, *e);
 	}
+	for (size_t i = 0; i < cp->env.nr; i++) {
+		const char *eq = strchr(cp->env.v[i], '=');
+		int later = 0;
+
+		/* the last word on a name wins (a set or an unset), as setenv after setenv did */
+		for (size_t k = i + 1; eq && k < cp->env.nr && !later; k++)
+			later = strcspn(cp->env.v[k], "=") == (size_t)(eq - cp->env.v[i]) &&
+				!strncmp(cp->env.v[k], cp->env.v[i], (size_t)(eq - cp->env.v[i]));
+		if (eq && !later)
+			strvec_push(store, cp->env.v[i]);
+	}
+}
+
+/*
+ * The program execve runs: a name with a slash as it is, else the first
+ * executable of that name in the child's PATH (its env's, else ours). A
+ * name found nowhere is left as it is: execve then fails with ENOENT, and
+ * the child says so.
+ */
+static char *child_program(const char *name, char *const *envp)
+{
+	const char *path = NULL;
+
+	if (strchr(name, '/'))
+		return xstrdup(name);
+	for (char *const *e = envp; e && *e && !path; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path;;) {
+		size_t n = strcspn(p, ":");
+		char *full = n ? xstrfmt("%.*s/%s", (int)n, p, name) : xstrfmt("./%s", name);
+
+		struct stat st;
+
+		/* a regular file we may run (execvp passes over folders of that name too) */
+		if (!stat(full, &st) && S_ISREG(st.st_mode) && !access(full, X_OK))
+			return full;
+		free(full);
+		if (!p[n])
+			break;
+		p += n + 1;
+	}
+	return xstrdup(name);
 }
 
 int start_command(struct child_process *cp)
 {
 	int errpipe[2], cap[2] = { -1, -1 };
+	struct strvec envp = STRVEC_INIT;
+	char *program;
 	pid_t parent;
 	char buf[600];
 	ssize_t n;
@@ -64,12 +141,16 @@ int start_command(struct child_process *cp)
 		close(errpipe[1]);
 		return ts_error_set(TS_EXIT_ENV, "could not create pipe: %s", strerror(errno));
 	}
+	child_environ(cp, &envp);
+	program = child_program(cp->args.v[0], envp.v);
 	fflush(NULL);
 	parent = getpid();
 	cp->pid = fork();
 	if (cp->pid < 0) {
 		close(errpipe[0]);
 		close(errpipe[1]);
+		free(program);
+		strvec_clear(&envp);
 		return ts_error_set(TS_EXIT_ENV, "could not fork: %s", strerror(errno));
 	}
 	if (cp->pid == 0) {
@@ -126,10 +207,15 @@ int start_command(struct child_process *cp)
 			setpgid(0, 0);
 		if (getppid() != parent)
 			_exit(127);
-		apply_env(cp);
-		execvp(cp->args.v[0], cp->args.v);
+		{
+			static char *const no_env[] = { NULL };
+
+			execve(program, cp->args.v, envp.v ? envp.v : no_env);
+		}
 		child_die(errpipe[1], cp->args.v[0]);
 	}
+	free(program);
+	strvec_clear(&envp);
 	close(errpipe[1]);
 	if (cp->capture) {
 		close(cap[1]);

@@ -257,6 +257,26 @@ fail:
 	return -1;
 }
 
+char *shell_quote(const char *w)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int plain = *w != '\0';
+
+	for (const char *p = w; *p; p++)
+		plain &= isalnum((unsigned char)*p) || strchr("_@%+=:,./-", *p) != NULL;
+	if (plain)
+		return xstrdup(w);
+	strbuf_addch(&sb, '\'');
+	for (; *w; w++) {
+		if (*w == '\'')
+			strbuf_addstr(&sb, "'\\''");
+		else
+			strbuf_addch(&sb, *w);
+	}
+	strbuf_addch(&sb, '\'');
+	return strbuf_detach(&sb);
+}
+
 int split_command(const char *command, struct strvec *out)
 {
 	wordexp_t we;
@@ -355,6 +375,23 @@ int edit_distance(const char *a, const char *b)
 	r = row[lb];
 	free(row);
 	return r;
+}
+
+const char *nearest_word(const char *word, const char *const *cands)
+{
+	const char *best = NULL;
+	int bestd = INT_MAX;
+
+	for (size_t i = 0; cands[i]; i++) {
+		int d = edit_distance(word, cands[i]);
+
+		if (d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	/* only what is plausibly a typo */
+	return bestd <= (int)(strlen(word) / 2) + 1 ? best : NULL;
 }
 
 char *conninfo_redact(const char *conninfo)

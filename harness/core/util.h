@@ -51,6 +51,8 @@ off_t file_size(const char *path);
  * checks); -1 when it cannot, or there is no word.
  */
 int split_command(const char *command, struct strvec *out);
+/* A word as split_command reads it back: as is when plain, else in single quotes (new string). */
+char *shell_quote(const char *word);
 #define TS_COMMAND_HINT "twinstage runs commands without a shell: no pipes, no $(...), no unset variables"
 /* Frees a NULL-terminated array of strings and the array (as libguestfs returns them); NULL is fine. */
 void free_strings(char **v);
@@ -93,6 +95,8 @@ int parse_duration_ms(const char *s, int *ms);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 int edit_distance(const char *a, const char *b);
+/* The candidate (NULL-terminated) nearest to word, when plausibly a typo of it; else NULL. */
+const char *nearest_word(const char *word, const char *const *cands);
 /* s percent-encoded for a URL's path or user part (new string). */
 char *url_encode(const char *s);
 /* A connection string with any password replaced by "***" (new string). */

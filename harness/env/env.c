@@ -631,6 +631,8 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_push(&cp->env, "PGPASSWORD");
 	strvec_push(&cp->env, "PGSERVICE");
 	strvec_push(&cp->env, "PGOPTIONS");
+	/* twinstage's own: a migration tool's statement log and lock sampling leave them out */
+	strvec_push(&cp->env, "PGAPPNAME=twinstage command");
 }
 
 void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool)

@@ -65,6 +65,12 @@ struct ts_env_ops {
 	 * should be.
 	 */
 	int (*booted)(struct ts_env *env, struct ts_side *side, char **out);
+	/*
+	 * Where the side's statement log is (jsonlog, new string), or NULL: the
+	 * backend cannot hand it to twinstage. A side keeps one only when the
+	 * configuration runs a migration tool ([project] tool).
+	 */
+	char *(*statement_log)(struct ts_env *env, struct ts_side *side);
 	/* snapshot(cow) works wherever the backend runs (qcow2 overlays): no pool needed */
 	int overlays;
 };

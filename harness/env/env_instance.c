@@ -187,11 +187,21 @@ static int write_side_conf(struct ts_env *env, struct ts_side *side, const char 
 			     "synchronous_commit = off\n"
 			     "full_page_writes = off\n"
 			     "max_connections = 100\n"
-			     "logging_collector = off\n"
+			     "%s"
 			     "log_line_prefix = '%%m [%%p] %%q%%a '\n"
 			     "cluster_name = 'twinstage-%s'\n"
-			     "%s",
-			     side->port, side->name,
+			     "%s%s",
+			     side->port, side == &env->dev && env->cfg->tool ? "" : "logging_collector = off\n",
+			     side->name,
+			     /*
+			      * the dev side of a tool's rehearsal logs what the tool's
+			      * sessions run (they ask for it: log_min_duration_statement),
+			      * as JSON, which twinstage reads back (statement_log.h)
+			      */
+			     side == &env->dev && env->cfg->tool ?
+			     "logging_collector = on\nlog_destination = 'stderr,jsonlog'\n"
+			     "log_directory = 'log'\nlog_filename = 'twinstage.log'\n"
+			     "log_rotation_age = 0\nlog_rotation_size = 0\nlog_timezone = 'UTC'\n" : "",
 			     /* a restore target that is thrown away: no WAL for its loads */
 			     side == &env->scratch ? "wal_level = minimal\nmax_wal_senders = 0\n"
 						     "maintenance_work_mem = '256MB'\n"
@@ -544,7 +554,17 @@ out:
 	return r;
 }
 
+static char *instance_statement_log(struct ts_env *env, struct ts_side *side)
+{
+	char *data = real_data_dir(side), *p = xstrfmt("%s/log/twinstage.json", data);
+
+	(void)env;
+	free(data);
+	return p;
+}
+
 const struct ts_env_ops ts_env_instance_ops = {
+	.statement_log = instance_statement_log,
 	.name = "instance",
 	.create = instance_create,
 	.start = instance_start,

@@ -253,21 +253,11 @@ int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_trackin
 				    " finished_at IS NOT NULL, rolled_back_at IS NOT NULL"
 				    " FROM {t} ORDER BY started_at, migration_name",
 	};
-	const char *params[1] = { t->table };
 	PGresult *res;
 
 	memset(st, 0, sizeof(*st));
-	res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char *e = ts_pg_result_error(res);
-
-		ts_error_set(TS_EXIT_ENV, "could not look for tracking table \"%s\": %s", t->table, e);
-		free(e);
-		PQclear(res);
+	if (ts_pg_table_exists(conn, t->table, "tracking table", &st->exists))
 		return -1;
-	}
-	st->exists = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
 	if (!st->exists)
 		return 0;
 	res = exec_on(conn, t, queries[t->tool], 0, NULL);
@@ -713,4 +703,16 @@ void ts_tracking_compare(const struct ts_tracker *t, const struct ts_tracking_st
 				     was->rows[i].version ? "version " : "repeatable ",
 				     was->rows[i].version ? was->rows[i].version :
 				     was->rows[i].description ? was->rows[i].description : "?");
+}
+
+void ts_tracking_state_copy(struct ts_tracking_state *to, const struct ts_tracking_state *from)
+{
+	memset(to, 0, sizeof(*to));
+	to->exists = from->exists;
+	for (size_t i = 0; i < from->n; i++)
+		add_row(to, from->rows[i].version, from->rows[i].description, from->rows[i].checksum,
+			from->rows[i].success);
+	free(to->latest);
+	to->latest = from->latest ? xstrdup(from->latest) : NULL;
+	to->dirty = from->dirty;
 }

@@ -73,6 +73,8 @@ int ts_tracking_resolve(PGconn *conn, struct ts_tracker *t);
 /* Reads the table (a missing table is an empty state). */
 int ts_tracking_read(PGconn *conn, const struct ts_tracker *t, struct ts_tracking_state *st);
 void ts_tracking_state_free(struct ts_tracking_state *st);
+/* A copy of from into to (to is overwritten, not freed). */
+void ts_tracking_state_copy(struct ts_tracking_state *to, const struct ts_tracking_state *from);
 
 /*
  * Refuses a state the tool itself would refuse to migrate from (a dirty

@@ -86,6 +86,25 @@ PGresult *ts_pg_rows(PGconn *conn, const char *sql, const char *what)
 	return res;
 }
 
+int ts_pg_table_exists(PGconn *conn, const char *table, const char *what, int *exists)
+{
+	const char *params[1] = { table };
+	PGresult *res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
+
+	*exists = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not look for %s \"%s\": %s", what, table, e);
+		free(e);
+		PQclear(res);
+		return -1;
+	}
+	*exists = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
 char *ts_pg_result_error(const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);

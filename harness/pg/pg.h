@@ -25,6 +25,12 @@ int ts_pg_exec(PGconn *conn, const char *sql);
  * error "could not <what>: SQLSTATE: message".
  */
 PGresult *ts_pg_rows(PGconn *conn, const char *sql, const char *what);
+/*
+ * Whether `table` (as the search_path finds it, or qualified) exists:
+ * *exists 0 or 1, or -1 with a TS_EXIT_ENV error "could not look for
+ * <what> "table": ...".
+ */
+int ts_pg_table_exists(PGconn *conn, const char *table, const char *what, int *exists);
 /* "SQLSTATE: message" of a failed result, as a new string. */
 char *ts_pg_result_error(const PGresult *res);
 /* Quotes an identifier for SQL text (new string). */

@@ -173,7 +173,7 @@ static void take_sample(struct ts_load *l)
 	const char *params[1] = { pid };
 	PGresult *res;
 
-	snprintf(pid, sizeof(pid), "%d", l->mig_pid);
+	snprintf(pid, sizeof(pid), "%d", __atomic_load_n(&l->mig_pid, __ATOMIC_ACQUIRE));
 	res = PQexecPrepared(l->sconn, "twinstage_sample", 1, params, NULL, NULL, 0);
 	double ts = now_ms();
 	int any = 0;
@@ -223,6 +223,12 @@ static void *sampler_main(void *arg)
 }
 
 /* ---- starting and stopping ---- */
+
+void ts_load_watch(struct ts_load *l, int pid)
+{
+	if (l)
+		__atomic_store_n(&l->mig_pid, pid, __ATOMIC_RELEASE);
+}
 
 void ts_load_free(struct ts_load *l)
 {

@@ -54,5 +54,10 @@ struct ts_load_ctx {
  */
 struct ts_load *ts_load_start(const struct ts_load_ctx *ctx, const struct strvec *live,
 			      int migration_pid);
+/*
+ * The migration's session, once known (0 at the start): a migration tool
+ * run as a command opens its own, which twinstage finds while it runs.
+ */
+void ts_load_watch(struct ts_load *l, int pid);
 
 #endif

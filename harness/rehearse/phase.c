@@ -11,8 +11,10 @@
 #include "core/wrapper.h"
 #include "pg/schema.h"
 #include "rehearse/check.h"
+#include "rehearse/apply.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
+#include "rehearse/tool.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -105,8 +107,17 @@ static int reapply(struct ts_run *run, const struct ts_migrations *set)
 	if (!dev)
 		return -1;
 	ts_report_init(&scratch, "reapply");
-	r = ts_migrations_apply(dev, set, &run->tracker, run->have_prod_state ? &run->prod_state : NULL,
-				&scratch, NULL, 0);
+	if (run->cfg.tool) {
+		const char *cmd = NULL;
+
+		for (size_t i = 0; i < run->cfg.n_phases; i++)
+			if (!strcmp(run->cfg.phases[i].name, run->phase))
+				cmd = run->cfg.phases[i].command;
+		r = ts_tool_reapply(run, cmd ? cmd : run->cfg.mig_command);
+	} else {
+		r = ts_migrations_apply(dev, set, &run->tracker, run->have_prod_state ? &run->prod_state : NULL,
+					&scratch, NULL, 0);
+	}
 	ts_report_free(&scratch);
 	PQfinish(dev);
 	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
@@ -168,9 +179,14 @@ int ts_run_phases(struct ts_run *run)
 
 			for (size_t i = 0; i < ph->apps.nr; i++)
 				strbuf_addf(&apps, "%s%s", i ? ", " : "", ph->apps.v[i]);
-			ts_run_say(run, "phase %s%s%s%s: %zu migration%s; live after it: %s", ph->name,
-				   ph->title ? " (" : "", ph->title ? ph->title : "", ph->title ? ")" : "",
-				   plans[p].set.n, plans[p].set.n == 1 ? "" : "s", apps.buf);
+			if (run->cfg.tool)
+				ts_run_say(run, "phase %s%s%s%s: %s; live after it: %s", ph->name,
+					   ph->title ? " (" : "", ph->title ? ph->title : "", ph->title ? ")" : "",
+					   ph->command, apps.buf);
+			else
+				ts_run_say(run, "phase %s%s%s%s: %zu migration%s; live after it: %s", ph->name,
+					   ph->title ? " (" : "", ph->title ? ph->title : "", ph->title ? ")" : "",
+					   plans[p].set.n, plans[p].set.n == 1 ? "" : "s", apps.buf);
 			strbuf_release(&apps);
 		}
 		if (want_back && (r = snapshot_dev(run, &before)))

@@ -2,7 +2,7 @@
  * run.c: the context of one command, and the stages that build and change
  * the dev side, in the order of the flow:
  *
- *	plan → provision → clone → migrate → (check.c, safety.c) → report
+ *	plan → provision → clone → migrate (apply.c) → (check.c, safety.c) → report
  *
  * Each stage records itself in the report (name, duration, outcome), so
  * the report shows where the time went and where a run stopped.
@@ -16,12 +16,9 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "migrate/migrate.h"
+#include "migrate/tools.h"
 #include "pg/pg.h"
-#include "pg/trace.h"
 #include "rehearse/clone.h"
-#include "rehearse/load.h"
-#include "rehearse/load_judge.h"
-#include "rehearse/lockorder.h"
 #include "rehearse/scenario.h"
 #include "report/render.h"
 
@@ -63,6 +60,7 @@ void ts_run_close(struct ts_run *run)
 		ts_tracking_state_free(&run->states[i].tracking);
 	}
 	free(run->states);
+	ts_tracking_state_free(&run->tool_before);
 	free(run->source_version);
 	free(run->source_sysid);
 	if (run->have_prod_state)
@@ -237,12 +235,62 @@ int ts_run_reuse(struct ts_run *run)
 	return ts_run_stage_end(run, st, t0, r);
 }
 
+/* A scenario file that does not read is refused before anything is built. */
+static int scenarios_read(struct ts_run *run)
+{
+	for (size_t i = 0; i < run->cfg.n_apps; i++) {
+		struct ts_scenario *sc;
+		size_t n;
+
+		if (!run->cfg.apps[i].scenarios)
+			continue;
+		if (ts_scenario_load_app(&run->cfg.apps[i], &sc, &n))
+			return -1;
+		ts_scenario_free_all(sc, n);
+	}
+	return 0;
+}
+
+/*
+ * A tool's migrations are code, its own: nothing to discover. Its table is
+ * the one the tool keeps, and each [phase] names a command.
+ */
+static int plan_tool(struct ts_run *run)
+{
+	const char *table = ts_tool_table(run->cfg.tool, run->cfg.tracking_table);
+	char *q = table ? ts_pg_qualified(table) : NULL;
+
+	ts_tracker_init(&run->tracker, TS_TRACK_TWINSTAGE, q ? q : TS_TRACKING_TABLE);
+	free(q);
+	run->planned = 1;
+	free(run->rep.tracking);
+	free(run->rep.tracking_table);
+	run->rep.tracking = xstrdup(ts_tool_name(run->cfg.tool));
+	run->rep.tracking_table = table ? xstrdup(run->tracker.table) : NULL;
+	if (run->cfg.n_phases) {
+		run->plans = xcalloc(run->cfg.n_phases, sizeof(*run->plans));
+		for (size_t i = 0; i < run->cfg.n_phases; i++)
+			run->plans[i].cfg = &run->cfg.phases[i];
+	}
+	return scenarios_read(run);
+}
+
+/* The tracking state of a side: the tool's table, or the migration files' one. */
+static int read_tracking(struct ts_run *run, PGconn *conn, struct ts_tracking_state *st)
+{
+	if (run->cfg.tool)
+		return ts_tool_read_state(conn, run->cfg.tool, run->cfg.tracking_table, st);
+	return ts_tracking_read(conn, &run->tracker, st);
+}
+
 int ts_run_plan(struct ts_run *run)
 {
 	enum ts_tracking_tool tool;
 
 	if (run->planned)
 		return 0;
+	if (run->cfg.tool)
+		return plan_tool(run);
 	if (ts_migrations_discover(run->cfg.migrations, &run->set))
 		return -1;
 	ts_tracking_tool_parse(run->cfg.tracking, &tool);
@@ -259,18 +307,7 @@ int ts_run_plan(struct ts_run *run)
 	/* a [phase] that names no migration is refused before anything is built */
 	if (run->cfg.n_phases && ts_phases_resolve(&run->cfg, &run->set, &run->plans))
 		return -1;
-	/* and so is a scenario file that does not read */
-	for (size_t i = 0; i < run->cfg.n_apps; i++) {
-		struct ts_scenario *sc;
-		size_t n;
-
-		if (!run->cfg.apps[i].scenarios)
-			continue;
-		if (ts_scenario_load_app(&run->cfg.apps[i], &sc, &n))
-			return -1;
-		ts_scenario_free_all(sc, n);
-	}
-	return 0;
+	return scenarios_read(run);
 }
 
 int ts_run_migration_failed(const struct ts_run *run)
@@ -281,13 +318,12 @@ int ts_run_migration_failed(const struct ts_run *run)
 	return 0;
 }
 
-/* The version a side's tracking table is at (NULL: none), or -1. */
-static int side_version(struct ts_run *run, PGconn *conn, char **out)
+int ts_run_side_version(struct ts_run *run, PGconn *conn, char **out)
 {
 	struct ts_tracking_state st;
 
 	*out = NULL;
-	if (ts_tracking_read(conn, &run->tracker, &st))
+	if (read_tracking(run, conn, &st))
 		return -1;
 	if (st.latest)
 		*out = xstrdup(st.latest);
@@ -304,12 +340,7 @@ int ts_run_resolve_tracking(struct ts_run *run, PGconn *prod)
 	return 0;
 }
 
-/*
- * Records what `side` is now, on a connection of its own: the fingerprint
- * of its schema and its tracking table. The production clone stands for
- * the source: its server is the source's, where the source was read.
- */
-static int take_state(struct ts_run *run, struct ts_side *side, int after)
+int ts_run_take_state(struct ts_run *run, struct ts_side *side, int after)
 {
 	struct ts_run_state *s;
 	PGconn *conn;
@@ -322,7 +353,7 @@ static int take_state(struct ts_run *run, struct ts_side *side, int after)
 	run->states = xrealloc(run->states, (run->n_states + 1) * sizeof(*run->states));
 	s = &run->states[run->n_states];
 	memset(s, 0, sizeof(*s));
-	r = ts_tracking_read(conn, &run->tracker, &s->tracking) ||
+	r = read_tracking(run, conn, &s->tracking) ||
 	    ts_fingerprint_read(conn, run->tracker.table, &s->fp) ? -1 : 0;
 	PQfinish(conn);
 	if (r) {
@@ -356,6 +387,20 @@ int ts_run_read_production(struct ts_run *run)
 
 	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.prod, NULL)))
 		return -1;
+	if (run->cfg.tool) {
+		/* the tool decides what is pending; its table says where production is */
+		r = read_tracking(run, conn, &st);
+		PQfinish(conn);
+		if (r)
+			return -1;
+		free(run->rep.prod_version);
+		run->rep.prod_version = st.latest ? xstrdup(st.latest) : NULL;
+		if (run->have_prod_state)
+			ts_tracking_state_free(&run->prod_state);
+		run->prod_state = st;
+		run->have_prod_state = 1;
+		return run->n_states ? 0 : ts_run_take_state(run, &run->env.prod, 0);
+	}
 	r = ts_run_resolve_tracking(run, conn) || ts_tracking_read(conn, &run->tracker, &st) ? -1 : 0;
 	PQfinish(conn);
 	if (r)
@@ -376,117 +421,8 @@ int ts_run_read_production(struct ts_run *run)
 	run->prod_state = st;
 	run->have_prod_state = 1;
 	if (!r && !run->n_states)
-		r = take_state(run, &run->env.prod, 0);
+		r = ts_run_take_state(run, &run->env.prod, 0);
 	return r;
-}
-
-int ts_run_migrate(struct ts_run *run)
-{
-	if (ts_run_plan(run))
-		return -1;
-	return ts_run_migrate_set(run, &run->set);
-}
-
-int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set)
-{
-	struct ts_report_stage *st;
-	PGconn *conn;
-	double t0 = now_ms();
-	size_t first = run->rep.n_migrations;
-	char *what = run->phase ? xstrfmt("phase %s: applying its migrations on the dev side", run->phase)
-				: xstrdup("applying pending migrations on the dev side");
-	int r;
-
-	st = ts_run_stage(run, "migrate", what);
-	free(what);
-	if (ts_run_plan(run) || !(conn = ts_env_connect(&run->env, &run->env.dev, NULL)))
-		return ts_run_stage_end(run, st, t0, -1);
-	{
-		/* a migration's own SET statement_timeout wins, as in production */
-		char *set_timeout = xstrfmt("SET statement_timeout = %d", run->cfg.migration_timeout_ms);
-
-		r = ts_pg_exec(conn, set_timeout);
-		free(set_timeout);
-		if (r) {
-			PQfinish(conn);
-			return ts_run_stage_end(run, st, t0, -1);
-		}
-	}
-	st->detail = xstrfmt("%zu file%s, %s, %s table", set->n, set->n == 1 ? "" : "s",
-			     ts_mig_format_name(set->format), ts_tracking_tool_name(run->tracker.tool));
-	r = 0;
-	if (!run->dev_before_read) {	/* a rollout's later phases start where the first did */
-		free(run->rep.dev_before);
-		r = side_version(run, conn, &run->rep.dev_before);
-		run->dev_before_read = 1;
-	}
-	if (!r) {
-		struct ts_trace trace;
-		/* sampling locks is a bonus: the trace goes on without its observer */
-		PGconn *observer = ts_env_connect(&run->env, &run->env.dev, NULL);
-
-		if (!observer)
-			ts_error_clear();
-		r = ts_trace_start(&trace, conn, observer, run->cfg.max_lock_ms, run->tracker.table);
-		if (!r) {
-			struct ts_load_ctx lctx = { &run->env, &run->rep, run->phase, run->quiet };
-			struct ts_load *load = run->load ? ts_load_start(&lctx, run->live, PQbackendPID(conn)) : NULL;
-			double m0 = now_ms();
-
-			r = ts_migrations_apply(conn, set, &run->tracker,
-						run->have_prod_state ? &run->prod_state : NULL, &run->rep,
-						&trace, !run->quiet);
-			if (load)	/* leaves the error slot (a failed migration's) as it is */
-				ts_load_finish(load, first, m0, now_ms());
-			/* what the load may or may not have hit: opposite lock orders, every time */
-			if (run->live) {
-				ts_lock_order_judge(&run->rep, run->phase, first, run->live);
-			} else if (run->cfg.current) {
-				struct strvec current = STRVEC_INIT;
-
-				strvec_push(&current, run->cfg.current);
-				ts_lock_order_judge(&run->rep, run->phase, first, &current);
-				strvec_clear(&current);
-			}
-			ts_trace_end(&trace);
-		}
-	}
-	for (size_t i = first; i < run->rep.n_migrations; i++) {
-		struct ts_report_migration *m = &run->rep.migrations[i];
-
-		if (run->phase)
-			m->phase = xstrdup(run->phase);
-		if (m->error && strstr(m->error, ": 57014: ") && strstr(m->error, "statement timeout")) {
-			char b[32], *e = xstrfmt("%s (stopped after [gate] migration_timeout = %s)", m->error,
-						 ts_human_ms(run->cfg.migration_timeout_ms, b, sizeof(b)));
-
-			free(m->error);
-			m->error = e;
-			if (r < 0)
-				ts_error_set(TS_EXIT_GATE, "%s", e);
-		}
-	}
-	if (r >= 0 || ts_error_class() == TS_EXIT_GATE) {
-		char *saved = r < 0 ? xstrdup(ts_error_message()) : NULL;
-
-		free(run->rep.dev_after);
-		side_version(run, conn, &run->rep.dev_after);
-		if (saved) {
-			ts_error_set(TS_EXIT_GATE, "%s", saved);
-			free(saved);
-		}
-	}
-	PQfinish(conn);
-	/* what production will be once these are promoted */
-	if (r >= 0 && take_state(run, &run->env.dev, 1))
-		r = -1;
-	if (r < 0 && ts_error_class() == TS_EXIT_GATE) {
-		/* a migration failed: that is a finding for the report, not a crash */
-		ts_run_say(run, "migrate: %s", ts_error_message());
-		ts_run_stage_end(run, st, t0, -1);
-		return 0;
-	}
-	return ts_run_stage_end(run, st, t0, r < 0 ? -1 : 0);
 }
 
 int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)

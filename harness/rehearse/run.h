@@ -37,6 +37,7 @@ struct ts_run {
 	struct ts_migrations set;	/* the migrations folder, once planned */
 	struct ts_tracker tracker;	/* whose tracking table */
 	struct ts_tracking_state prod_state;	/* production's, once read */
+	struct ts_tracking_state tool_before;	/* a tool's table before its last command (its way back's goal) */
 	struct ts_phase_plan *plans;	/* the [phase] sections resolved, once planned (NULL: none) */
 	int have_prod_state;
 	int have_config, have_env, have_report, planned;
@@ -93,10 +94,15 @@ int ts_run_provision(struct ts_run *run);
 int ts_run_reuse(struct ts_run *run);
 /* 1 when a migration failed on the dev side in this run. */
 int ts_run_migration_failed(const struct ts_run *run);
-/* Applies the pending migrations on the dev side. 0 even when one failed (it is in the report). */
-int ts_run_migrate(struct ts_run *run);
-/* The same for the pending migrations of `set` (a phase's), tagged with run->phase. */
-int ts_run_migrate_set(struct ts_run *run, const struct ts_migrations *set);
+/* The version a side's tracking table is at (*out NULL: none); -1 when it cannot be read. */
+int ts_run_side_version(struct ts_run *run, PGconn *conn, char **out);
+/*
+ * Records what `side` is now, on a connection of its own: the fingerprint
+ * of its schema and its tracking table (after: once migrated), for the
+ * manifest. The production clone stands for the source: its server is the
+ * source's, where the source was read.
+ */
+int ts_run_take_state(struct ts_run *run, struct ts_side *side, int after);
 /* Decides, writes the reports, prints the chosen format; returns the exit code. */
 int ts_run_finish(struct ts_run *run, enum ts_report_format fmt);
 

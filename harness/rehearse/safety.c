@@ -6,6 +6,7 @@
  */
 #include "rehearse/safety.h"
 #include "config/config.h"
+#include "migrate/tools.h"
 #include "core/error.h"
 #include "core/strbuf.h"
 #include "core/strvec.h"
@@ -17,6 +18,7 @@
 #include "rehearse/check.h"
 #include "rehearse/ddt.h"
 #include "rehearse/run.h"
+#include "rehearse/tool.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -183,7 +185,8 @@ static int compare_untouched(struct ts_run *run, PGconn *prod, PGconn *dev, json
 		const struct ts_rel *d = ts_rels_find(&rd, rp.v[i].shown);
 		struct ts_cmp c;
 
-		if (!d || !same_shape(&rp.v[i], d) || strvec_find(&touched, rp.v[i].shown) >= 0)
+		if (!d || !same_shape(&rp.v[i], d) || strvec_find(&touched, rp.v[i].shown) >= 0 ||
+		    ts_tool_owns(run->cfg.tool, run->cfg.tracking_table, rp.v[i].shown))
 			continue;
 		if (ts_table_compare(prod, &rp.v[i], dev, d, NULL, NULL, 0, &c))
 			goto out;
@@ -497,6 +500,103 @@ static int rollback_compare(struct ts_run *run, json_t *check, const struct ts_s
 	return r;
 }
 
+/*
+ * After the way back ran (or failed, as check says): the dev side's schema
+ * against the state before, and each version live before against it.
+ */
+static int judge_way_back(struct ts_run *run, json_t *check, const struct ts_schema *before,
+			  const struct strvec *apps)
+{
+	int r = 0;
+
+	if (strcmp(ts_json_str(check, "status"), "failed"))
+		r = rollback_compare(run, check, before);
+	/* the versions live before work again, whatever the schema says */
+	for (size_t a = 0; !r && a < apps->nr && strcmp(ts_json_str(check, "status"), "failed"); a++) {
+		r = ts_run_check(run, apps->v[a], &run->env.dev, TS_CHECK_ROLLBACK, run->cfg.rollback == TS_GATE_FAIL);
+		if (!r) {
+			const struct ts_report_check *c = &run->rep.checks[run->rep.n_checks - 1];
+			char *f = xstrfmt("%s %s after the down migrations (%zu/%zu scenarios)", c->app,
+					  c->failed ? "fails" : "works again", c->n_cases - c->failed, c->n_cases);
+
+			if (c->failed) {
+				data_failed(check, c->app, f);
+			} else {
+				/* each version live before says so, not only the last */
+				const char *was = ts_json_str(check, "detail");
+				char *d = *was ? xstrfmt("%s; %s", was, f) : xstrdup(f);
+
+				json_object_set_new(check, "detail", json_string(d));
+				free(d);
+			}
+			free(f);
+		}
+	}
+	return r;
+}
+
+/* The files' way back: each applied migration's down part, newest first. */
+static int files_way_back(struct ts_run *run, json_t *check, const struct ts_migration **todo, size_t n,
+			  const struct strvec *missing)
+{
+	PGconn *dev;
+	int r = 0;
+
+	if (missing->nr) {
+		char *f = xstrfmt("%s has no down part, so the %s cannot be rolled back%s",
+				  missing->v[0], run->phase ? "phase" : "release",
+				  missing->nr > 1 ? " (nor can the others listed)" : "");
+
+		data_failed(check, missing->v[0], f);
+		for (size_t i = 1; i < missing->nr; i++)
+			json_array_append_new(json_object_get(check, "excerpt"),
+					      json_sprintf("%s has no down part", missing->v[i]));
+		free(f);
+		return 0;
+	}
+	if (!(dev = ts_env_connect(&run->env, &run->env.dev, NULL)))
+		return -1;
+	for (size_t i = n; i-- > 0 && !r;) {
+		double ms;
+
+		if (!run->quiet)
+			fprintf(stderr, "    %s ...", todo[i]->down_file ? todo[i]->down_file : todo[i]->file);
+		if (ts_migrations_down(dev, &run->set, &run->tracker, todo[i], &ms)) {
+			if (!run->quiet)
+				fprintf(stderr, " failed\n");
+			if (ts_error_class() != TS_EXIT_GATE) {
+				r = -1;
+				break;
+			}
+			data_failed(check, todo[i]->down_file ? todo[i]->down_file : todo[i]->file, ts_error_message());
+			ts_error_clear();
+			break;
+		}
+		if (!run->quiet)
+			fprintf(stderr, " %.0f ms\n", ms);
+	}
+	PQfinish(dev);
+	return r;
+}
+
+/* A tool's way back: [phase] down, [migrate] down, or the tool's own (tools.h). */
+static int tool_way_back(struct ts_run *run, json_t *check)
+{
+	const char *down = run->cfg.mig_down;
+	double ms;
+
+	for (size_t i = 0; run->phase && i < run->cfg.n_phases; i++)
+		if (!strcmp(run->cfg.phases[i].name, run->phase))
+			down = run->cfg.phases[i].down;
+	if (ts_tool_down(run, down, &run->tool_before, &ms)) {
+		if (ts_error_class() != TS_EXIT_GATE && ts_error_class() != TS_EXIT_USAGE)
+			return -1;
+		data_failed(check, down ? down : ts_tool_name(run->cfg.tool), ts_error_message());
+		ts_error_clear();
+	}
+	return 0;
+}
+
 int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 			  const struct strvec *apps, int *passed)
 {
@@ -506,7 +606,6 @@ int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 	size_t n = 0, with_down = 0;
 	json_t *check;
 	char *name;
-	PGconn *dev;
 	double t0 = now_ms();
 	int r = 0;
 
@@ -514,7 +613,7 @@ int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 	if (run->cfg.rollback == TS_GATE_OFF || ts_run_migration_failed(run))
 		return 0;
 	todo = xcalloc(run->rep.n_migrations + 1, sizeof(*todo));
-	for (size_t i = 0; i < run->rep.n_migrations; i++) {
+	for (size_t i = 0; i < run->rep.n_migrations && !run->cfg.tool; i++) {
 		const struct ts_report_migration *rm = &run->rep.migrations[i];
 
 		if (strcmp(rm->status, "applied") ||
@@ -534,7 +633,7 @@ int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 				strvec_push(&missing, m->file);
 		}
 	}
-	if (!with_down) {
+	if (!run->cfg.tool && !with_down) {
 		if (n && run->phase)
 			ts_report_note(&run->rep, "phase %s has no down migrations: its way back was not rehearsed",
 				       run->phase);
@@ -547,69 +646,13 @@ int ts_run_rollback_phase(struct ts_run *run, const struct ts_schema *before,
 	}
 	name = run->phase ? xstrfmt("rollback of phase %s: its down migrations restore the schema before it", run->phase)
 			  : xstrdup("rollback: the down migrations restore the production clone's schema");
-	st = ts_run_stage(run, "rollback", "applying the down migrations on the dev side");
+	st = ts_run_stage(run, "rollback", run->cfg.tool ? "the tool's way back on the dev side"
+							 : "applying the down migrations on the dev side");
 	check = data_check("rollback", name, "dev", run->cfg.rollback == TS_GATE_FAIL);
 	free(name);
-	if (missing.nr) {
-		char *f = xstrfmt("%s has no down part, so the %s cannot be rolled back%s",
-				  missing.v[0], run->phase ? "phase" : "release",
-				  missing.nr > 1 ? " (nor can the others listed)" : "");
-
-		data_failed(check, missing.v[0], f);
-		for (size_t i = 1; i < missing.nr; i++)
-			json_array_append_new(json_object_get(check, "excerpt"),
-					      json_sprintf("%s has no down part", missing.v[i]));
-		free(f);
-	} else if (!(dev = ts_env_connect(&run->env, &run->env.dev, NULL))) {
-		r = -1;
-	} else {
-		for (size_t i = n; i-- > 0 && !r;) {
-			double ms;
-
-			if (!run->quiet)
-				fprintf(stderr, "    %s ...", todo[i]->down_file ? todo[i]->down_file : todo[i]->file);
-			if (ts_migrations_down(dev, &run->set, &run->tracker, todo[i], &ms)) {
-				if (!run->quiet)
-					fprintf(stderr, " failed\n");
-				if (ts_error_class() != TS_EXIT_GATE) {
-					r = -1;
-					break;
-				}
-				data_failed(check, todo[i]->down_file ? todo[i]->down_file : todo[i]->file,
-					    ts_error_message());
-				ts_error_clear();
-				break;
-			}
-			if (!run->quiet)
-				fprintf(stderr, " %.0f ms\n", ms);
-		}
-		PQfinish(dev);
-		if (!r && strcmp(ts_json_str(check, "status"), "failed"))
-			r = rollback_compare(run, check, before);
-		/* the versions live before work again, whatever the schema says */
-		for (size_t a = 0; !r && a < apps->nr && strcmp(ts_json_str(check, "status"), "failed"); a++) {
-			r = ts_run_check(run, apps->v[a], &run->env.dev, TS_CHECK_ROLLBACK,
-					 run->cfg.rollback == TS_GATE_FAIL);
-			if (!r) {
-				const struct ts_report_check *c = &run->rep.checks[run->rep.n_checks - 1];
-				char *f = xstrfmt("%s %s after the down migrations (%zu/%zu scenarios)",
-						  c->app, c->failed ? "fails" : "works again",
-						  c->n_cases - c->failed, c->n_cases);
-
-				if (c->failed) {
-					data_failed(check, c->app, f);
-				} else {
-					/* each version live before says so, not only the last */
-					const char *was = ts_json_str(check, "detail");
-					char *d = *was ? xstrfmt("%s; %s", was, f) : xstrdup(f);
-
-					json_object_set_new(check, "detail", json_string(d));
-					free(d);
-				}
-				free(f);
-			}
-		}
-	}
+	r = run->cfg.tool ? tool_way_back(run, check) : files_way_back(run, check, todo, n, &missing);
+	if (!r)
+		r = judge_way_back(run, check, before, apps);
 	json_object_set_new(check, "ms", json_real(now_ms() - t0));
 	if (!r) {
 		*passed = strcmp(ts_json_str(check, "status"), "failed") != 0;

@@ -8,12 +8,14 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "core/wrapper.h"
+#include "migrate/tools.h"
 #include "migrate/tracking.h"
 #include "pg/fingerprint.h"
 #include "rehearse/clone.h"
 #include "rehearse/run.h"
 #include "rehearse/scenario.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,30 @@ static int add_input(json_t *a, const struct ts_config *cfg, const char *path, c
 	return 0;
 }
 
+/* A tool's migration code: every file of the folder and below (caches and dot files aside), in name order. */
+static int add_folder(json_t *a, const struct ts_config *cfg, const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort), r = 0;
+
+	if (n < 0)
+		return ts_error_set(TS_EXIT_USAGE, "could not read the migrations folder \"%s\"", dir);
+	for (int i = 0; i < n; i++) {
+		char *p = path_join(dir, names[i]->d_name);
+
+		if (!r && names[i]->d_name[0] != '.' && strcmp(names[i]->d_name, "__pycache__")) {
+			if (is_dir(p))
+				r = add_folder(a, cfg, p);
+			else if (is_file(p))
+				r = add_input(a, cfg, p, "migration");
+		}
+		free(p);
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
 int ts_manifest_inputs(const struct ts_config *cfg, json_t **out)
 {
 	json_t *a = json_array();
@@ -62,6 +88,8 @@ int ts_manifest_inputs(const struct ts_config *cfg, json_t **out)
 		r = add_input(a, cfg, cfg->files_read.v[i], "configuration");
 	if (!r && cfg->seed)
 		r = add_input(a, cfg, cfg->seed, "seed");
+	if (!r && cfg->tool && is_dir(cfg->migrations))
+		r = add_folder(a, cfg, cfg->migrations);
 	for (size_t i = 0; i < cfg->n_apps && !r; i++) {
 		struct ts_scenario *sc;
 		size_t n;
@@ -143,6 +171,17 @@ static json_t *migrations_json(struct ts_run *run)
 {
 	json_t *a = json_array();
 
+	/* a tool's migrations, as it named them: what it ran is code, checked as inputs */
+	for (size_t i = 0; run->cfg.tool && i < run->rep.n_migrations; i++) {
+		const struct ts_report_migration *rm = &run->rep.migrations[i];
+
+		json_array_append_new(a, json_pack("{s:s, s:s?, s:s, s:o}", "name", rm->file, "phase", rm->phase,
+						   "status", rm->status ? rm->status : "not run", "guarded",
+						   guarded_lines(rm)));
+	}
+	if (run->cfg.tool)
+		return a;
+
 	for (size_t i = 0; i < run->rep.n_migrations; i++) {
 		const struct ts_report_migration *rm = &run->rep.migrations[i];
 		const struct ts_migration *m = find_migration(&run->set, rm->file);
@@ -223,9 +262,13 @@ int ts_manifest_write(struct ts_run *run)
 		      "exit_code", run->rep.exit_code, "database", run->cfg.dbname);
 	json_object_set_new(m, "source", json_string(ts_clone_source_kind(&run->cfg)));
 	json_object_set_new(m, "tool", json_pack("{s:s, s:s, s:s, s:s}", "folder", rel, "format",
-						 ts_mig_format_name(run->set.format), "tracking",
-						 ts_tracking_tool_name(run->tracker.tool), "table",
-						 run->tracker.table));
+						 run->cfg.tool ? "code" : ts_mig_format_name(run->set.format), "tracking",
+						 run->cfg.tool ? ts_tool_name(run->cfg.tool) : ts_tracking_tool_name(run->tracker.tool),
+						 "table", run->tracker.table));
+	if (run->cfg.tool) {
+		json_object_set_new(json_object_get(m, "tool"), "runner", json_string(ts_tool_name(run->cfg.tool)));
+		json_object_set_new(json_object_get(m, "tool"), "command", json_string(run->cfg.mig_command));
+	}
 	json_object_set_new(m, "migrations", migs);
 	json_object_set_new(m, "inputs", inputs);
 	json_object_set_new(m, "phases", phases_json(run));

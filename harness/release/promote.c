@@ -206,6 +206,15 @@ int ts_promote(const struct ts_promote_opts *opts)
 		code = ts_error_print();
 		goto out;
 	}
+	if (json_object_get(json_object_get(v.manifest, "tool"), "runner")) {
+		/* what ran was the tool's code, not files twinstage applies */
+		ts_error_set(TS_EXIT_USAGE, "the rehearsal ran %s's own command (%s): promote applies migration files",
+			     jstr(json_object_get(v.manifest, "tool"), "runner"),
+			     jstr(json_object_get(v.manifest, "tool"), "command") ?: "?");
+		ts_error_hint("once \"twinstage verify\" says the manifest holds, run that command against production: it is where the rehearsal found it, and the code is the rehearsed code");
+		code = ts_error_print();
+		goto out;
+	}
 	ts_verify_print(&v, o->verify.manifest);
 	if (strcmp(jstr(v.manifest, "verdict") ?: "", "compatible") ||
 	    json_integer_value(json_object_get(v.manifest, "exit_code")) != 0) {

@@ -9,6 +9,7 @@
 #include "core/wrapper.h"
 #include "pg/fingerprint.h"
 #include "pg/pg.h"
+#include "migrate/tools.h"
 #include "release/manifest.h"
 
 #include <jansson.h>
@@ -243,7 +244,15 @@ static int check_production(struct ts_verify *v)
 		return -1;
 	/* the tool's table, found the way the tool finds it, there */
 	ts_tracker_init(&t, v->tracker.tool, v->cfg.tracking_table);
-	if (ts_tracking_resolve(conn, &t) || ts_tracking_read(conn, &v->tracker, &st)) {
+	if (v->cfg.tool) {
+		if (ts_tool_read_state(conn, v->cfg.tool, v->cfg.tracking_table, &st)) {
+			ts_tracker_release(&t);
+			PQfinish(conn);
+			return -1;
+		}
+		free(t.table);
+		t.table = xstrdup(v->tracker.table);
+	} else if (ts_tracking_resolve(conn, &t) || ts_tracking_read(conn, &v->tracker, &st)) {
 		ts_tracker_release(&t);
 		PQfinish(conn);
 		return -1;
@@ -377,7 +386,21 @@ int ts_verify_run(const struct ts_verify_opts *o, struct ts_verify *v)
 	if (phase_states(v, o->phase))
 		return TS_EXIT_USAGE;
 	check_inputs(v);
-	check_migrations(v);
+	if (v->cfg.tool) {
+		/* a tool's migrations are code: the files of [project] migrations, when named, are inputs */
+		json_t *tool = json_object_get(v->manifest, "tool");
+		char *q = ts_pg_qualified(ts_tool_table(v->cfg.tool, v->cfg.tracking_table) ?: TS_TRACKING_TABLE);
+
+		if (strcmp(jstr(tool, "runner") ?: "", ts_tool_name(v->cfg.tool)))
+			strvec_pushf(&v->problems, "the project now migrates with %s; the rehearsal ran %s",
+				     ts_tool_name(v->cfg.tool), jstr(tool, "runner") ?: "migration files");
+		ts_tracker_init(&v->tracker, TS_TRACK_TWINSTAGE, q);
+		v->have_tracker = 1;
+		free(q);
+		v->migrations = json_array_size(json_object_get(v->manifest, "migrations"));
+	} else {
+		check_migrations(v);
+	}
 	if (!v->dsn) {
 		strvec_push(&v->notes, "production: none to compare with ([source] is not a dsn, and no [target] dsn, --dsn or TWINSTAGE_TARGET_DSN): only the files were checked");
 	} else {

@@ -308,6 +308,10 @@ static void stmt_facts(const struct ts_report *r, const struct ts_report_migrati
 			     (long long)json_integer_value(json_object_get(v, "rows")),
 			     json_number_value(json_object_get(v, "rows_per_s")),
 			     json_number_value(json_object_get(v, "max_ms")));
+	if ((v = json_object_get(f, "repeated")))
+		strvec_pushf(out, "ran %lld times (the same statement with other values), longest %.1f ms",
+			     (long long)json_integer_value(json_object_get(v, "times")),
+			     json_number_value(json_object_get(v, "longest_ms")));
 	json_array_foreach(json_object_get(f, "rewrites"), i, v)
 		strvec_pushf(out, "rewrote %s", json_string_value(v));
 	json_array_foreach(json_object_get(f, "scans"), i, v)
@@ -455,8 +459,9 @@ static void render_text(const struct ts_report *r, FILE *out)
 			struct strvec facts = STRVEC_INIT;
 
 			stmt_facts(r, m, &m->stmts[j], &facts);
-			fprintf(out, "    line %-4d %7.1f ms  %s\n", m->stmts[j].line, m->stmts[j].ms,
-				m->stmts[j].sql);
+			/* a tool's statements are numbered in the order it sent them, not lines of a file */
+			fprintf(out, "    %s %-4d %7.1f ms  %s\n", m->numbered ? "   #" : "line", m->stmts[j].line,
+				m->stmts[j].ms, m->stmts[j].sql);
 			for (size_t k = 0; k < facts.nr; k++)
 				fprintf(out, "                         %s\n", facts.v[k]);
 			strvec_clear(&facts);

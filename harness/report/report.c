@@ -541,6 +541,8 @@ json_t *ts_report_to_json(const struct ts_report *r)
 						   "status", m->status, "transactional", m->transactional,
 						   "ms", m->ms, "error", jstr(m->error), "phase", jstr(m->phase),
 						   "statements", st, "retries", m->retries, "facts", m->facts));
+		if (m->numbered)
+			json_object_set_new(json_array_get(a, json_array_size(a) - 1), "numbered", json_true());
 	}
 	json_object_set_new(o, "migrations", a);
 
@@ -656,6 +658,7 @@ static void from_json(struct ts_report *r, json_t *o)
 		m->error = jget(v, "error");
 		m->phase = jget(v, "phase");
 		m->retries = jint(v, "retries");
+		m->numbered = json_is_true(json_object_get(v, "numbered"));
 		m->facts = json_incref(json_object_get(v, "facts"));
 		json_array_foreach(json_object_get(v, "statements"), j, w) {
 			char *sql = jget(w, "sql");

@@ -45,6 +45,7 @@ struct ts_report_migration {
 	char *error;		/* "file:line: SQLSTATE: message", or NULL */
 	char *phase;		/* the [phase] that applied it, or NULL */
 	int retries;		/* promote: times it was tried again after lock_timeout */
+	int numbered;		/* a tool's: statements numbered as sent, not lines of a file */
 	/*
 	 * What it did to the dev side as a whole, as JSON (or NULL): "wal_bytes"
 	 * written while it ran (with the load's, when the load ran), "sizes"
