@@ -4,9 +4,10 @@
  * inih calls a handler per "name = value" and, as built by Debian, does not
  * pass the line number. We feed it through our own reader (an fgets that
  * counts lines), so the handler always knows the line it is looking at and
- * every message can name file:line. Values are checked twice: shape while
- * reading (a port is a number), meaning after the whole file is read
- * (`current` names an [app] section, the migrations folder exists).
+ * every message can name file:line. Values are checked twice: shape here,
+ * while reading (a port is a number); meaning in config_check.c, after
+ * the whole file is read (`current` names an [app] section, the
+ * migrations folder exists).
  */
 #include "config/config.h"
 #include "config/config_impl.h"
@@ -618,9 +619,8 @@ static int parse_file(struct ts_config *cfg, const char *path, const char *shown
 	return r;
 }
 
-int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file)
+int ts_config_read(struct ts_config *cfg, const char *path, const char *env_file, struct strvec *origins)
 {
-	struct strvec origins = STRVEC_INIT;	/* "section.key\tfile:line" of each key set */
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -641,20 +641,15 @@ int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->path = path_absolute(path);
 	cfg->dir = path_dirname(cfg->path);
 
-	r = parse_file(cfg, cfg->path, path, 0, 0, &origins);
+	r = parse_file(cfg, cfg->path, path, 0, 0, origins);
 	if (!r && env_file) {
 		char *abs = path_absolute(env_file);
 
-		r = parse_file(cfg, abs, env_file, 1, 1, &origins);
+		r = parse_file(cfg, abs, env_file, 1, 1, origins);
 		if (!r)
 			set_str(&cfg->env_origin, xstrdup(env_file));
 		free(abs);
 	}
-	if (!r)
-		r = ts_config_check(cfg, &origins);
-	strvec_clear(&origins);
-	if (r)
-		ts_config_free(cfg);
 	return r;
 }
 

@@ -1,7 +1,7 @@
 /*
- * config_check.c: what holds once every file is read: the defaults, and
- * each value checked against the others, named by its file:line. See
- * config_impl.h.
+ * config_check.c: ts_config_load (config.h): the files read (config.c),
+ * then what must hold once every file is read: the defaults, and each
+ * value checked against the others, named by its file:line.
  */
 #include "config/config_impl.h"
 #include "config/config.h"
@@ -95,7 +95,12 @@ static int check_workdir(const struct ts_config *cfg, const struct strvec *origi
 	return 0;
 }
 
-int ts_config_check(struct ts_config *cfg, const struct strvec *origins)
+/*
+ * The defaults of what the files left out, then each value checked
+ * against the others (a folder that must exist, a backend a tool needs, a
+ * phase's apps). An error names where the value was written.
+ */
+static int check(struct ts_config *cfg, const struct strvec *origins)
 {
 	if (!cfg->name)
 		cfg->name = xstrdup("twinstage");
@@ -239,4 +244,17 @@ int ts_config_check(struct ts_config *cfg, const struct strvec *origins)
 		return ts_error_set(TS_EXIT_USAGE, "%s: next = %s, but there is no section [app %s]",
 				    origin_of(cfg, origins, "rehearsal.next"), cfg->next, cfg->next);
 	return 0;
+}
+
+int ts_config_load(struct ts_config *cfg, const char *path, const char *env_file)
+{
+	struct strvec origins = STRVEC_INIT;	/* "section.key\tfile:line" of each key set */
+	int r = ts_config_read(cfg, path, env_file, &origins);
+
+	if (!r)
+		r = check(cfg, &origins);
+	strvec_clear(&origins);
+	if (r)
+		ts_config_free(cfg);
+	return r;
 }

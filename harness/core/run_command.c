@@ -89,27 +89,15 @@ static void child_environ(const struct child_process *cp, struct strvec *store)
 	}
 }
 
-/*
- * The program execve runs: a name with a slash as it is, else the first
- * executable of that name in the child's PATH (its env's, else ours). A
- * name found nowhere is left as it is: execve then fails with ENOENT, and
- * the child says so.
- */
-static char *child_program(const char *name, char *const *envp)
+char *find_program(const char *name, const char *path)
 {
-	const char *path = NULL;
-
 	if (strchr(name, '/'))
-		return xstrdup(name);
-	for (char *const *e = envp; e && *e && !path; e++)
-		if (!strncmp(*e, "PATH=", 5))
-			path = *e + 5;
+		return access(name, X_OK) ? NULL : xstrdup(name);
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	for (const char *p = path;;) {
 		size_t n = strcspn(p, ":");
 		char *full = n ? xstrfmt("%.*s/%s", (int)n, p, name) : xstrfmt("./%s", name);
-
 		struct stat st;
 
 		/* a regular file we may run (execvp passes over folders of that name too) */
@@ -120,7 +108,27 @@ static char *child_program(const char *name, char *const *envp)
 			break;
 		p += n + 1;
 	}
-	return xstrdup(name);
+	return NULL;
+}
+
+/*
+ * The program execve runs: a name with a slash as it is, else the first
+ * of that name on the child's PATH (its env's, else ours). A name found
+ * nowhere is left as it is: execve then fails with ENOENT, and the child
+ * says so.
+ */
+static char *child_program(const char *name, char *const *envp)
+{
+	const char *path = NULL;
+	char *found;
+
+	if (strchr(name, '/'))
+		return xstrdup(name);
+	for (char *const *e = envp; e && *e && !path; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	found = find_program(name, path);
+	return found ? found : xstrdup(name);
 }
 
 int start_command(struct child_process *cp)

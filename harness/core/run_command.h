@@ -45,6 +45,12 @@ int finish_command(struct child_process *cp);
 int poll_command(struct child_process *cp);
 int run_command(struct child_process *cp);
 void child_process_clear(struct child_process *cp);
+/*
+ * The file a child runs for `name` with PATH `path` (NULL: a default):
+ * a name with a slash when it may be run, else the first regular,
+ * executable file of that name on the path; NULL when there is none.
+ */
+char *find_program(const char *name, const char *path);
 /* "initdb -D /x" for messages: the argv joined with spaces. */
 char *child_process_describe(const struct child_process *cp);
 

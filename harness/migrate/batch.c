@@ -57,11 +57,11 @@ static int prev_token(const struct tokens *t, size_t i)
 }
 
 /*
- * Offset of the first token of kind `tok` outside parentheses at or after
- * `from`, or -1. A keyword right after a '.' is a name (s."where", written
- * s.where), not the keyword.
+ * Index of the first token of kind `tok` outside parentheses, at or after
+ * offset `from`, whose token before (comments skipped) `after` accepts;
+ * or -1.
  */
-static int top_level(const struct tokens *t, int tok, int from)
+static long top_level_token(const struct tokens *t, int tok, int from, int (*after)(int prev))
 {
 	int depth = 0;
 
@@ -72,34 +72,41 @@ static int top_level(const struct tokens *t, int tok, int from)
 			depth++;
 		else if ((int)k->token == ')')
 			depth--;
-		else if (!depth && (int)k->token == tok && k->start >= from && prev_token(t, i) != '.')
-			return k->start;
+		else if (!depth && (int)k->token == tok && k->start >= from && after(prev_token(t, i)))
+			return (long)i;
 	}
 	return -1;
+}
+
+/* A keyword right after a '.' is a name (s."where", written s.where), not the keyword. */
+static int not_qualified(int prev)
+{
+	return prev != '.';
+}
+
+static int after_on(int prev)
+{
+	return prev == PG_QUERY__TOKEN__ON;
+}
+
+/* Offset of the first keyword `tok` outside parentheses at or after `from`, or -1. */
+static int top_level(const struct tokens *t, int tok, int from)
+{
+	long i = top_level_token(t, tok, from, not_qualified);
+
+	return i < 0 ? -1 : t->scan->tokens[i]->start;
 }
 
 /* Offset of the ON of a top-level ON CONFLICT (not a join's ON, not a function named conflict), or -1. */
 static int on_conflict(const struct tokens *t, int from)
 {
-	int depth = 0;
+	long i = top_level_token(t, PG_QUERY__TOKEN__CONFLICT, from, after_on);
 
-	for (size_t i = 0; i < t->scan->n_tokens; i++) {
-		const PgQuery__ScanToken *k = t->scan->tokens[i];
-
-		if ((int)k->token == '(')
-			depth++;
-		else if ((int)k->token == ')')
-			depth--;
-		else if (!depth && (int)k->token == PG_QUERY__TOKEN__CONFLICT && k->start >= from &&
-			 prev_token(t, i) == PG_QUERY__TOKEN__ON) {
-			size_t j = i;
-
-			while ((int)t->scan->tokens[--j]->token != PG_QUERY__TOKEN__ON)
-				;	/* back over the comments to the ON */
-			return t->scan->tokens[j]->start;
-		}
-	}
-	return -1;
+	if (i < 0)
+		return -1;
+	while ((int)t->scan->tokens[--i]->token != PG_QUERY__TOKEN__ON)
+		;	/* back over the comments to the ON */
+	return t->scan->tokens[i]->start;
 }
 
 /* "name" with embedded quotes doubled. */

@@ -53,23 +53,18 @@ static void new_rows(const struct ts_tracking_state *before, const struct ts_tra
 	}
 }
 
-static int program_on_path(const char *prog)
+/* Whether the child would find its program: on the PATH it gets ([migrate] env may set one), else ours. */
+static int program_found(const struct child_process *cp)
 {
 	const char *path = getenv("PATH");
-	struct strvec dirs = STRVEC_INIT;
-	int found = 0;
+	char *found;
 
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	strvec_split(&dirs, path ? path : "/usr/bin:/bin", ":");
-	for (size_t i = 0; i < dirs.nr && !found; i++) {
-		char *p = path_join(dirs.v[i], prog);
-
-		found = access(p, X_OK) == 0;
-		free(p);
-	}
-	strvec_clear(&dirs);
-	return found;
+	for (size_t i = 0; i < cp->env.nr; i++)
+		if (!strncmp(cp->env.v[i], "PATH=", 5))
+			path = cp->env.v[i] + 5;
+	found = find_program(cp->args.v[0], path);
+	free(found);
+	return found != NULL;
 }
 
 static const char *install_hint(enum ts_tool t)
@@ -99,13 +94,6 @@ static int run_tool(struct ts_run *run, const char *command, const char *origin,
 	free(what);
 	if (status)
 		return -1;
-	if (!program_on_path(cp.args.v[0])) {
-		ts_error_set(TS_EXIT_ENV, "%s: %s's command \"%s\" is not installed here (not found on PATH)", origin,
-			     ts_tool_name(run->cfg.tool), cp.args.v[0]);
-		ts_error_hint("%s", install_hint(run->cfg.tool));
-		child_process_clear(&cp);
-		return -1;
-	}
 	cp.dir = run->cfg.mig_cwd;
 	strvec_pushf(&cp.env, "PGAPPNAME=%s%s", ts_tool_name(run->cfg.tool), TOOL_APP_SUFFIX);
 	strvec_pushf(&cp.env, "PGOPTIONS=-c statement_timeout=%d%s", run->cfg.migration_timeout_ms,
@@ -115,6 +103,13 @@ static int run_tool(struct ts_run *run, const char *command, const char *origin,
 			     run->cfg.dbname);
 	for (size_t i = 0; i < run->cfg.mig_env.nr; i++)
 		strvec_push(&cp.env, run->cfg.mig_env.v[i]);
+	if (!program_found(&cp)) {
+		ts_error_set(TS_EXIT_ENV, "%s: %s's command \"%s\" is not installed here (not found on PATH)", origin,
+			     ts_tool_name(run->cfg.tool), cp.args.v[0]);
+		ts_error_hint("%s", install_hint(run->cfg.tool));
+		child_process_clear(&cp);
+		return -1;
+	}
 	cp.out_path = log_path;
 	cp.no_stdin = 1;
 	unlink(log_path);
