@@ -14,7 +14,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 
-DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
+DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev libcsv-dev pgreplay \
 	libprotobuf-c-dev libjansson-dev libssl-dev zlib1g-dev libcriterion-dev postgresql postgresql-client xfsprogs \
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
 	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev \
@@ -24,12 +24,12 @@ DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev \
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I/usr/include/postgresql -I/usr/include/libxml2 -Iharness
-LIBS = -lpq -linih -lpg_query -ljansson -lcrypto -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2 -lblkid
+LIBS = -lpq -linih -lpg_query -lcsv -ljansson -lcrypto -lz -lm -pthread -lvirt -lvirt-qemu -lguestfs -lxml2 -lblkid
 
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # harness/ in layers, one folder each (harness/README.md); main.c above them.
-LAYERS = core pg report migrate config env rehearse release cmd
+LAYERS = core pg report migrate config workload env rehearse release cmd
 HARNESS_SRC = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.c))
 TEST_SRC = $(wildcard tests/*.c)
 HEADERS = $(foreach l,$(LAYERS),$(wildcard harness/$(l)/*.h)) $(wildcard tests/*.h)
@@ -61,7 +61,7 @@ build/asan/tests: $(TEST_SRC) $(ASAN_OBJ) $(HEADERS)
 # (tests/fuzz/corpus/<target>); what it finds new stays in build/fuzz, and
 # a crash stops the run with the input that caused it
 # (build/fuzz/crash-<target>-*), to become a regression test.
-FUZZ_TARGETS = config scenario migrations lint batch manifest
+FUZZ_TARGETS = config scenario migrations lint batch manifest pglog
 FUZZ_SECONDS ?= 60
 CHECK_FUZZ_SECONDS ?= 10
 FUZZ_CC = clang
@@ -122,7 +122,7 @@ layers:
 demo: deps all
 	@set -u; fail=0; \
 	for ex in invoices:0 rename-breaks:1 registry:0 django-shop:0 django-shop/twinstage-rename:1 \
-		  alembic-shop:0 alembic-shop/twinstage-rename:1; do \
+		  alembic-shop:0 alembic-shop/twinstage-rename:1 shop-captured:1 shop-captured/twinstage-fixed:0; do \
 		name=$${ex%%:*}; want=$${ex##*:}; \
 		case $$name in */*) ini=scenarios/$$name.ini ;; *) ini=scenarios/$$name/twinstage.ini ;; esac; \
 		echo "=== twinstage rehearse -c $$ini (expect exit $$want)"; \

@@ -24,12 +24,13 @@ cleanup() {
 [ -n "${KEEP:-}" ] || trap cleanup EXIT
 
 # A scratch cluster on a free port, as a user would have one: sets SCRATCH_PORT.
+# Arguments are more server options ("-c name=value ...").
 scratch_start() {
 	SCRATCH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	mkdir -p "$WORK/scratch" && chown -R postgres "$WORK/scratch" 2>/dev/null || true
 	as_pg "$PG_BIN/initdb" -D "$WORK/scratch" -U postgres -A trust --no-sync >/dev/null
 	as_pg "$PG_BIN/pg_ctl" -D "$WORK/scratch" -l "$WORK/scratch/log" -w \
-		-o "-p $SCRATCH_PORT -k $WORK/scratch -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+		-o "-p $SCRATCH_PORT -k $WORK/scratch -c listen_addresses=127.0.0.1 -c fsync=off $*" start >/dev/null
 	SCRATCH_PID=1
 }
 
@@ -49,4 +50,34 @@ report() {
 	awk -v n="$1" -v t="$2" -v b="$3" -v g="$4" 'BEGIN {
 		printf "%-44s twinstage %8.3f s   baseline %8.3f s   ratio %6.1fx faster   (goal %s)\n",
 			n, t, b, (t > 0 ? b / t : 0), g }'
+}
+
+# workload_project MIGRATION [MORE-INI]: $WORK/project, a project whose source
+# is the scratch cluster's database shop, with one migration and no
+# scenario: v1 is the workload `twinstage capture` writes, run as role app.
+workload_project() {
+	local p="$WORK/project"
+	mkdir -p "$p/migrations"
+	echo "$1" >"$p/migrations/V1__change.sql"
+	cat >"$p/twinstage.ini" <<INI
+[project]
+name = shop
+migrations = migrations
+
+[source]
+dsn = host=127.0.0.1 port=$SCRATCH_PORT dbname=shop user=postgres
+
+[environments]
+include = $ROOT/envs/local.ini
+
+[app v1]
+role = app
+
+[rehearsal]
+current = v1
+
+[load]
+enabled = false
+${2:-}
+INI
 }

@@ -22,6 +22,7 @@ static const struct cmd {
 	{ "migrate", cmd_migrate, "apply the pending migrations on the dev side" },
 	{ "replay", cmd_replay, "run each version's scenarios against both sides" },
 	{ "report", cmd_report, "print the latest report again, in any format" },
+	{ "capture", cmd_capture, "write the statements production runs as the live version's workload" },
 	{ "lint", cmd_lint, "read migrations for what breaks or blocks the live version (no database)" },
 	{ "diff", cmd_diff, "the schema changes between the production clone and the dev side" },
 	{ "ddt", cmd_ddt, "the double dump test of a side: dump, restore, dump again, compare" },

@@ -25,6 +25,7 @@ int cmd_image(int argc, char **argv);
 int cmd_dualboot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
 
 /* The options every command shares, parsed by cmd_parse_options. */
 struct ts_opts {

@@ -48,6 +48,8 @@ static const char ts_config_template[] =
 "scenarios = apps/v1            ; folder of annotated .sql files, or\n"
 "; command = ./run-old-tests.sh ; the application's own tests, run with PGHOST, PGPORT,\n"
 ";                              ; PGDATABASE, PGUSER and DATABASE_URL set to the side under test\n"
+"; role = app                   ; production's role: its statements run as it (SET ROLE)\n"
+"; workload = workload/v1       ; what `twinstage capture --app v1` wrote (the default)\n"
 "\n"
 "[app v2]\n"
 "scenarios = apps/v2\n"

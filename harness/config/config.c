@@ -38,7 +38,7 @@ static const char *const target_keys[] = { "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pool", "pg_bin", "user", "uri", "image",
 					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", NULL };
-static const char *const app_keys[] = { "scenarios", "command", NULL };
+static const char *const app_keys[] = { "scenarios", "command", "workload", "role", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
 					 "rollback", "max_stall_ms", "statement_timeout",
@@ -542,10 +542,18 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 		struct ts_app *app = app_get(cfg, arg, origin);
 
 		free(origin);
-		if (!strcmp(name, "scenarios"))
+		if (!strcmp(name, "scenarios")) {
 			set_str(&app->scenarios, rel_path(ctx, value));
-		else
+		} else if (!strcmp(name, "workload")) {
+			set_str(&app->workload, rel_path(ctx, value));
+			app->workload_given = 1;
+		} else if (!strcmp(name, "role")) {
+			if (!*value)
+				return fail(ctx, "role = needs a role name");
+			set_str(&app->role, xstrdup(value));
+		} else {
 			return set_command(ctx, &app->command, value);
+		}
 	} else if (!strcmp(sec->name, "equal")) {
 		return handle_equal(ctx, arg, value);
 	} else if (!strcmp(sec->name, "phase")) {
@@ -687,6 +695,8 @@ void ts_config_free(struct ts_config *cfg)
 		free(cfg->apps[i].scenarios);
 		free(cfg->apps[i].command);
 		free(cfg->apps[i].origin);
+		free(cfg->apps[i].workload);
+		free(cfg->apps[i].role);
 	}
 	free(cfg->apps);
 	for (size_t i = 0; i < cfg->n_equal; i++) {

@@ -22,6 +22,14 @@ struct ts_app {
 	char *scenarios;	/* absolute folder, or NULL */
 	char *command;		/* command line (split into words, no shell), or NULL */
 	char *origin;		/* "file:line" of the section */
+	/*
+	 * workload = FOLDER: the statements `twinstage capture` wrote from
+	 * production (absolute). Left out, workload/<name> beside the
+	 * configuration, used when it exists; workload_given says it was set.
+	 */
+	char *workload;
+	int workload_given;
+	char *role;		/* role = NAME: the default @role of its statements, or NULL */
 };
 
 /* [equal OLD NEW]: OLD on the production clone holds the rows NEW holds on the dev side. */

@@ -76,6 +76,13 @@ static int check_workdir(const struct ts_config *cfg, const struct strvec *origi
 	size_t n = 3;
 
 	for (size_t i = 0; i < cfg->n_apps; i++)
+		if (cfg->apps[i].workload_given && path_within(cfg->apps[i].workload, cfg->workdir))
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s: workdir \"%s\" holds the workload folder of [app %s] (\"%s\")",
+					    origin_of(cfg, origins, "project.workdir"), cfg->workdir,
+					    cfg->apps[i].name, cfg->apps[i].workload),
+			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
+	for (size_t i = 0; i < cfg->n_apps; i++)
 		if (cfg->apps[i].scenarios && path_within(cfg->apps[i].scenarios, cfg->workdir))
 			return ts_error_set(TS_EXIT_USAGE,
 					    "%s: workdir \"%s\" holds the scenarios folder of [app %s] (\"%s\")",
@@ -197,9 +204,13 @@ static int check(struct ts_config *cfg, const struct strvec *origins)
 	for (size_t i = 0; i < cfg->n_apps; i++) {
 		struct ts_app *a = &cfg->apps[i];
 
-		if (!a->scenarios && !a->command)
-			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] needs scenarios = FOLDER or command = COMMAND",
-					    a->origin, a->name);
+		if (!a->workload) {
+			char *w = path_join(cfg->dir, "workload");
+
+			a->workload = path_join(w, a->name);
+			free(w);
+		}
+		/* an app with neither yet is checked where it runs: `capture` is how it gets a workload */
 		if (a->scenarios && a->command)
 			return ts_error_set(TS_EXIT_USAGE, "%s: [app %s] names both scenarios and command; keep one",
 					    a->origin, a->name);

@@ -84,3 +84,33 @@ int ts_tool_run(const struct ts_env *env, struct child_process *cp, const char *
 		return -1;
 	return ts_tool_finish(cp, cls, what);
 }
+
+int ts_tool_copy_roles(const struct ts_env *env, struct child_process *from, const char *database,
+		       struct ts_side *to, const char *name)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *dir = path_join(env->cfg->workdir, "logs");
+	char *file = xstrfmt("%s/%s-roles.sql", dir, name), *log = xstrfmt("%s-roles.log", name);
+	char *applied = xstrfmt("%s-roles-apply.log", name), *what = xstrfmt("could not read the roles for %s", name);
+	int r;
+
+	ts_env_push_tool(env, &from->args, "pg_dumpall");
+	strvec_pushl(&from->args, "--roles-only", "--no-role-passwords", "-l", database, "-f", file, NULL);
+	r = ts_tool_run(env, from, log, TS_EXIT_ENV, what);
+	if (!r) {
+		free(what);
+		what = xstrfmt("could not make the roles on the %s side", to->name);
+		ts_env_push_tool(env, &cp.args, "psql");
+		/* the roles the side has already (its superuser) say so and stay */
+		strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-d", "postgres", "-f", file, NULL);
+		ts_env_child_env(env, to, &cp);
+		r = ts_tool_run(env, &cp, applied, TS_EXIT_ENV, what);
+	}
+	unlink(file);
+	free(file);
+	free(dir);
+	free(log);
+	free(applied);
+	free(what);
+	return r;
+}

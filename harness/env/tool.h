@@ -28,4 +28,14 @@ int ts_tool_run(const struct ts_env *env, struct child_process *cp, const char *
 int ts_tool_start(const struct ts_env *env, struct child_process *cp, const char *logname);
 int ts_tool_finish(struct child_process *cp, enum ts_exit cls, const char *what);
 
+/*
+ * The roles of a cluster on another side, so that grants and owners
+ * restore as they were: `pg_dumpall --roles-only --no-role-passwords`
+ * run with `from`'s connection (its env, already set; database names
+ * the database it may connect to), then psql of that into `to`, where a
+ * role that exists already stays as it is. Logs in logs/<name>-roles*.log.
+ */
+int ts_tool_copy_roles(const struct ts_env *env, struct child_process *from, const char *database,
+		       struct ts_side *to, const char *name);
+
 #endif

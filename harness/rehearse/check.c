@@ -264,8 +264,20 @@ void ts_run_evidence(struct ts_run *run)
 
 				if (!case_uses(cs, name, table))
 					continue;
-				json_array_append_new(cs->pass ? passed : ev, json_sprintf("%s %s:%d \"%s\"", k->app,
-					cs->file, cs->line, cs->name ? cs->name : ""));
+				{
+					json_t *to = cs->pass ? passed : ev, *one = json_sprintf("%s %s:%d \"%s\"", k->app,
+						cs->file, cs->line, cs->name ? cs->name : ""), *v;
+					size_t m;
+					int seen = 0;
+
+					/* a statement's parameter sets are one piece of evidence */
+					json_array_foreach(to, m, v)
+						seen |= json_equal(v, one);
+					if (seen)
+						json_decref(one);
+					else
+						json_array_append_new(to, one);
+				}
 			}
 		}
 		if (json_array_size(passed))
@@ -296,8 +308,8 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 
 	if (run->phase && !strcmp(side->name, "dev"))
 		c->phase = xstrdup(run->phase);
-	if (app && app->scenarios)
-		c->dir = xstrdup(app->scenarios);
+	if (app && (app->scenarios || ts_app_has_sql(app)))
+		c->dir = xstrdup(app->scenarios ? app->scenarios : app->workload);
 	if (!strcmp(side->name, "dev") && ts_run_migration_failed(run)) {
 		c->skip = xstrdup("a migration failed");
 		free(logs);
@@ -305,6 +317,8 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 	}
 	r = ts_scenario_run_app(&run->env, side, app, logs, c);
 	free(logs);
+	if (!r && c->role_note)
+		ts_report_note(&run->rep, "%s on the %s side: %s", app_name, side->name, c->role_note);
 	if (!r && !run->quiet)
 		fprintf(stderr, "twinstage: check: %s on %s%s%s (%s%s): %zu/%zu passed\n", app_name,
 			side->name, c->phase ? " after phase " : "", c->phase ? c->phase : "",

@@ -396,11 +396,14 @@ static uint64_t side_bytes(struct ts_env *env, struct ts_side *side)
 /*
  * pg_dump -Fd -j of the database `dump`'s environment points at (`from`
  * names it in messages), and pg_restore -j of it into `to`, which is made
- * and started while the dump runs.
+ * and started while the dump runs. The roles of the cluster `roles`
+ * reaches (its database roles_db) are made on `to` first, so that owners
+ * and grants restore as they are: the application's role then has on
+ * each side the privileges it has in production.
  */
 static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from,
 			const char *compress, int dump_jobs, uint64_t table_bytes, uint64_t db_bytes,
-			struct ts_side *to)
+			struct ts_side *to, struct child_process *roles, const char *roles_db)
 {
 	struct child_process restore = CHILD_PROCESS_INIT;
 	char *dir = xstrfmt("%s/%s.dump", env->cfg->workdir, to->name);
@@ -425,6 +428,12 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 		if (!r)
 			r = made;
 	}
+	if (!r) {
+		char *name = xstrfmt("clone-%s", to->name);
+
+		r = ts_tool_copy_roles(env, roles, roles_db, to, name);
+		free(name);
+	}
 	free(log);
 	free(what);
 	free(fail);
@@ -435,8 +444,7 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 		fail = xstrfmt("could not restore into the %s side", to->name);
 		log = xstrfmt("clone-%s-restore.log", to->name);
 		ts_env_push_tool(env, &restore.args, "pg_restore");
-		strvec_pushl(&restore.args, "--no-owner", "--no-privileges", "--exit-on-error",
-			     "-d", db, NULL);
+		strvec_pushl(&restore.args, "--exit-on-error", "-d", db, NULL);
 		free(db);
 		strvec_pushf(&restore.args, "--jobs=%d", jobs());
 		strvec_push(&restore.args, dir);
@@ -499,8 +507,17 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 	dump_jobs = f.version >= (f.in_recovery ? 100000 : 90200) ? jobs() : 1;
 	shown = conninfo_redact(env->cfg->dsn);
 	from = xstrfmt("the source database (%s)", shown);
-	r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod) ||
-	    apply_settings(env, &env->prod, &f.settings) ? -1 : 0;
+	{
+		struct child_process roles = CHILD_PROCESS_INIT;
+
+		/* read-only too; no password reaches it on a command line */
+		source_env(env->cfg->dsn, &roles);
+		strvec_push(&roles.env, "PGOPTIONS=-c default_transaction_read_only=on");
+		r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod, &roles,
+				 f.dbname) ||
+		    apply_settings(env, &env->prod, &f.settings) ? -1 : 0;
+		child_process_clear(&roles);
+	}
 	if (!r)
 		info->source = xstrfmt("pg_dump -Fd -j %d, pg_restore -j %d", dump_jobs, jobs());
 	free(from);
@@ -571,11 +588,16 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		r = !conn || read_settings(conn, &settings) ? -1 : 0;
 		if (conn)
 			PQfinish(conn);
+		struct child_process roles = CHILD_PROCESS_INIT;
+
 		ts_env_child_env(env, &env->prod, &cp);
+		ts_env_child_env(env, &env->prod, &roles);
 		if (!r)
-			r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev) ||
+			r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev, &roles,
+					 env->cfg->dbname) ||
 			    apply_settings(env, &env->dev, &settings) ? -1 : 0;
 		child_process_clear(&cp);
+		child_process_clear(&roles);
 		strvec_clear(&settings);
 	} else {
 		int cow = is_cow(env);

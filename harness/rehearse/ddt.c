@@ -348,6 +348,19 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 		r = ts_tool_finish(&cp, TS_EXIT_ENV, what) || s ? -1 : 0;
 		free(what);
 	}
+	if (!r) {
+		/*
+		 * production's roles (the production clone's), for the owners and
+		 * grants production has: a role only a migration made is not
+		 * among them, and its restore fails as a dump of the database
+		 * would fail on another server
+		 */
+		struct child_process roles = CHILD_PROCESS_INIT;
+
+		ts_env_child_env(env, &env->prod, &roles);
+		r = ts_tool_copy_roles(env, &roles, env->cfg->dbname, &env->scratch, name);
+		child_process_clear(&roles);
+	}
 	if (!r)
 		r = ts_env_create_database(env, &env->scratch, 1);
 	if (r)

@@ -13,6 +13,7 @@
 #include "core/wrapper.h"
 #include "env/env.h"
 #include "pg/pg.h"
+#include "rehearse/execute.h"
 #include "rehearse/load_impl.h"
 #include "rehearse/scenario.h"
 #include "report/report.h"
@@ -69,55 +70,121 @@ static void client_record(struct client *c, const struct rec *r)
 	c->recs[c->n++] = *r;
 }
 
-/* Each scenario file in a transaction rolled back, each statement under a savepoint. */
+/*
+ * One statement under a savepoint, recorded; run as its annotations say
+ * (execute.h): as its role, with its parameters, an EXPLAIN of its
+ * generic plan for prepares. A failed or differential statement is undone.
+ * -1 when the client must stop.
+ */
+static int client_stmt(struct client *c, struct ts_role_state *roles, unsigned f, unsigned i)
+{
+	struct ts_load *l = c->l;
+	const struct ts_scenario_stmt *st = &c->app->sc[f].stmts[i];
+	struct rec r = { .sc = f, .st = i };
+	size_t sample = st->params.nr > 1 ? (size_t)rand_r(&c->seed) % st->params.nr : 0;
+	PGresult *res;
+	const char *state;
+	int failed, prepared;
+
+	if (ts_role_switch(c->conn, roles, st->role)) {
+		if (!c->lost)
+			c->lost = xstrdup(ts_error_message());
+		ts_error_clear();
+		return -1;
+	}
+	if (client_exec(c, "SAVEPOINT twinstage_load"))
+		return -1;
+	r.t0 = now_ms();
+	prepared = ts_execute(c->conn, st->sql, st->expect == TS_EXPECT_PREPARES, st->nparams,
+			      st->params.nr ? st->params.v[sample] : NULL, &res);
+	r.t1 = now_ms();
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	failed = PQresultStatus(res) == PGRES_FATAL_ERROR;
+	/* cancelled because the load is over: not the application's doing */
+	if (stopped(l) && state && !strcmp(state, "57014")) {
+		PQclear(res);
+		return -1;
+	}
+	r.ok = ts_scenario_judge(st, res, &r.got);
+	if (r.ok) {
+		free(r.got);
+		r.got = NULL;
+	}
+	PQclear(res);
+	client_record(c, &r);
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		c->lost = xstrdup("lost the connection");
+		return -1;
+	}
+	if (ts_execute_end(c->conn, "twinstage_load", failed || prepared || st->expect == TS_EXPECT_SAME, prepared)) {
+		if (!c->lost)
+			c->lost = xstrdup(ts_error_message());
+		ts_error_clear();
+		return -1;
+	}
+	return 0;
+}
+
+/* A statement of production's mix, picked with a chance in proportion to its calls. */
+static void mix_pick(struct client *c, unsigned *f, unsigned *i)
+{
+	const struct app_load *a = c->app;
+	double x = (double)rand_r(&c->seed) / ((double)RAND_MAX + 1.0) * a->mix_sum[a->n_mix - 1];
+	size_t lo = 0, hi = a->n_mix - 1;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (a->mix_sum[mid] > x)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*f = a->mix_sc[lo];
+	*i = a->mix_st[lo];
+}
+
+/*
+ * Each scenario file in a transaction rolled back, each statement under a
+ * savepoint; with production's mix, transactions of a few statements
+ * picked by their calls.
+ */
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
 	struct ts_load *l = c->l;
+	struct ts_role_state roles = { 0 };
 	size_t f = c->idx % c->app->n;
 
 	while (!stopped(l) && !c->lost) {
 		const struct ts_scenario *sc = &c->app->sc[f];
+		int r = 0;
 
 		if (client_exec(c, "BEGIN"))
 			break;
-		for (size_t i = 0; i < sc->n && !stopped(l); i++) {
-			struct rec r = { .sc = (unsigned)f, .st = (unsigned)i };
-			PGresult *res;
-			const char *state;
-			int failed;
+		if (c->app->n_mix) {
+			for (int k = 0; k < 10 && !stopped(l) && !r; k++) {
+				unsigned pf, pi;
 
-			if (client_exec(c, "SAVEPOINT twinstage_load"))
-				break;
-			r.t0 = now_ms();
-			res = PQexec(c->conn, sc->stmts[i].sql);
-			r.t1 = now_ms();
-			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			failed = PQresultStatus(res) == PGRES_FATAL_ERROR;
-			/* cancelled because the load is over: not the application's doing */
-			if (stopped(l) && state && !strcmp(state, "57014")) {
-				PQclear(res);
-				break;
+				mix_pick(c, &pf, &pi);
+				r = client_stmt(c, &roles, pf, pi);
 			}
-			r.ok = ts_scenario_judge(&sc->stmts[i], res, &r.got);
-			if (r.ok) {
-				free(r.got);
-				r.got = NULL;
-			}
-			PQclear(res);
-			client_record(c, &r);
-			if (PQstatus(c->conn) != CONNECTION_OK) {
-				c->lost = xstrdup("lost the connection");
-				break;
-			}
-			if (client_exec(c, failed ? "ROLLBACK TO SAVEPOINT twinstage_load" :
-						    "RELEASE SAVEPOINT twinstage_load"))
-				break;
+		} else {
+			for (size_t i = 0; i < sc->n && !stopped(l) && !r; i++)
+				r = client_stmt(c, &roles, (unsigned)f, (unsigned)i);
 		}
 		if (PQstatus(c->conn) == CONNECTION_OK)
 			PQclear(PQexec(c->conn, "ROLLBACK"));
+		/* the transaction's end undid the role and its settings */
+		free(roles.role);
+		roles.role = NULL;
+		strvec_clear(&roles.names);
+		strvec_clear(&roles.saved);
+		if (r)
+			break;
 		f = (f + 1) % c->app->n;
 	}
+	ts_role_state_free(&roles);
 	return NULL;
 }
 
@@ -245,8 +312,12 @@ void ts_load_free(struct ts_load *l)
 			PQfinish(c->conn);
 	}
 	free(l->clients);
-	for (size_t i = 0; i < l->n_apps; i++)
+	for (size_t i = 0; i < l->n_apps; i++) {
 		ts_scenario_free_all(l->apps[i].sc, l->apps[i].n);
+		free(l->apps[i].mix_sc);
+		free(l->apps[i].mix_st);
+		free(l->apps[i].mix_sum);
+	}
 	free(l->apps);
 	for (size_t i = 0; i < l->n_rows; i++) {
 		free(l->rows[i].blockers);
@@ -262,6 +333,25 @@ void ts_load_free(struct ts_load *l)
 	free(l);
 }
 
+/* Production's mix: every statement with @calls, weighed by them. */
+static void mix_build(struct app_load *a)
+{
+	double sum = 0;
+
+	for (size_t f = 0; f < a->n; f++)
+		for (size_t i = 0; i < a->sc[f].n; i++) {
+			if (a->sc[f].stmts[i].calls <= 0)
+				continue;
+			a->mix_sc = xrealloc(a->mix_sc, (a->n_mix + 1) * sizeof(*a->mix_sc));
+			a->mix_st = xrealloc(a->mix_st, (a->n_mix + 1) * sizeof(*a->mix_st));
+			a->mix_sum = xrealloc(a->mix_sum, (a->n_mix + 1) * sizeof(*a->mix_sum));
+			sum += (double)a->sc[f].stmts[i].calls;
+			a->mix_sc[a->n_mix] = (unsigned)f;
+			a->mix_st[a->n_mix] = (unsigned)i;
+			a->mix_sum[a->n_mix++] = sum;
+		}
+}
+
 /* The versions to replay: those live while migrating that have scenarios. */
 static int pick_apps(struct ts_load *l, const struct strvec *live)
 {
@@ -274,13 +364,14 @@ static int pick_apps(struct ts_load *l, const struct strvec *live)
 
 		if (!app)
 			continue;
-		if (!app->scenarios) {
+		if (!ts_app_has_sql(app)) {
 			ts_report_note(l->rep, "load: %s runs a command, not scenarios, so it was not replayed during the migration; [load] command = ... runs the application's own load generator",
 				       name);
 			continue;
 		}
 		if (ts_scenario_load_app(app, &l->apps[l->n_apps].sc, &l->apps[l->n_apps].n))
 			return -1;
+		mix_build(&l->apps[l->n_apps]);
 		l->apps[l->n_apps++].app = app;
 	}
 	return 0;
@@ -299,6 +390,7 @@ static int start_clients(struct ts_load *l)
 
 		c->l = l;
 		c->idx = i / l->n_apps;
+		c->seed = (unsigned)(i + 1) * 2654435761u;
 		c->app = &l->apps[i % l->n_apps];
 		c->conn = ts_env_connect_app(l->env, &l->env->dev, NULL, name);
 		free(name);

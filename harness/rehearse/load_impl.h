@@ -31,6 +31,14 @@ struct app_load {
 	const struct ts_app *app;
 	struct ts_scenario *sc;
 	size_t n;
+	/*
+	 * Production's mix, when its statements carry @calls: each one's
+	 * file and statement, and the running sum of the calls, for a pick
+	 * weighted by them. n_mix is 0 when none does.
+	 */
+	unsigned *mix_sc, *mix_st;
+	double *mix_sum;
+	size_t n_mix;
 };
 
 struct client {
@@ -43,6 +51,7 @@ struct client {
 	struct rec *recs;
 	size_t n, alloc;
 	char *lost;		/* why it stopped before it was told to */
+	unsigned seed;		/* rand_r's, for production's mix */
 	pthread_t th;
 	int started;
 };

@@ -242,7 +242,7 @@ static int scenarios_read(struct ts_run *run)
 		struct ts_scenario *sc;
 		size_t n;
 
-		if (!run->cfg.apps[i].scenarios)
+		if (run->cfg.apps[i].command && !ts_app_has_sql(&run->cfg.apps[i]))
 			continue;
 		if (ts_scenario_load_app(&run->cfg.apps[i], &sc, &n))
 			return -1;

@@ -16,7 +16,9 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "env/env.h"
+#include "migrate/query.h"
 #include "migrate/sql.h"
+#include "rehearse/execute.h"
 #include "pg/pg.h"
 #include "report/report.h"
 
@@ -44,8 +46,8 @@ static int parse_expect(const char *file, int line, const char *v, struct ts_sce
 {
 	char *end;
 
-	if (!strcmp(v, "ok")) {
-		st->expect = TS_EXPECT_OK;
+	if (!strcmp(v, "ok") || !strcmp(v, "prepares") || !strcmp(v, "same")) {
+		st->expect = *v == 'o' ? TS_EXPECT_OK : *v == 'p' ? TS_EXPECT_PREPARES : TS_EXPECT_SAME;
 		return 0;
 	}
 	if (!strncmp(v, "rows ", 5)) {
@@ -87,7 +89,7 @@ static int parse_expect(const char *file, int line, const char *v, struct ts_sce
 		}
 	}
 	return ts_error_set(TS_EXIT_USAGE,
-			    "%s:%d: invalid @expect \"%s\" (expected ok, rows N, error SQLSTATE or columns a,b,c)",
+			    "%s:%d: invalid @expect \"%s\" (expected ok, rows N, error SQLSTATE, columns a,b,c, prepares or same)",
 			    file, line, v);
 }
 
@@ -131,9 +133,29 @@ static int read_annotations(const char *file, const char *chunk, int chunk_line,
 					else
 						r = parse_expect(file, line, val, st);
 					expect_line = line;
+				} else if (kw == 5 && !strncmp(a, "@role", 5)) {
+					if (!*val)
+						r = ts_error_set(TS_EXIT_USAGE, "%s:%d: @role needs a role name", file, line);
+					free(st->role);
+					st->role = xstrdup(val);
+				} else if (kw == 6 && !strncmp(a, "@calls", 6)) {
+					char *end;
+					long n = strtol(val, &end, 10);
+
+					if (end == val || *end || n < 0)
+						r = ts_error_set(TS_EXIT_USAGE, "%s:%d: @calls \"%s\" is not a count",
+								 file, line, val);
+					st->calls = n;
+				} else if (kw == 7 && !strncmp(a, "@params", 7)) {
+					size_t n;
+
+					if (ts_query_constants(val, &n))
+						r = ts_error_prefix("%s:%d", file, line);
+					else
+						strvec_push(&st->params, val);
 				} else {
 					r = ts_error_set(TS_EXIT_USAGE,
-							 "%s:%d: unknown annotation \"%.*s\" (expected @name or @expect)",
+							 "%s:%d: unknown annotation \"%.*s\" (expected @name, @expect, @role, @calls or @params)",
 							 file, line, (int)kw, a);
 				}
 				free(val);
@@ -209,6 +231,45 @@ static int skipped_text(const char *file, const char *text, size_t from, size_t 
 	return 0;
 }
 
+/*
+ * What @params, prepares and same ask of the statement, read from its
+ * parse tree: a query PREPARE takes, and one value for each $n.
+ */
+static int check_shape(const char *file, const char *sql, struct ts_scenario_stmt *st)
+{
+	struct ts_query_shape q;
+	size_t n;
+
+	if (!st->params.nr && st->expect != TS_EXPECT_PREPARES && st->expect != TS_EXPECT_SAME)
+		return 0;
+	if (ts_query_shape(sql, &q)) {
+		if (!st->params.nr && st->expect == TS_EXPECT_SAME) {
+			/* a syntax error is an outcome too: both sides must give it */
+			ts_error_clear();
+			return 0;
+		}
+		return ts_error_prefix("%s:%d: the statement does not parse", file, st->line);
+	}
+	st->ordered = q.ordered;
+	st->nparams = q.params;
+	if ((st->params.nr || st->expect == TS_EXPECT_PREPARES) && !q.query)
+		return ts_error_set(TS_EXIT_USAGE,
+				    "%s:%d: %s needs a query (SELECT, INSERT, UPDATE, DELETE, MERGE), not a %s",
+				    file, st->line, st->params.nr ? "@params" : "@expect prepares", q.kind);
+	if (st->expect == TS_EXPECT_SAME && q.params && !st->params.nr)
+		return ts_error_set(TS_EXIT_USAGE,
+				    "%s:%d: @expect same on a statement with $%d needs @params (its values), or @expect prepares",
+				    file, st->line, q.params);
+	for (size_t i = 0; i < st->params.nr; i++) {
+		ts_query_constants(st->params.v[i], &n);
+		if (n != (size_t)q.params)
+			return ts_error_set(TS_EXIT_USAGE,
+					    "%s:%d: @params \"%s\" has %zu value%s; the statement takes %d",
+					    file, st->line, st->params.v[i], n, n == 1 ? "" : "s", q.params);
+	}
+	return 0;
+}
+
 int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenario *out)
 {
 	PgQuerySplitResult sr = pg_query_split_with_scanner(text);
@@ -246,10 +307,15 @@ int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenari
 				/* only comments before a stray ';' */
 				free(sql);
 				free(st->name);
+				free(st->role);
 				strvec_clear(&st->columns);
+				strvec_clear(&st->params);
 				memset(st, 0, sizeof(*st));
 				out->n--;
 			} else if (controls_transaction(name, sql, st->line)) {
+				free(sql);
+				r = -1;
+			} else if (check_shape(name, sql, st)) {
 				free(sql);
 				r = -1;
 			} else {
@@ -275,11 +341,13 @@ int ts_scenario_parse_text(const char *name, const char *text, struct ts_scenari
 			rest++;
 		memset(&tail, 0, sizeof(tail));
 		r = read_annotations(name, rest, ts_line_at(text, (size_t)(rest - text), 1), &tail, &body);
-		if (!r && (tail.name || tail.expect != TS_EXPECT_OK))
+		if (!r && (tail.name || tail.expect != TS_EXPECT_OK || tail.role || tail.calls || tail.params.nr))
 			r = ts_error_set(TS_EXIT_USAGE, "%s:%d: annotation with no statement after it",
 					 name, tail.line - 1);
 		free(tail.name);
+		free(tail.role);
 		strvec_clear(&tail.columns);
+		strvec_clear(&tail.params);
 	}
 	if (r) {
 		ts_scenario_free(out);
@@ -311,7 +379,9 @@ void ts_scenario_free(struct ts_scenario *sc)
 	for (size_t i = 0; i < sc->n; i++) {
 		free(sc->stmts[i].name);
 		free(sc->stmts[i].sql);
+		free(sc->stmts[i].role);
 		strvec_clear(&sc->stmts[i].columns);
+		strvec_clear(&sc->stmts[i].params);
 	}
 	free(sc->stmts);
 	free(sc->file);
@@ -330,6 +400,10 @@ char *ts_scenario_expect_text(const struct ts_scenario_stmt *st)
 		return xstrfmt("rows %ld", st->rows);
 	case TS_EXPECT_ERROR:
 		return xstrfmt("error %s", st->sqlstate);
+	case TS_EXPECT_PREPARES:
+		return xstrdup("prepares");
+	case TS_EXPECT_SAME:
+		return xstrdup("same as on the production clone");
 	case TS_EXPECT_COLUMNS:
 		strbuf_addstr(&sb, "columns ");
 		for (size_t i = 0; i < st->columns.nr; i++)
@@ -359,6 +433,8 @@ int ts_scenario_judge(const struct ts_scenario_stmt *st, PGresult *res, char **g
 		count = atol(PQcmdTuples(res));
 	switch (st->expect) {
 	case TS_EXPECT_OK:
+	case TS_EXPECT_PREPARES:
+	case TS_EXPECT_SAME:
 		*got = xstrdup("ok");
 		return 1;
 	case TS_EXPECT_ROWS:
@@ -442,91 +518,277 @@ static int timed_out(const PGresult *res)
 	return state && !strcmp(state, "57014") && msg && strstr(msg, "statement timeout");
 }
 
-static int run_file(PGconn *conn, const struct ts_scenario *sc, struct ts_report_check *check,
-		    int timeout_ms)
+/* A session a file runs in: the side under test, or the production clone beside it. */
+struct session {
+	PGconn *conn;
+	struct ts_role_state roles;
+};
+
+static int begin(struct session *s, int timeout_ms)
 {
 	char *set = xstrfmt("SET LOCAL statement_timeout = %d", timeout_ms);
-	int r = ts_pg_exec(conn, "BEGIN") || ts_pg_exec(conn, set);
-	json_t *held;
+	int r = ts_pg_exec(s->conn, "BEGIN") || ts_pg_exec(s->conn, set) ? -1 : 0;
 
 	free(set);
+	return r;
+}
+
+static int differential(const struct ts_scenario_stmt *st)
+{
+	return st->expect == TS_EXPECT_PREPARES || st->expect == TS_EXPECT_SAME;
+}
+
+/*
+ * Runs st under a savepoint; *o gets what it gave. A differential
+ * statement's effects are always undone (each is checked on its own);
+ * another's are kept for the statements after it when it worked.
+ */
+static int run_one(struct session *s, const struct ts_scenario_stmt *st, size_t sample,
+		   struct ts_outcome *o, PGresult **keep)
+{
+	PGresult *res;
+	int prepared, failed;
+
+	if (ts_role_switch(s->conn, &s->roles, st->role) || ts_pg_exec(s->conn, "SAVEPOINT twinstage_scenario"))
+		return -1;
+	prepared = ts_execute(s->conn, st->sql, st->expect == TS_EXPECT_PREPARES, st->nparams,
+			      st->params.nr ? st->params.v[sample] : NULL, &res);
+	failed = PQresultStatus(res) == PGRES_FATAL_ERROR;
+	if (o)
+		ts_outcome_read(res, o);
+	if (keep)
+		*keep = res;
+	else
+		PQclear(res);
+	return (failed ? 1 : 0) | (prepared ? 2 : 0);
+}
+
+static int end_one(struct session *s, const struct ts_scenario_stmt *st, int ran)
+{
+	int undo = (ran & 1) || differential(st);
+
+	return PQstatus(s->conn) != CONNECTION_OK ? -1 :
+	       ts_execute_end(s->conn, "twinstage_scenario", undo, ran & 2);
+}
+
+/*
+ * The production clone's side of a differential statement: its outcome,
+ * and for same whether a second run gives it again (now(), random() and
+ * sequences do not: then only the shape is compared). -1 when the session failed.
+ */
+static int reference(struct session *ref, const struct ts_scenario_stmt *st, size_t sample,
+		     struct ts_outcome *o, int *varies)
+{
+	struct ts_outcome again;
+	int ran = run_one(ref, st, sample, o, NULL);
+
+	*varies = 0;
+	if (ran < 0 || end_one(ref, st, ran))
+		return -1;
+	if (!o->ok || st->expect != TS_EXPECT_SAME)
+		return 0;
+	if ((ran = run_one(ref, st, sample, &again, NULL)) < 0 || end_one(ref, st, ran)) {
+		ts_outcome_free(&again);
+		return -1;
+	}
+	*varies = !ts_outcome_alike(o, &again, st->ordered);
+	ts_outcome_free(&again);
+	return 0;
+}
+
+/*
+ * Judges a differential statement against the production clone's outcome;
+ * with none, on the production clone itself (on_prod), whether it is
+ * checkable at all, and elsewhere (the next version) that it works.
+ */
+static int judge_differential(const struct ts_scenario_stmt *st, const struct ts_outcome *prod, int varies,
+			      const struct ts_outcome *got, int on_prod, struct ts_report_case *c)
+{
+	char *why = NULL;
+
+	if (prod && !prod->ok) {
+		c->uncheckable = xstrfmt("it fails on the production clone too: error %s",
+					 prod->error ? prod->error : prod->sqlstate);
+		c->got = xstrdup("not checkable");
+		return 1;
+	}
+	if (!got->ok && !prod && on_prod) {
+		c->uncheckable = xstrfmt("it fails here, before any migration: error %s",
+					 got->error ? got->error : got->sqlstate);
+		c->got = xstrdup("not checkable");
+		return 1;
+	}
+	if (st->expect == TS_EXPECT_PREPARES || !prod) {
+		c->got = got->ok ? xstrdup(st->expect == TS_EXPECT_PREPARES ? "prepared, generic plan made" : "ok") :
+				   xstrfmt("error %s", got->error ? got->error : got->sqlstate);
+		return got->ok;
+	}
+	if (ts_outcome_same(prod, got, st->ordered, varies, &why)) {
+		c->got = xstrdup(varies ? "the same columns and row count (its rows differ between two runs on the production clone, so only its shape is compared)" :
+				 "the same");
+		return 1;
+	}
+	c->got = why;
+	return 0;
+}
+
+static int run_file(struct session *s, struct session *ref, const struct ts_scenario *sc,
+		    struct ts_report_check *check, int timeout_ms, struct strvec *as_superuser)
+{
+	int r = begin(s, timeout_ms) || (ref && begin(ref, timeout_ms)) ? -1 : 0;
+	json_t *held;
+
 	if (r)
 		return ts_error_prefix("could not start the transaction of scenario \"%s\"", sc->file);
 	held = json_array();
 	for (size_t i = 0; i < sc->n && !r; i++) {
 		const struct ts_scenario_stmt *st = &sc->stmts[i];
-		struct ts_report_case *c;
-		PGresult *res;
-		int ok, ok_status;
+		size_t samples = st->params.nr ? st->params.nr : 1;
 
-		if (ts_interrupted) {
-			r = ts_error_set(TS_EXIT_ENV, "interrupted");
-			break;
-		}
-		if (ts_pg_exec(conn, "SAVEPOINT twinstage_scenario")) {
-			r = ts_error_prefix("scenario \"%s\"", sc->file);
-			break;
-		}
-		res = PQexec(conn, st->sql);
-		ok_status = PQresultStatus(res) != PGRES_FATAL_ERROR;
-		c = ts_report_case_add(check);
-		/* what it locked (a failed one's locks go with its savepoint) */
-		c->locks = ok_status ? new_locks(conn, held) : NULL;
-		c->file = xstrdup(sc->file);
-		c->name = xstrdup(st->name);
-		c->line = st->line;
-		c->sql = ts_oneline(st->sql);
-		c->text = xstrdup(st->sql);
-		c->expected = ts_scenario_expect_text(st);
-		ok = ts_scenario_judge(st, res, &c->got);
-		if (!ok && timed_out(res) && timeout_ms) {
-			char b[32], *got = xstrfmt("%s (stopped after [gate] statement_timeout = %s)", c->got,
-						   ts_human_ms(timeout_ms, b, sizeof(b)));
+		for (size_t j = 0; j < samples && !r; j++) {
+			struct ts_outcome prod, got;
+			struct ts_report_case *c;
+			PGresult *res;
+			int ran, ok, varies = 0, diff = differential(st);
 
-			free(c->got);
-			c->got = got;
+			if (ts_interrupted) {
+				r = ts_error_set(TS_EXIT_ENV, "interrupted");
+				break;
+			}
+			memset(&prod, 0, sizeof(prod));
+			memset(&got, 0, sizeof(got));
+			/* the production clone first: what the dev side must give, and whether it can be checked */
+			if (ref && diff && reference(ref, st, j, &prod, &varies)) {
+				r = ts_error_prefix("scenario \"%s\" on the production clone", sc->file);
+				break;
+			}
+			if (ref && !diff) {
+				/* kept in step with the side under test */
+				if ((ran = run_one(ref, st, j, NULL, NULL)) < 0 || end_one(ref, st, ran)) {
+					r = ts_error_prefix("scenario \"%s\" on the production clone", sc->file);
+					break;
+				}
+			}
+			c = ts_report_case_add(check);
+			c->file = xstrdup(sc->file);
+			c->name = xstrdup(st->name);
+			c->line = st->line;
+			c->text = xstrdup(st->sql);
+			c->expected = ts_scenario_expect_text(st);
+			c->calls = st->calls;
+			c->captured = sc->captured;
+			if (st->params.nr) {
+				char *one = ts_oneline(st->sql);
+
+				c->sql = xstrfmt("%s -- with (%s)", one, st->params.v[j]);
+				free(one);
+			} else {
+				c->sql = ts_oneline(st->sql);
+			}
+			if (ref && diff && !prod.ok) {
+				/* not the migration's doing: the side under test is not asked */
+				ok = judge_differential(st, &prod, 0, NULL, 0, c);
+				ts_outcome_free(&prod);
+				c->pass = ok;
+				continue;
+			}
+			if ((ran = run_one(s, st, j, diff ? &got : NULL, &res)) < 0) {
+				ts_outcome_free(&prod);
+				r = ts_error_prefix("scenario \"%s\"", sc->file);
+				break;
+			}
+			if (st->role && !s->roles.role)
+				strvec_pushf(as_superuser, "%s:%d (@role %s)", sc->file, st->line, st->role);
+			else if (st->role)
+				c->role = xstrdup(st->role);
+			/* what it locked (a failed one's locks go with its savepoint) */
+			c->locks = !(ran & 1) && !diff ? new_locks(s->conn, held) : NULL;
+			if (diff)
+				ok = judge_differential(st, ref ? &prod : NULL, varies, &got, !strcmp(check->side, "prod"), c);
+			else
+				ok = ts_scenario_judge(st, res, &c->got);
+			if (!ok && timed_out(res) && timeout_ms) {
+				char b[32], *g = xstrfmt("%s (stopped after [gate] statement_timeout = %s)", c->got,
+							 ts_human_ms(timeout_ms, b, sizeof(b)));
+
+				free(c->got);
+				c->got = g;
+			}
+			PQclear(res);
+			ts_outcome_free(&prod);
+			ts_outcome_free(&got);
+			c->pass = ok;
+			if (!ok)
+				check->failed++;
+			if (PQstatus(s->conn) != CONNECTION_OK)
+				r = ts_error_set(TS_EXIT_ENV, "lost the connection to the %s side during scenario \"%s\"",
+						 check->side, sc->file);
+			/* keep what a statement did for the ones after it; undo a failed one */
+			else if (end_one(s, st, ran))
+				r = ts_error_prefix("scenario \"%s\"", sc->file);
 		}
-		PQclear(res);
-		c->pass = ok;
-		if (!ok)
-			check->failed++;
-		if (PQstatus(conn) != CONNECTION_OK)
-			r = ts_error_set(TS_EXIT_ENV, "lost the connection to the %s side during scenario \"%s\"",
-					 check->side, sc->file);
-		/* keep what a statement did for the ones after it; undo a failed one */
-		else if (ts_pg_exec(conn, !ok_status ? "ROLLBACK TO SAVEPOINT twinstage_scenario" :
-						       "RELEASE SAVEPOINT twinstage_scenario"))
-			r = ts_error_prefix("scenario \"%s\"", sc->file);
 	}
 	json_decref(held);
-	return r ? r : ts_pg_exec(conn, "ROLLBACK");
+	if (ref && PQstatus(ref->conn) == CONNECTION_OK)
+		PQclear(PQexec(ref->conn, "ROLLBACK"));
+	return r ? r : ts_pg_exec(s->conn, "ROLLBACK");
+}
+
+int ts_app_has_sql(const struct ts_app *app)
+{
+	return app->scenarios || app->workload_given || (app->workload && is_dir(app->workload));
+}
+
+/* The .sql files of one folder, parsed, added to *sc. */
+static int load_folder(const struct ts_app *app, const char *dir, const char *what, int captured,
+		       struct ts_scenario **sc, size_t *n)
+{
+	struct strvec files = STRVEC_INIT;
+	int r = 0;
+
+	if (list_sql_files(dir, what, &files))
+		return -1;
+	*sc = xrealloc(*sc, (*n + files.nr + 1) * sizeof(**sc));
+	for (size_t i = 0; i < files.nr && !r; i++) {
+		char *p = path_join(dir, files.v[i]);
+		struct ts_scenario *one = &(*sc)[*n];
+
+		r = ts_scenario_parse(p, one);
+		free(p);
+		if (r)
+			break;
+		(*n)++;
+		one->captured = captured;
+		for (size_t k = 0; k < one->n && app->role; k++)
+			if (!one->stmts[k].role)
+				one->stmts[k].role = xstrdup(app->role);
+	}
+	strvec_clear(&files);
+	return r;
 }
 
 int ts_scenario_load_app(const struct ts_app *app, struct ts_scenario **out, size_t *n)
 {
-	struct strvec files = STRVEC_INIT;
-	struct ts_scenario *sc;
 	int r = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (list_sql_files(app->scenarios, "scenarios", &files))
-		return -1;
-	if (!files.nr) {
-		strvec_clear(&files);
-		return ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] has no .sql files",
-				    app->origin, app->scenarios, app->name);
-	}
-	sc = xcalloc(files.nr, sizeof(*sc));
-	for (size_t i = 0; i < files.nr && !r; i++) {
-		char *p = path_join(app->scenarios, files.v[i]);
-
-		r = ts_scenario_parse(p, &sc[i]);
-		free(p);
-	}
-	*out = sc;
-	*n = files.nr;
-	strvec_clear(&files);
+	if (app->scenarios)
+		r = load_folder(app, app->scenarios, "scenarios", 0, out, n);
+	if (!r && app->workload_given && !is_dir(app->workload))
+		r = ts_error_set(TS_EXIT_USAGE, "%s: workload folder \"%s\" of [app %s] does not exist",
+				 app->origin, app->workload, app->name),
+		ts_error_hint("twinstage capture --app %s writes it from production's statements", app->name);
+	if (!r && app->workload && is_dir(app->workload))
+		r = load_folder(app, app->workload, "workload", 1, out, n);
+	if (!r && !*n && app->scenarios)
+		r = ts_error_set(TS_EXIT_USAGE, "%s: scenarios folder \"%s\" of [app %s] has no .sql files%s%s",
+				 app->origin, app->scenarios, app->name, is_dir(app->workload) ? ", nor its workload " : "",
+				 is_dir(app->workload) ? app->workload : "");
+	else if (!r && !*n)
+		r = ts_error_set(TS_EXIT_USAGE, "%s: [app %s] needs scenarios = FOLDER, command = COMMAND or a captured workload (%s)",
+				 app->origin, app->name, app->workload),
+		ts_error_hint("twinstage capture --app %s writes the workload from production's statements", app->name);
 	if (r) {
 		ts_scenario_free_all(*out, *n);
 		*out = NULL;
@@ -542,22 +804,68 @@ void ts_scenario_free_all(struct ts_scenario *sc, size_t n)
 	free(sc);
 }
 
+static int has_differential(const struct ts_scenario *sc, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sc[i].n; k++)
+			if (differential(&sc[i].stmts[k]))
+				return 1;
+	return 0;
+}
+
 static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
 		       struct ts_report_check *check)
 {
 	struct ts_scenario *sc;
+	struct session s = { 0 }, ref = { 0 };
+	struct strvec as_superuser = STRVEC_INIT;
 	size_t n;
-	PGconn *conn;
 	int r = 0;
 
 	if (ts_scenario_load_app(app, &sc, &n))
 		return -1;
-	if (!(conn = ts_env_connect(env, side, NULL)))
+	if (!(s.conn = ts_env_connect(env, side, NULL)))
 		r = -1;
-	for (size_t i = 0; i < n && !r; i++)
-		r = run_file(conn, &sc[i], check, env->cfg->statement_timeout_ms);
-	if (conn)
-		PQfinish(conn);
+	/*
+	 * on the dev side, a live version's prepares and same are judged
+	 * against the production clone; the next version's are not there yet
+	 */
+	if (!r && strcmp(side->name, "prod") && check->role != TS_CHECK_NEXT && has_differential(sc, n) &&
+	    !(ref.conn = ts_env_connect(env, &env->prod, NULL)))
+		r = -1;
+	for (size_t i = 0; i < n && !r; i++) {
+		r = run_file(&s, ref.conn ? &ref : NULL, &sc[i], check, env->cfg->statement_timeout_ms,
+			     &as_superuser);
+		/* a file's role and settings end with its transaction */
+		free(s.roles.role);
+		s.roles.role = NULL;
+		strvec_clear(&s.roles.names);
+		strvec_clear(&s.roles.saved);
+		free(ref.roles.role);
+		ref.roles.role = NULL;
+		strvec_clear(&ref.roles.names);
+		strvec_clear(&ref.roles.saved);
+	}
+	if (!r && as_superuser.nr) {
+		struct strbuf sb = STRBUF_INIT;
+
+		for (size_t i = 0; i < s.roles.missing.nr; i++)
+			strbuf_addf(&sb, "%s%s", i ? ", " : "", s.roles.missing.v[i]);
+		strbuf_addf(&sb, " not on the %s side: %zu statement%s ran as the superuser instead (", side->name,
+			    as_superuser.nr, as_superuser.nr == 1 ? "" : "s");
+		for (size_t i = 0; i < as_superuser.nr && i < 5; i++)
+			strbuf_addf(&sb, "%s%s", i ? ", " : "", as_superuser.v[i]);
+		strbuf_addstr(&sb, as_superuser.nr > 5 ? ", ...)" : ")");
+		check->role_note = xstrfmt("role%s %s", s.roles.missing.nr == 1 ? "" : "s", sb.buf);
+		strbuf_release(&sb);
+	}
+	strvec_clear(&as_superuser);
+	ts_role_state_free(&s.roles);
+	ts_role_state_free(&ref.roles);
+	if (s.conn)
+		PQfinish(s.conn);
+	if (ref.conn)
+		PQfinish(ref.conn);
 	ts_scenario_free_all(sc, n);
 	return r;
 }
@@ -635,9 +943,9 @@ int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct t
 	int r;
 
 	check->ran = 1;
-	if (app->command)
-		r = run_command_app(env, side, app, log_dir, check);
-	else
+	r = app->command ? run_command_app(env, side, app, log_dir, check) : 0;
+	/* a command's app may have a captured workload too */
+	if (!r && (!app->command || (app->workload && is_dir(app->workload))))
 		r = run_sql_app(env, side, app, check);
 	check->ms = now_ms() - t0;
 	return r;

@@ -94,7 +94,7 @@ int ts_manifest_inputs(const struct ts_config *cfg, json_t **out)
 		struct ts_scenario *sc;
 		size_t n;
 
-		if (!cfg->apps[i].scenarios)
+		if (!ts_app_has_sql(&cfg->apps[i]))
 			continue;
 		if ((r = ts_scenario_load_app(&cfg->apps[i], &sc, &n)))
 			break;

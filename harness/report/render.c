@@ -405,6 +405,58 @@ void ts_report_render_schema(const struct ts_report *r, enum ts_report_format f,
 	render_section(r, r->schema, f, render_schema_text, out);
 }
 
+
+/* ---- the captured workload: each check's line, its failing statements heaviest first ---- */
+
+static void render_workload(const struct ts_report *r, int markdown, FILE *out)
+{
+	int any = 0;
+
+	for (size_t i = 0; i < r->n_checks; i++) {
+		const struct ts_report_check *c = &r->checks[i];
+		struct ts_report_workload w = { 0 };
+		char *line, *place;
+
+		/* the production clone's own run only says what is not checkable, which the dev side's line counts */
+		if (informational(r, c) || c->role == TS_CHECK_BASELINE || !ts_report_workload(c, &w)) {
+			ts_report_workload_free(&w);
+			continue;
+		}
+		if (!any++)
+			fprintf(out, markdown ? "### Captured workload\n\n" : "\ncaptured workload (production's statements)\n");
+		line = ts_report_workload_line(c, &w);
+		place = ts_report_check_place(c);
+		if (markdown) {
+			fprintf(out, "- **");
+			ts_md_escape(out, c->app);
+			fprintf(out, "** on %s%s: ", place, c->gating ? "" : " (warning)");
+			ts_md_escape(out, line);
+			fputc('\n', out);
+		} else {
+			fprintf(out, "  %s on %s%s: %s\n", c->app, place, c->gating ? "" : " (warning)", line);
+		}
+		for (size_t j = 0; j < w.n_failing; j++) {
+			const struct ts_report_case *k = w.failing[j];
+
+			if (markdown) {
+				fprintf(out, "  - %ld calls, `%s:%d` ", k->calls, k->file, k->line);
+				ts_md_escape(out, k->sql ? k->sql : "");
+				fprintf(out, ": ");
+				ts_md_escape(out, k->got ? k->got : "");
+				fputc('\n', out);
+			} else {
+				fprintf(out, "    %8ld calls  %s:%d %s\n                  %s\n", k->calls, k->file, k->line,
+					k->sql ? k->sql : "", k->got ? k->got : "");
+			}
+		}
+		free(line);
+		free(place);
+		ts_report_workload_free(&w);
+	}
+	if (any && markdown)
+		fputc('\n', out);
+}
+
 static void render_text(const struct ts_report *r, FILE *out)
 {
 	const char *apps[64];
@@ -493,13 +545,15 @@ static void render_text(const struct ts_report *r, FILE *out)
 			free(d);
 		}
 	}
+	render_workload(r, 0, out);
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
-			if (k->pass || informational(r, c))
+			/* a captured statement's failure is in the workload's list, by calls */
+			if (k->pass || informational(r, c) || k->captured)
 				continue;
 			if (!failures++)
 				fprintf(out, "\nfailures\n");
@@ -629,13 +683,14 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		fputc('\n', out);
 	}
 	ts_report_render_load(r, 1, out);
+	render_workload(r, 1, out);
 	for (size_t i = 0; i < r->n_checks; i++) {
 		const struct ts_report_check *c = &r->checks[i];
 
 		for (size_t j = 0; j < c->n_cases; j++) {
 			const struct ts_report_case *k = &c->cases[j];
 
-			if (k->pass || informational(r, c))
+			if (k->pass || informational(r, c) || k->captured)
 				continue;
 			if (!failures++)
 				fprintf(out, "### Failures\n\n");

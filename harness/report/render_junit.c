@@ -97,6 +97,11 @@ void ts_report_render_junit(const struct ts_report *r, FILE *out)
 					ts_xml_escape(out, c->output);
 				}
 				fprintf(out, counts ? "</failure>" : "</skipped>");
+			} else if (k->uncheckable) {
+				/* not the migration's doing: skipped, with why */
+				fprintf(out, "<skipped message=\"not checkable: ");
+				ts_xml_escape(out, k->uncheckable);
+				fprintf(out, "\"/>");
 			}
 			fprintf(out, "</testcase>\n");
 		}

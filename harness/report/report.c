@@ -69,6 +69,8 @@ void ts_report_free(struct ts_report *r)
 			free(k->text);
 			free(k->expected);
 			free(k->got);
+			free(k->uncheckable);
+			free(k->role);
 			json_decref(k->locks);
 		}
 		free(c->cases);
@@ -78,6 +80,7 @@ void ts_report_free(struct ts_report *r)
 		free(c->output);
 		free(c->phase);
 		free(c->dir);
+		free(c->role_note);
 	}
 	for (size_t i = 0; i < r->n_notes; i++)
 		free(r->notes[i]);
@@ -560,6 +563,14 @@ json_t *ts_report_to_json(const struct ts_report *r)
 
 			if (k->locks)
 				json_object_set(w, "locks", k->locks);
+			if (k->uncheckable)
+				json_object_set_new(w, "uncheckable", json_string(k->uncheckable));
+			if (k->calls)
+				json_object_set_new(w, "calls", json_integer(k->calls));
+			if (k->captured)
+				json_object_set_new(w, "captured", json_true());
+			if (k->role)
+				json_object_set_new(w, "role", json_string(k->role));
 			json_array_append_new(cases, w);
 		}
 		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:f, s:i, s:o, s:o, s:o}",
@@ -571,6 +582,28 @@ json_t *ts_report_to_json(const struct ts_report *r)
 						   "phase", jstr(c->phase), "cases", cases));
 		if (c->dir)
 			json_object_set_new(json_array_get(a, json_array_size(a) - 1), "dir", json_string(c->dir));
+		{
+			struct ts_report_workload w;
+
+			if (ts_report_workload(c, &w)) {
+				json_t *failing = json_array();
+
+				for (size_t j = 0; j < w.n_failing; j++)
+					json_array_append_new(failing, json_pack("{s:s, s:i, s:s?, s:I, s:s?}",
+						"file", w.failing[j]->file, "line", w.failing[j]->line,
+						"name", w.failing[j]->name, "calls", (json_int_t)w.failing[j]->calls,
+						"got", w.failing[j]->got));
+				json_object_set_new(json_array_get(a, json_array_size(a) - 1), "workload",
+						    json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}",
+							      "statements", (json_int_t)w.statements,
+							      "failed", (json_int_t)w.failed,
+							      "uncheckable", (json_int_t)w.uncheckable,
+							      "calls", (json_int_t)w.calls,
+							      "failed_calls", (json_int_t)w.failed_calls,
+							      "failing", failing));
+			}
+			ts_report_workload_free(&w);
+		}
 	}
 	json_object_set_new(o, "checks", a);
 
@@ -698,6 +731,10 @@ static void from_json(struct ts_report *r, json_t *o)
 			k->got = jget(w, "got");
 			k->locks = json_incref(json_object_get(w, "locks"));
 			k->pass = json_is_true(json_object_get(w, "pass"));
+			k->uncheckable = jget(w, "uncheckable");
+			k->calls = (long)json_integer_value(json_object_get(w, "calls"));
+			k->captured = json_is_true(json_object_get(w, "captured"));
+			k->role = jget(w, "role");
 			if (!k->pass)
 				c->failed++;
 		}
@@ -763,4 +800,69 @@ void ts_report_schema_counts(const struct ts_report *r, size_t n[3])
 
 		n[!strcmp(c, "breaking") ? 0 : !strcmp(c, "risky") ? 1 : 2]++;
 	}
+}
+
+static int heavier(const void *a, const void *b)
+{
+	const struct ts_report_case *x = *(const struct ts_report_case *const *)a;
+	const struct ts_report_case *y = *(const struct ts_report_case *const *)b;
+
+	if (x->calls != y->calls)
+		return x->calls < y->calls ? 1 : -1;
+	return x->line - y->line;
+}
+
+int ts_report_workload(const struct ts_report_check *c, struct ts_report_workload *w)
+{
+	memset(w, 0, sizeof(*w));
+	for (size_t i = 0; i < c->n_cases; i++) {
+		const struct ts_report_case *k = &c->cases[i];
+		size_t first = i;
+		int failed = !k->pass, uncheckable = !!k->uncheckable;
+
+		if (!k->captured)
+			continue;
+		/* the parameter sets of one statement follow each other */
+		if (i && c->cases[i - 1].captured && c->cases[i - 1].line == k->line &&
+		    !strcmp(c->cases[i - 1].file, k->file))
+			continue;
+		for (size_t j = i + 1; j < c->n_cases && c->cases[j].line == k->line && c->cases[j].captured &&
+				       !strcmp(c->cases[j].file, k->file); j++) {
+			if (!c->cases[j].pass && !failed++)
+				first = j;
+			uncheckable |= !!c->cases[j].uncheckable;
+		}
+		w->statements++;
+		w->calls += k->calls;
+		if (failed) {
+			w->failed++;
+			w->failed_calls += k->calls;
+			w->failing = xrealloc(w->failing, (w->n_failing + 1) * sizeof(*w->failing));
+			w->failing[w->n_failing++] = &c->cases[first];
+		} else if (uncheckable) {
+			w->uncheckable++;
+		}
+	}
+	if (w->n_failing > 1)
+		qsort(w->failing, w->n_failing, sizeof(*w->failing), heavier);
+	return w->statements > 0;
+}
+
+void ts_report_workload_free(struct ts_report_workload *w)
+{
+	free(w->failing);
+	memset(w, 0, sizeof(*w));
+}
+
+char *ts_report_workload_line(const struct ts_report_check *c, const struct ts_report_workload *w)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_addf(&sb, "%zu of %zu captured statement%s of %s fail%s on the %s side", w->failed, w->statements,
+		    w->statements == 1 ? "" : "s", c->app, w->failed == 1 ? "s" : "", c->side);
+	if (w->calls)
+		strbuf_addf(&sb, " (%.1f %% of production's calls)", 100.0 * (double)w->failed_calls / (double)w->calls);
+	if (w->uncheckable)
+		strbuf_addf(&sb, "; %zu not checkable (they fail on the production clone too)", w->uncheckable);
+	return strbuf_detach(&sb);
 }

@@ -65,6 +65,14 @@ struct ts_report_case {
 	char *expected;
 	char *got;
 	int pass;
+	/*
+	 * A prepares or same statement that fails on the production clone
+	 * too: not the migration's doing. pass is 1, this says why.
+	 */
+	char *uncheckable;
+	long calls;		/* @calls: production's count, 0 when not known */
+	int captured;		/* from the app's workload (twinstage capture) */
+	char *role;		/* the role it ran as, or NULL */
 };
 
 /* What a check means for the verdict. */
@@ -91,6 +99,7 @@ struct ts_report_check {
 	char *output;		/* tail of a command's output, or NULL */
 	char *phase;		/* on the dev side after this [phase], or NULL */
 	char *dir;		/* the folder of the scenario files, or NULL */
+	char *role_note;	/* which @role statements ran as the superuser, and why; or NULL */
 };
 
 struct ts_report {
@@ -222,6 +231,23 @@ char *ts_report_phase_title(struct json_t *ph);
 int ts_report_same_phase(const char *a, const char *b);
 /* "dev", "dev after phase 2", "dev while phase 2 migrated": a failure's place in a list (new string). */
 char *ts_report_check_place(const struct ts_report_check *c);
+
+/*
+ * The captured workload of a check, by statement (its parameter sets are
+ * one): how many, how many fail and are not checkable, production's calls
+ * of them and of the failing ones, and the failing ones heaviest first.
+ */
+struct ts_report_workload {
+	size_t statements, failed, uncheckable;
+	long calls, failed_calls;
+	const struct ts_report_case **failing;	/* the first failing case of each, by calls */
+	size_t n_failing;
+};
+/* 0 when c has no captured statement; free with ts_report_workload_free. */
+int ts_report_workload(const struct ts_report_check *c, struct ts_report_workload *w);
+void ts_report_workload_free(struct ts_report_workload *w);
+/* "3 of 412 captured statements of v1 fail on the dev side (4.1 % of production's calls)" (new string). */
+char *ts_report_workload_line(const struct ts_report_check *c, const struct ts_report_workload *w);
 
 /* The string at key of a JSON object of the report, "" when there is none. */
 const char *ts_json_str(struct json_t *o, const char *key);
