@@ -158,6 +158,12 @@ int cmd_capture(int argc, char **argv)
 		strvec_clear(&logs);
 		return TS_EXIT_USAGE;
 	}
+	if (!logs.nr && (co.application || co.since || co.until)) {
+		fprintf(stderr, "twinstage capture: %s needs --log FILE: pg_stat_statements keeps neither application names nor times\n",
+			co.application ? "--application" : co.since ? "--since" : "--until");
+		strvec_clear(&logs);
+		return TS_EXIT_USAGE;
+	}
 	if (co.no_params && co.samples != 3)
 		fprintf(stderr, "twinstage capture: --samples does not matter with --no-params (no values are kept)\n");
 	if (ts_config_load(&cfg, config, env_file)) {

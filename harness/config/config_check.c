@@ -75,20 +75,16 @@ static int check_workdir(const struct ts_config *cfg, const struct strvec *origi
 	const char *paths[4 + 1] = { cfg->path, cfg->migrations, cfg->seed };
 	size_t n = 3;
 
-	for (size_t i = 0; i < cfg->n_apps; i++)
-		if (cfg->apps[i].workload_given && path_within(cfg->apps[i].workload, cfg->workdir))
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: workdir \"%s\" holds the workload folder of [app %s] (\"%s\")",
+	for (size_t i = 0; i < 2 * cfg->n_apps; i++) {
+		const struct ts_app *a = &cfg->apps[i / 2];
+		const char *folder = i % 2 ? (a->workload_given ? a->workload : NULL) : a->scenarios;
+
+		if (folder && path_within(folder, cfg->workdir))
+			return ts_error_set(TS_EXIT_USAGE, "%s: workdir \"%s\" holds the %s folder of [app %s] (\"%s\")",
 					    origin_of(cfg, origins, "project.workdir"), cfg->workdir,
-					    cfg->apps[i].name, cfg->apps[i].workload),
+					    i % 2 ? "workload" : "scenarios", a->name, folder),
 			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
-	for (size_t i = 0; i < cfg->n_apps; i++)
-		if (cfg->apps[i].scenarios && path_within(cfg->apps[i].scenarios, cfg->workdir))
-			return ts_error_set(TS_EXIT_USAGE,
-					    "%s: workdir \"%s\" holds the scenarios folder of [app %s] (\"%s\")",
-					    origin_of(cfg, origins, "project.workdir"), cfg->workdir,
-					    cfg->apps[i].name, cfg->apps[i].scenarios),
-			       ts_error_hint("twinstage removes what it makes in its workdir: name a folder of its own (the default is .twinstage)");
+	}
 	if (cfg->vm_image) {
 		what[n] = "the image recipe";
 		paths[n++] = cfg->vm_image;

@@ -560,6 +560,15 @@ static int repick(struct ts_env *env, struct ts_side *side)
 
 static int vm_booted(struct ts_env *env, struct ts_side *side, char **out);
 
+/* The domain is off because its guest crashed (libvirt's word for it). */
+static int crashed(virDomainPtr d)
+{
+	int state = 0, reason = 0;
+
+	return !virDomainGetState(d, &state, &reason, 0) && state == VIR_DOMAIN_SHUTOFF &&
+	       reason == VIR_DOMAIN_SHUTOFF_CRASHED;
+}
+
 static int vm_start(struct ts_env *env, struct ts_side *side)
 {
 	struct vm_state *st = state(env);
@@ -591,7 +600,23 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 	} else if (!(r = tunnel(env, side))) {
 		char *booted = NULL;
 
-		r = wait_ready(env, side, d, t0) || vm_booted(env, side, &booted) ? -1 : 0;
+		r = wait_ready(env, side, d, t0);
+		/*
+		 * Under software emulation a guest now and then crashes while its
+		 * kernel boots, on the same image that boots the other side: booted
+		 * once more, as a user would, and said. Any other stop is an error.
+		 */
+		if (r && crashed(d) && !ts_interrupted) {
+			if (!env->quiet)
+				fprintf(stderr, "twinstage: the %s guest crashed while booting (%s); booting it once more\n",
+					side->name, strcmp(st->accel, "kvm") ? "software emulation" : "KVM");
+			ts_error_clear();
+			t0 = now_ms();
+			r = virDomainCreate(d) ? ts_error_set(TS_EXIT_ENV, "could not start the %s guest again: %s",
+							      side->name, ts_vhost_error()) :
+						 wait_ready(env, side, d, t0);
+		}
+		r = r || vm_booted(env, side, &booted) ? -1 : 0;
 		if (!r && !env->quiet)
 			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)%s%s\n", side->name,
 				(now_ms() - t0) / 1000.0, booted ? "; it runs the " : "", booted ? booted : "");

@@ -315,7 +315,16 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 		free(logs);
 		return 0;
 	}
-	r = ts_scenario_run_app(&run->env, side, app, logs, c);
+	{
+		/* the same version's run on the production clone before migrating, when there was one */
+		const struct ts_report_check *baseline = NULL;
+
+		for (size_t i = 0; i + 1 < run->rep.n_checks; i++)
+			if (run->rep.checks[i].role == TS_CHECK_BASELINE && run->rep.checks[i].ran &&
+			    !strcmp(run->rep.checks[i].app, app_name))
+				baseline = &run->rep.checks[i];
+		r = ts_scenario_run_app_after(&run->env, side, app, logs, strcmp(side->name, "prod") ? baseline : NULL, c);
+	}
 	free(logs);
 	if (!r && c->role_note)
 		ts_report_note(&run->rep, "%s on the %s side: %s", app_name, side->name, c->role_note);

@@ -336,7 +336,8 @@ int ts_outcome_same(const struct ts_outcome *p, const struct ts_outcome *d, int 
 			char *a = row_text(pr, i), *b = row_text(dr, i), *prev = same ? NULL : *why;
 
 			*why = xstrfmt("%s%sfirst differing row%s: production clone %s, dev side %s",
-				       prev ? prev : "", prev ? "; " : "", ordered ? "" : " (sorted)", a, b);
+				       prev ? prev : "", prev ? "; " : "",
+				       ordered || (pr->nr <= 1 && dr->nr <= 1) ? "" : " (sorted)", a, b);
 			free(prev);
 			free(a);
 			free(b);

@@ -598,8 +598,9 @@ static int reference(struct session *ref, const struct ts_scenario_stmt *st, siz
 
 /*
  * Judges a differential statement against the production clone's outcome;
- * with none, on the production clone itself (on_prod), whether it is
- * checkable at all, and elsewhere (the next version) that it works.
+ * with none, in the baseline run on the production clone (on_prod),
+ * whether it is checkable at all, and elsewhere (the next version, on
+ * either side) that it works.
  */
 static int judge_differential(const struct ts_scenario_stmt *st, const struct ts_outcome *prod, int varies,
 			      const struct ts_outcome *got, int on_prod, struct ts_report_case *c)
@@ -613,7 +614,7 @@ static int judge_differential(const struct ts_scenario_stmt *st, const struct ts
 		return 1;
 	}
 	if (!got->ok && !prod && on_prod) {
-		c->uncheckable = xstrfmt("it fails here, before any migration: error %s",
+		c->uncheckable = xstrfmt("it fails on the production clone, before any migration: error %s",
 					 got->error ? got->error : got->sqlstate);
 		c->got = xstrdup("not checkable");
 		return 1;
@@ -632,8 +633,27 @@ static int judge_differential(const struct ts_scenario_stmt *st, const struct ts
 	return 0;
 }
 
+/*
+ * The baseline's case of a statement (file and line), looked for from
+ * *at on: the baseline ran the same files in the same order.
+ */
+static const struct ts_report_case *baseline_case(const struct ts_report_check *b, size_t *at,
+						  const char *file, int line)
+{
+	for (size_t n = 0; b && n < b->n_cases; n++) {
+		size_t i = (*at + n) % b->n_cases;
+
+		if (b->cases[i].line == line && !strcmp(b->cases[i].file, file)) {
+			*at = i;
+			return &b->cases[i];
+		}
+	}
+	return NULL;
+}
+
 static int run_file(struct session *s, struct session *ref, const struct ts_scenario *sc,
-		    struct ts_report_check *check, int timeout_ms, struct strvec *as_superuser)
+		    const struct ts_report_check *baseline, size_t *at, struct ts_report_check *check,
+		    int timeout_ms, struct strvec *as_superuser)
 {
 	int r = begin(s, timeout_ms) || (ref && begin(ref, timeout_ms)) ? -1 : 0;
 	json_t *held;
@@ -647,6 +667,7 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 
 		for (size_t j = 0; j < samples && !r; j++) {
 			struct ts_outcome prod, got;
+			const struct ts_report_case *known;
 			struct ts_report_case *c;
 			PGresult *res;
 			int ran, ok, varies = 0, diff = differential(st);
@@ -657,8 +678,14 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			}
 			memset(&prod, 0, sizeof(prod));
 			memset(&got, 0, sizeof(got));
-			/* the production clone first: what the dev side must give, and whether it can be checked */
-			if (ref && diff && reference(ref, st, j, &prod, &varies)) {
+			known = ref && st->expect == TS_EXPECT_PREPARES ? baseline_case(baseline, at, sc->file, st->line) : NULL;
+			if (known) {
+				/* the production clone prepared it before migrating, or could not */
+				prod.ok = !known->uncheckable;
+				if (known->uncheckable)
+					prod.error = xstrdup(known->uncheckable);
+			} else if (ref && diff && reference(ref, st, j, &prod, &varies)) {
+				/* the production clone first: what the dev side must give, and whether it can be checked */
 				r = ts_error_prefix("scenario \"%s\" on the production clone", sc->file);
 				break;
 			}
@@ -685,6 +712,13 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			} else {
 				c->sql = ts_oneline(st->sql);
 			}
+			if (known && !prod.ok) {
+				c->uncheckable = xstrdup(known->uncheckable);
+				c->got = xstrdup("not checkable");
+				ts_outcome_free(&prod);
+				c->pass = 1;
+				continue;
+			}
 			if (ref && diff && !prod.ok) {
 				/* not the migration's doing: the side under test is not asked */
 				ok = judge_differential(st, &prod, 0, NULL, 0, c);
@@ -704,7 +738,7 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			/* what it locked (a failed one's locks go with its savepoint) */
 			c->locks = !(ran & 1) && !diff ? new_locks(s->conn, held) : NULL;
 			if (diff)
-				ok = judge_differential(st, ref ? &prod : NULL, varies, &got, !strcmp(check->side, "prod"), c);
+				ok = judge_differential(st, ref ? &prod : NULL, varies, &got, check->role == TS_CHECK_BASELINE, c);
 			else
 				ok = ts_scenario_judge(st, res, &c->got);
 			if (!ok && timed_out(res) && timeout_ms) {
@@ -814,8 +848,9 @@ static int has_differential(const struct ts_scenario *sc, size_t n)
 }
 
 static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-		       struct ts_report_check *check)
+		       const struct ts_report_check *baseline, struct ts_report_check *check)
 {
+	size_t at = 0;
 	struct ts_scenario *sc;
 	struct session s = { 0 }, ref = { 0 };
 	struct strvec as_superuser = STRVEC_INIT;
@@ -834,8 +869,8 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 	    !(ref.conn = ts_env_connect(env, &env->prod, NULL)))
 		r = -1;
 	for (size_t i = 0; i < n && !r; i++) {
-		r = run_file(&s, ref.conn ? &ref : NULL, &sc[i], check, env->cfg->statement_timeout_ms,
-			     &as_superuser);
+		r = run_file(&s, ref.conn ? &ref : NULL, &sc[i], baseline, &at, check,
+			     env->cfg->statement_timeout_ms, &as_superuser);
 		/* a file's role and settings end with its transaction */
 		free(s.roles.role);
 		s.roles.role = NULL;
@@ -939,6 +974,13 @@ static int run_command_app(struct ts_env *env, struct ts_side *side, const struc
 int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
 			const char *log_dir, struct ts_report_check *check)
 {
+	return ts_scenario_run_app_after(env, side, app, log_dir, NULL, check);
+}
+
+int ts_scenario_run_app_after(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
+			      const char *log_dir, const struct ts_report_check *baseline,
+			      struct ts_report_check *check)
+{
 	double t0 = now_ms();
 	int r;
 
@@ -946,7 +988,7 @@ int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct t
 	r = app->command ? run_command_app(env, side, app, log_dir, check) : 0;
 	/* a command's app may have a captured workload too */
 	if (!r && (!app->command || (app->workload && is_dir(app->workload))))
-		r = run_sql_app(env, side, app, check);
+		r = run_sql_app(env, side, app, baseline, check);
 	check->ms = now_ms() - t0;
 	return r;
 }

@@ -110,6 +110,15 @@ char *ts_scenario_expect_text(const struct ts_scenario_stmt *st);
  */
 int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
 			const char *log_dir, struct ts_report_check *check);
+/*
+ * The same, with the app's run on the production clone before migrating
+ * (its baseline, or NULL): a prepares statement's outcome there stands
+ * for the production clone's, which does not change, and is not asked for
+ * again.
+ */
+int ts_scenario_run_app_after(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
+			      const char *log_dir, const struct ts_report_check *baseline,
+			      struct ts_report_check *check);
 
 /* Whether the app has SQL to run: a scenarios folder, or a captured workload. */
 int ts_app_has_sql(const struct ts_app *app);

@@ -8,6 +8,7 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "migrate/query.h"
+#include "migrate/sql.h"
 
 #include <errno.h>
 #include <pg_query.h>
@@ -239,6 +240,10 @@ void ts_capture_add(struct ts_capture *c, const struct ts_capture_rec *r)
 	} else {
 		for (int i = 0; i < sr.n_stmts; i++) {
 			char *one = trimmed(r->sql + sr.stmts[i]->stmt_location, (size_t)sr.stmts[i]->stmt_len);
+			/* its leading comments would stand among the file's annotations */
+			size_t skip = ts_skip_comments(one);
+
+			memmove(one, one + skip, strlen(one + skip) + 1);
 
 			if (*one)
 				add_one(c, r, one);
