@@ -66,5 +66,5 @@ dump_s=$(elapsed "$t0")
 awk -v n="$N" -v k="$kept" -v c="$capture_s" -v x="$check_s" -v d="$dump_s" -v f="$failed" 'BEGIN {
 	split(f, ff, " ")
 	printf "captured %d of %d distinct statements in %.3f s (%.0f statements/s)\n", k, n, c, (c > 0 ? k / c : 0)
-	printf "checked on both sides in %.3f s (%.0f statements/s, each side; %d cases run, %d failed)\n", x, (x > 0 ? k / x : 0), ff[2], ff[1]
+	printf "checked on both sides in %.3f s (%.0f statements/s on each side; %d cases run, %d failed)\n", x, (x > 0 ? 2 * k / x : 0), ff[2], ff[1]
 	printf "capture and check %.3f s   pg_dump --schema-only of both sides %.3f s   %.1fx that one pass over the schemas\n", c + x, d, (d > 0 ? (c + x) / d : 0) }'

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/util.h"
 #include "rehearse/scenario.h"
+#include "rehearse/scenario_run.h"
 #include "report/report.h"
 #include "helpers.h"
 

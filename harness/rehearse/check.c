@@ -14,6 +14,7 @@
 #include "pg/schema.h"
 #include "rehearse/run.h"
 #include "rehearse/scenario.h"
+#include "rehearse/scenario_run.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -16,6 +16,7 @@
 #include "rehearse/execute.h"
 #include "rehearse/load_impl.h"
 #include "rehearse/scenario.h"
+#include "rehearse/scenario_run.h"
 #include "report/report.h"
 
 #include <jansson.h>

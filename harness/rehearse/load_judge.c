@@ -10,6 +10,7 @@
 #include "rehearse/load_judge.h"
 #include "rehearse/load_impl.h"
 #include "rehearse/scenario.h"
+#include "rehearse/scenario_run.h"
 #include "report/report.h"
 
 #include <jansson.h>

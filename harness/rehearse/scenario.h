@@ -23,11 +23,7 @@
  *	-- @calls 412                how often production ran it (weighs failures)
  *	-- @params '42', NULL        the values of $1, $2 (one line per sample)
  *
- * Each file runs in a transaction that is rolled back, each statement under
- * a savepoint, so a failing statement does not abort the ones after it and
- * the data the next check sees is unchanged. An [app] with `command =` runs
- * that command instead, with PGHOST, PGPORT, PGDATABASE, PGUSER and
- * DATABASE_URL pointing at the side under test.
+ * How they run against a side is scenario_run.h.
  */
 #ifndef TS_SCENARIO_H
 #define TS_SCENARIO_H
@@ -36,10 +32,7 @@
 
 #include "core/strvec.h"
 
-struct ts_env;
-struct ts_side;
 struct ts_app;
-struct ts_report_check;
 
 enum ts_expect_kind {
 	TS_EXPECT_OK, TS_EXPECT_ROWS, TS_EXPECT_ERROR, TS_EXPECT_COLUMNS, TS_EXPECT_PREPARES, TS_EXPECT_SAME
@@ -86,39 +79,11 @@ void ts_scenario_free_all(struct ts_scenario *sc, size_t n);
 struct pg_result;
 int ts_scenario_judge(const struct ts_scenario_stmt *st, struct pg_result *res, char **got);
 
-/*
- * Splits an application command into cp's argv (quotes as a shell would,
- * no shell), relative to the configuration, with PGHOST... set for side.
- * origin and what ("[app v1]") name it in errors.
- */
-struct child_process;
-int ts_command_prepare(struct ts_env *env, struct ts_side *side, const char *command,
-		       const char *origin, const char *what, struct child_process *cp);
-/* The last `lines` lines of a file, or NULL when it is empty or missing. */
-char *ts_tail_lines(const char *path, int lines);
-
 /* SQL on one line (spaces folded), at most about 200 characters, for reports. */
 char *ts_oneline(const char *sql);
 
 /* The expectation as text: "ok", "rows 1", "error 42703", "columns a,b", "prepares", "same". */
 char *ts_scenario_expect_text(const struct ts_scenario_stmt *st);
-
-/*
- * Runs app against one side and fills check with one case per statement
- * (or one for a command). Returns 0 when it could run (whatever the
- * verdict), -1 when the side could not be reached or a file not parsed.
- */
-int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			const char *log_dir, struct ts_report_check *check);
-/*
- * The same, with the app's run on the production clone before migrating
- * (its baseline, or NULL): a prepares statement's outcome there stands
- * for the production clone's, which does not change, and is not asked for
- * again.
- */
-int ts_scenario_run_app_after(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			      const char *log_dir, const struct ts_report_check *baseline,
-			      struct ts_report_check *check);
 
 /* Whether the app has SQL to run: a scenarios folder, or a captured workload. */
 int ts_app_has_sql(const struct ts_app *app);

@@ -18,6 +18,7 @@
 #include "rehearse/load_judge.h"
 #include "rehearse/run.h"
 #include "rehearse/scenario.h"
+#include "rehearse/scenario_run.h"
 #include "rehearse/tool_log.h"
 #include "rehearse/tool_watch.h"
 
