@@ -82,7 +82,7 @@ Test(scenario, judges_each_statement_on_a_real_cluster_and_rolls_back, .timeout 
 	app.origin = "test";
 	ts_report_init(&rep, "t");
 	chk = ts_report_check_add(&rep, "v1", "prod", TS_CHECK_BASELINE, 0);
-	cr_assert_eq(ts_scenario_run_app(&c.env, &c.env.prod, &app, dir, chk), 0, "%s", ts_error_message());
+	cr_assert_eq(ts_scenario_run_app(&c.env, &c.env.prod, &app, dir, NULL, chk), 0, "%s", ts_error_message());
 	cr_assert_eq(chk->n_cases, 7);
 	cr_assert(chk->cases[0].pass && chk->cases[1].pass && chk->cases[2].pass && chk->cases[6].pass);
 	cr_assert(!chk->cases[3].pass);

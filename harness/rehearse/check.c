@@ -324,7 +324,7 @@ int ts_run_check(struct ts_run *run, const char *app_name, struct ts_side *side,
 			if (run->rep.checks[i].role == TS_CHECK_BASELINE && run->rep.checks[i].ran &&
 			    !strcmp(run->rep.checks[i].app, app_name))
 				baseline = &run->rep.checks[i];
-		r = ts_scenario_run_app_after(&run->env, side, app, logs, strcmp(side->name, "prod") ? baseline : NULL, c);
+		r = ts_scenario_run_app(&run->env, side, app, logs, strcmp(side->name, "prod") ? baseline : NULL, c);
 	}
 	free(logs);
 	if (!r && c->role_note)

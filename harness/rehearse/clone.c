@@ -143,8 +143,11 @@ static int run_seed(struct ts_env *env)
 	return ts_tool_run(env, &cp, "seed.log", TS_EXIT_USAGE, "seed script failed");
 }
 
-/* Sets the child's PG* variables from a connection string (password included). */
-static int source_env(const char *dsn, struct child_process *cp)
+/*
+ * Sets the child's PG* variables from a connection string (password
+ * included: never on a command line), with a read-only session when asked.
+ */
+static int source_env(const char *dsn, int read_only, struct child_process *cp)
 {
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
@@ -158,6 +161,8 @@ static int source_env(const char *dsn, struct child_process *cp)
 		if (o->val && *o->val && o->envvar)
 			strvec_pushf(&cp->env, "%s=%s", o->envvar, o->val);
 	PQconninfoFree(opts);
+	if (read_only)
+		strvec_push(&cp->env, "PGOPTIONS=-c default_transaction_read_only=on");
 	return 0;
 }
 
@@ -363,7 +368,7 @@ static int fill_by_basebackup(struct ts_env *env, const struct source_facts *f)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
 
-	if (source_env(env->cfg->dsn, &cp))
+	if (source_env(env->cfg->dsn, 0, &cp))
 		return -1;
 	if (env->ops->receive(env, &env->prod, &cp, f->cluster_bytes) ||
 	    env->ops->start(env, &env->prod))
@@ -498,11 +503,10 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 		add_note(info, "the source was dumped, not copied with pg_basebackup: %s", why);
 	}
 	r = ts_pool_ensure(&env->pool, room_for(f.db_bytes), "the production clone", env->quiet);
-	if (r || source_env(env->cfg->dsn, &cp)) {
+	if (r || source_env(env->cfg->dsn, 1, &cp)) {
 		r = -1;
 		goto out;
 	}
-	strvec_push(&cp.env, "PGOPTIONS=-c default_transaction_read_only=on");
 	/* parallel dump needs synchronized snapshots: 9.2, and 10 on a standby */
 	dump_jobs = f.version >= (f.in_recovery ? 100000 : 90200) ? jobs() : 1;
 	shown = conninfo_redact(env->cfg->dsn);
@@ -510,9 +514,8 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 	{
 		struct child_process roles = CHILD_PROCESS_INIT;
 
-		/* read-only too; no password reaches it on a command line */
-		source_env(env->cfg->dsn, &roles);
-		strvec_push(&roles.env, "PGOPTIONS=-c default_transaction_read_only=on");
+		/* its roles, read-only too (the dsn was read above) */
+		source_env(env->cfg->dsn, 1, &roles);
 		r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod, &roles,
 				 f.dbname) ||
 		    apply_settings(env, &env->prod, &f.settings) ? -1 : 0;
@@ -581,15 +584,13 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 	int r;
 
 	if (!strcmp(env->clone, "logical")) {
-		struct child_process cp = CHILD_PROCESS_INIT;
+		struct child_process cp = CHILD_PROCESS_INIT, roles = CHILD_PROCESS_INIT;
 		struct strvec settings = STRVEC_INIT;
 		PGconn *conn = ts_env_connect(env, &env->prod, NULL);
 
 		r = !conn || read_settings(conn, &settings) ? -1 : 0;
 		if (conn)
 			PQfinish(conn);
-		struct child_process roles = CHILD_PROCESS_INIT;
-
 		ts_env_child_env(env, &env->prod, &cp);
 		ts_env_child_env(env, &env->prod, &roles);
 		if (!r)

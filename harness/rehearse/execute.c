@@ -182,13 +182,18 @@ int ts_role_switch(PGconn *conn, struct ts_role_state *s, const char *role)
 	return r || apply_settings(conn, s, role) ? -1 : 0;
 }
 
-void ts_role_state_free(struct ts_role_state *s)
+void ts_role_state_ended(struct ts_role_state *s)
 {
 	free(s->role);
+	s->role = NULL;
 	strvec_clear(&s->names);
 	strvec_clear(&s->saved);
+}
+
+void ts_role_state_free(struct ts_role_state *s)
+{
+	ts_role_state_ended(s);
 	strvec_clear(&s->missing);
-	memset(s, 0, sizeof(*s));
 }
 
 /* ---- outcomes ---- */

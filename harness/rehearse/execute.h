@@ -61,6 +61,8 @@ int ts_execute_end(PGconn *conn, const char *savepoint, int undo, int prepared);
  * own. -1 when the switch failed for another reason (error set).
  */
 int ts_role_switch(PGconn *conn, struct ts_role_state *state, const char *role);
+/* The transaction ended, and with it the role and its settings: the session's own again (missing stays). */
+void ts_role_state_ended(struct ts_role_state *state);
 void ts_role_state_free(struct ts_role_state *state);
 
 /* Keeps what res says, rows and all. */

@@ -117,7 +117,7 @@ static int client_stmt(struct client *c, struct ts_role_state *roles, unsigned f
 		c->lost = xstrdup("lost the connection");
 		return -1;
 	}
-	if (ts_execute_end(c->conn, "twinstage_load", failed || prepared || st->expect == TS_EXPECT_SAME, prepared)) {
+	if (ts_execute_end(c->conn, "twinstage_load", failed || ts_scenario_differential(st), prepared)) {
 		if (!c->lost)
 			c->lost = xstrdup(ts_error_message());
 		ts_error_clear();
@@ -177,10 +177,7 @@ static void *client_main(void *arg)
 		if (PQstatus(c->conn) == CONNECTION_OK)
 			PQclear(PQexec(c->conn, "ROLLBACK"));
 		/* the transaction's end undid the role and its settings */
-		free(roles.role);
-		roles.role = NULL;
-		strvec_clear(&roles.names);
-		strvec_clear(&roles.saved);
+		ts_role_state_ended(&roles);
 		if (r)
 			break;
 		f = (f + 1) % c->app->n;

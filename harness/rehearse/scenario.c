@@ -386,6 +386,11 @@ void ts_scenario_free(struct ts_scenario *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
+int ts_scenario_differential(const struct ts_scenario_stmt *st)
+{
+	return st->expect == TS_EXPECT_PREPARES || st->expect == TS_EXPECT_SAME;
+}
+
 char *ts_scenario_expect_text(const struct ts_scenario_stmt *st)
 {
 	struct strbuf sb = STRBUF_INIT;

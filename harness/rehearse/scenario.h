@@ -82,6 +82,9 @@ int ts_scenario_judge(const struct ts_scenario_stmt *st, struct pg_result *res, 
 /* SQL on one line (spaces folded), at most about 200 characters, for reports. */
 char *ts_oneline(const char *sql);
 
+/* prepares or same: judged against the production clone, its effects always undone. */
+int ts_scenario_differential(const struct ts_scenario_stmt *st);
+
 /* The expectation as text: "ok", "rows 1", "error 42703", "columns a,b", "prepares", "same". */
 char *ts_scenario_expect_text(const struct ts_scenario_stmt *st);
 

@@ -77,11 +77,6 @@ static int begin(struct session *s, int timeout_ms)
 	return r;
 }
 
-static int differential(const struct ts_scenario_stmt *st)
-{
-	return st->expect == TS_EXPECT_PREPARES || st->expect == TS_EXPECT_SAME;
-}
-
 /*
  * Runs st under a savepoint; *o gets what it gave. A differential
  * statement's effects are always undone (each is checked on its own);
@@ -109,7 +104,7 @@ static int run_one(struct session *s, const struct ts_scenario_stmt *st, size_t 
 
 static int end_one(struct session *s, const struct ts_scenario_stmt *st, int ran)
 {
-	int undo = (ran & 1) || differential(st);
+	int undo = (ran & 1) || ts_scenario_differential(st);
 
 	return PQstatus(s->conn) != CONNECTION_OK ? -1 :
 	       ts_execute_end(s->conn, "twinstage_scenario", undo, ran & 2);
@@ -141,22 +136,16 @@ static int reference(struct session *ref, const struct ts_scenario_stmt *st, siz
 }
 
 /*
- * Judges a differential statement against the production clone's outcome;
- * with none, in the baseline run on the production clone (on_prod),
- * whether it is checkable at all, and elsewhere (the next version, on
- * either side) that it works.
+ * Judges a differential statement against the production clone's outcome
+ * (one that worked there); with none, in the baseline run on the
+ * production clone (on_prod), whether it is checkable at all, and
+ * elsewhere (the next version, on either side) that it works.
  */
 static int judge_differential(const struct ts_scenario_stmt *st, const struct ts_outcome *prod, int varies,
 			      const struct ts_outcome *got, int on_prod, struct ts_report_case *c)
 {
 	char *why = NULL;
 
-	if (prod && !prod->ok) {
-		c->uncheckable = xstrfmt("it fails on the production clone too: error %s",
-					 prod->error ? prod->error : prod->sqlstate);
-		c->got = xstrdup("not checkable");
-		return 1;
-	}
 	if (!got->ok && !prod && on_prod) {
 		c->uncheckable = xstrfmt("it fails on the production clone, before any migration: error %s",
 					 got->error ? got->error : got->sqlstate);
@@ -214,7 +203,7 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			const struct ts_report_case *known;
 			struct ts_report_case *c;
 			PGresult *res;
-			int ran, ok, varies = 0, diff = differential(st);
+			int ran, ok, varies = 0, diff = ts_scenario_differential(st);
 
 			if (ts_interrupted) {
 				r = ts_error_set(TS_EXIT_ENV, "interrupted");
@@ -226,8 +215,6 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			if (known) {
 				/* the production clone prepared it before migrating, or could not */
 				prod.ok = !known->uncheckable;
-				if (known->uncheckable)
-					prod.error = xstrdup(known->uncheckable);
 			} else if (ref && diff && reference(ref, st, j, &prod, &varies)) {
 				/* the production clone first: what the dev side must give, and whether it can be checked */
 				r = ts_error_prefix("scenario \"%s\" on the production clone", sc->file);
@@ -256,18 +243,14 @@ static int run_file(struct session *s, struct session *ref, const struct ts_scen
 			} else {
 				c->sql = ts_oneline(st->sql);
 			}
-			if (known && !prod.ok) {
-				c->uncheckable = xstrdup(known->uncheckable);
-				c->got = xstrdup("not checkable");
-				ts_outcome_free(&prod);
-				c->pass = 1;
-				continue;
-			}
 			if (ref && diff && !prod.ok) {
 				/* not the migration's doing: the side under test is not asked */
-				ok = judge_differential(st, &prod, 0, NULL, 0, c);
+				c->uncheckable = known ? xstrdup(known->uncheckable) :
+					xstrfmt("it fails on the production clone too: error %s",
+						prod.error ? prod.error : prod.sqlstate);
+				c->got = xstrdup("not checkable");
+				c->pass = 1;
 				ts_outcome_free(&prod);
-				c->pass = ok;
 				continue;
 			}
 			if ((ran = run_one(s, st, j, diff ? &got : NULL, &res)) < 0) {
@@ -316,7 +299,7 @@ static int has_differential(const struct ts_scenario *sc, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < sc[i].n; k++)
-			if (differential(&sc[i].stmts[k]))
+			if (ts_scenario_differential(&sc[i].stmts[k]))
 				return 1;
 	return 0;
 }
@@ -346,18 +329,13 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 		r = run_file(&s, ref.conn ? &ref : NULL, &sc[i], baseline, &at, check,
 			     env->cfg->statement_timeout_ms, &as_superuser);
 		/* a file's role and settings end with its transaction */
-		free(s.roles.role);
-		s.roles.role = NULL;
-		strvec_clear(&s.roles.names);
-		strvec_clear(&s.roles.saved);
-		free(ref.roles.role);
-		ref.roles.role = NULL;
-		strvec_clear(&ref.roles.names);
-		strvec_clear(&ref.roles.saved);
+		ts_role_state_ended(&s.roles);
+		ts_role_state_ended(&ref.roles);
 	}
 	if (!r && as_superuser.nr) {
 		struct strbuf sb = STRBUF_INIT;
 
+		strbuf_addstr(&sb, s.roles.missing.nr == 1 ? "role " : "roles ");
 		for (size_t i = 0; i < s.roles.missing.nr; i++)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", s.roles.missing.v[i]);
 		strbuf_addf(&sb, " not on the %s side: %zu statement%s ran as the superuser instead (", side->name,
@@ -365,8 +343,7 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 		for (size_t i = 0; i < as_superuser.nr && i < 5; i++)
 			strbuf_addf(&sb, "%s%s", i ? ", " : "", as_superuser.v[i]);
 		strbuf_addstr(&sb, as_superuser.nr > 5 ? ", ...)" : ")");
-		check->role_note = xstrfmt("role%s %s", s.roles.missing.nr == 1 ? "" : "s", sb.buf);
-		strbuf_release(&sb);
+		check->role_note = strbuf_detach(&sb);
 	}
 	strvec_clear(&as_superuser);
 	ts_role_state_free(&s.roles);
@@ -446,14 +423,7 @@ static int run_command_app(struct ts_env *env, struct ts_side *side, const struc
 }
 
 int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			const char *log_dir, struct ts_report_check *check)
-{
-	return ts_scenario_run_app_after(env, side, app, log_dir, NULL, check);
-}
-
-int ts_scenario_run_app_after(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			      const char *log_dir, const struct ts_report_check *baseline,
-			      struct ts_report_check *check)
+			const char *log_dir, const struct ts_report_check *baseline, struct ts_report_check *check)
 {
 	double t0 = now_ms();
 	int r;

@@ -32,19 +32,13 @@ char *ts_tail_lines(const char *path, int lines);
 
 /*
  * Runs app against one side and fills check with one case per statement
- * (or one for a command). Returns 0 when it could run (whatever the
- * verdict), -1 when the side could not be reached or a file not parsed.
+ * (or one for a command). baseline is the app's run on the production
+ * clone before migrating, or NULL: a prepares statement's outcome there
+ * stands for the production clone's, which does not change, and is not
+ * asked for again. Returns 0 when it could run (whatever the verdict), -1
+ * when the side could not be reached or a file not parsed.
  */
 int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			const char *log_dir, struct ts_report_check *check);
-/*
- * The same, with the app's run on the production clone before migrating
- * (its baseline, or NULL): a prepares statement's outcome there stands
- * for the production clone's, which does not change, and is not asked for
- * again.
- */
-int ts_scenario_run_app_after(struct ts_env *env, struct ts_side *side, const struct ts_app *app,
-			      const char *log_dir, const struct ts_report_check *baseline,
-			      struct ts_report_check *check);
+			const char *log_dir, const struct ts_report_check *baseline, struct ts_report_check *check);
 
 #endif

@@ -111,6 +111,7 @@ static void add_one(struct ts_capture *c, const struct ts_capture_rec *r, const 
 	struct strvec values = STRVEC_INIT;
 	struct ts_captured *e;
 	char *normalized = NULL, fp[17];
+	const char *text;
 	int literal = 0;
 
 	if (ts_query_shape(sql, &q)) {
@@ -131,50 +132,35 @@ static void add_one(struct ts_capture *c, const struct ts_capture_rec *r, const 
 		c->skipped[TS_SKIP_CATALOG]++;
 		return;
 	}
-	if (r->params && o->no_params) {
-		/* no value at all in the file: the constants of its text go too */
-		if (ts_query_normalize(sql, &normalized, &values))
-			normalized = xstrdup(sql);
-		strvec_clear(&values);
-	} else if (r->params) {
+	if (r->params && !o->no_params) {
 		/* the extended protocol: the text has $n, the values come apart */
 		if (ts_query_log_params(r->params, &values) || values.nr != (size_t)q.params)
 			strvec_clear(&values);
-		normalized = xstrdup(sql);
-	} else if (!r->normalized && ts_query_normalize(sql, &normalized, &values)) {
-		/* constants that could not be told apart: kept as it ran */
-		normalized = xstrdup(sql);
-		literal = 1;
-	} else if (!normalized) {
-		normalized = xstrdup(sql);
+	} else if (!r->normalized) {
+		/*
+		 * its constants become $n and their values @params (none kept
+		 * with --no-params); when they cannot be told apart, or one only
+		 * a literal may be (interval '1 day') leaves a $n that does not
+		 * parse, it is kept as it ran
+		 */
+		if (ts_query_normalize(sql, &normalized, &values) || ts_query_shape(normalized, &q)) {
+			ts_error_clear();
+			free(normalized);
+			normalized = NULL;
+			strvec_clear(&values);
+			literal = 1;
+		}
+		if (o->no_params)
+			strvec_clear(&values);
 	}
-	/* a constant that only a literal may be (interval '1 day'): its $n would not parse */
-	if (!literal && !r->normalized && ts_query_shape(normalized, &q)) {
-		ts_error_clear();
-		free(normalized);
-		normalized = xstrdup(sql);
-		strvec_clear(&values);
-		literal = 1;
-	}
-	if (literal && o->no_params) {
-		c->skipped[TS_SKIP_VALUES]++;
-		free(normalized);
-		strvec_clear(&values);
-		return;
-	}
-	if (ts_query_fingerprint(normalized, fp)) {
-		c->skipped[TS_SKIP_UNPARSED]++;
+	text = normalized ? normalized : sql;
+	if ((literal && o->no_params) || ts_query_fingerprint(text, fp)) {
+		c->skipped[literal && o->no_params ? TS_SKIP_VALUES : TS_SKIP_UNPARSED]++;
 		free(normalized);
 		strvec_clear(&values);
 		return;
 	}
-	if (!literal && ts_query_shape(normalized, &q)) {
-		ts_error_clear();
-		q.params = 0;
-	}
-	if (literal)
-		q.params = 0;
-	e = find_or_add(c, fp, literal ? 0 : q.params, literal, normalized);
+	e = find_or_add(c, fp, literal ? 0 : q.params, literal, text);
 	e->calls += r->calls;
 	add_role(e, r->role ? r->role : "", r->calls);
 	if (values.nr && !o->no_params && e->samples.nr < (size_t)o->samples) {
