@@ -122,7 +122,8 @@ layers:
 demo: deps all
 	@set -u; fail=0; \
 	for ex in invoices:0 rename-breaks:1 registry:0 django-shop:0 django-shop/twinstage-rename:1 \
-		  alembic-shop:0 alembic-shop/twinstage-rename:1 shop-captured:1 shop-captured/twinstage-fixed:0; do \
+		  alembic-shop:0 alembic-shop/twinstage-rename:1 shop-captured:1 shop-captured/twinstage-fixed:0 \
+		  upgrade-17:1 upgrade-17/twinstage-fixed:0; do \
 		name=$${ex%%:*}; want=$${ex##*:}; \
 		case $$name in */*) ini=scenarios/$$name.ini ;; *) ini=scenarios/$$name/twinstage.ini ;; esac; \
 		echo "=== twinstage rehearse -c $$ini (expect exit $$want)"; \
@@ -136,9 +137,10 @@ bench: deps all
 	@for b in bench/*.sh; do case $$b in */common.sh) continue;; esac; $$b || exit 1; done
 
 install: build/twinstage
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/twinstage/envs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/twinstage/envs $(DESTDIR)$(PREFIX)/share/twinstage/stacks
 	install -m 0755 build/twinstage $(DESTDIR)$(PREFIX)/bin/twinstage
 	install -m 0644 envs/*.ini $(DESTDIR)$(PREFIX)/share/twinstage/envs/
+	install -m 0644 stacks/*.ini $(DESTDIR)$(PREFIX)/share/twinstage/stacks/
 
 clean:
 	rm -rf build

@@ -42,6 +42,14 @@ char *th_tmpdir(void)
 	return xstrdup(d);
 }
 
+char *th_user_folder(const char *dir)
+{
+	char *p = path_join(dir, "my shop");
+
+	cr_assert(!mkdir_p(p, 0755), "mkdir %s", p);
+	return p;
+}
+
 void th_rmtree(const char *dir)
 {
 	rm_rf(dir);
@@ -289,6 +297,14 @@ void th_assert_nothing_left(const char *workdir)
 	struct strvec names = STRVEC_INIT;
 	struct strbuf sb = STRBUF_INIT, loops = STRBUF_INIT;
 	char *img = path_join(workdir, "pool.img");
+
+	{
+		/* where pg_upgrade ran (dev_stack): its sockets and scripts */
+		char *upgrade = ts_home_outside(&home, "/tmp");
+
+		cr_assert(!is_dir(upgrade), "%s is left", upgrade);
+		free(upgrade);
+	}
 
 	for (size_t i = 0; made[i]; i++) {
 		char *p = path_join(workdir, made[i]);

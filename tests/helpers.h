@@ -12,6 +12,8 @@
 /* A fresh folder under /tmp, traversable by the server user; removed by th_rmtree. */
 char *th_tmpdir(void);
 void th_rmtree(const char *dir);
+/* dir/"my shop", made: a folder a user would have, with a space in its name (new string). */
+char *th_user_folder(const char *dir);
 /* Writes dir/rel (making folders) with the given text. */
 void th_write(const char *dir, const char *rel, const char *text);
 /* Reads dir/rel, or NULL. */

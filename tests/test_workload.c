@@ -33,9 +33,7 @@ static int src_up;
 static void setup(void)
 {
 	dir = th_tmpdir();
-	/* a folder a user would have: with a space in its name */
-	proj = path_join(dir, "my shop");
-	mkdir_p(proj, 0755);
+	proj = th_user_folder(dir);
 	strbuf_reset(&out);
 	strbuf_reset(&err);
 	src_up = 0;

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "env/guestfs.h"
 #include "env/image.h"
+#include "env/stack.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,9 @@ static const char image_usage[] =
 	"         Kept in a cache keyed by the recipe's content (a second build is instant):\n"
 	"         /var/cache/twinstage/images as root, else ~/.cache/twinstage/images,\n"
 	"         or $TWINSTAGE_IMAGE_CACHE. Prints the disk's path. Needs root.\n"
+	"         A stack recipe (stacks/*.ini, [stack]) makes the dev side's root instead,\n"
+	"         with production's PostgreSQL major (the newest here) beside the recipe's;\n"
+	"         prints the root's path.\n"
 	"inspect  shows what any disk holds: its OS, PostgreSQL versions and data size.\n";
 
 static int image_build(const char *recipe, int quiet)
@@ -27,6 +31,22 @@ static int image_build(const char *recipe, int quiet)
 
 	if (ts_recipe_load(&r, recipe))
 		return ts_error_print();
+	if (r.stack) {
+		struct ts_stack st;
+
+		if (ts_stack_ensure(&r, 0, &st, quiet)) {
+			code = ts_error_print();
+		} else {
+			if (!quiet && st.cached)
+				fprintf(stderr, "twinstage: stack %s: cached (recipe key %s)\n", r.name, r.key);
+			else if (!quiet)
+				fprintf(stderr, "twinstage: stack %s: built in %.0f s\n", r.name, st.build_ms / 1000.0);
+			printf("%s\n", st.root);
+		}
+		ts_stack_free(&st);
+		ts_recipe_free(&r);
+		return code;
+	}
 	if (ts_image_ensure(&r, &img, quiet)) {
 		code = ts_error_print();
 	} else {

@@ -9,6 +9,7 @@
 #include "rehearse/check.h"
 #include "rehearse/phase.h"
 #include "rehearse/apply.h"
+#include "rehearse/plans.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
 #include "report/render.h"
@@ -89,6 +90,9 @@ int cmd_rehearse(int argc, char **argv)
 				     ts_run_check(&run, run.cfg.current, &run.env.prod,
 						  TS_CHECK_BASELINE, 0));
 	}
+	/* the new major against production's, before any migration: the server is all that differs */
+	if (!r && run.cfg.dev_stack)
+		r = ts_run_plans(&run);
 	if (!r && run.cfg.n_phases) {
 		/* a rollout in several releases: each phase in turn */
 		r = ts_run_phases(&run);

@@ -37,12 +37,13 @@ static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const target_keys[] = { "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pool", "pg_bin", "user", "uri", "image",
-					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", NULL };
+					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", "dev_stack",
+					"upgrade", NULL };
 static const char *const app_keys[] = { "scenarios", "command", "workload", "role", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
 					 "rollback", "max_stall_ms", "statement_timeout",
-					 "migration_timeout", "undeclared", NULL };
+					 "migration_timeout", "undeclared", "max_slowdown", NULL };
 static const char *const load_keys[] = { "enabled", "clients", "sample_ms", "before_ms",
 					 "after_ms", "command", NULL };
 static const char *const equal_keys[] = { "columns", NULL };
@@ -193,6 +194,13 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		set_str(&cfg->vm_uri, xstrdup(value));
 	else if (!strcmp(name, "image"))
 		set_str(&cfg->vm_image, rel_path(ctx, value));
+	else if (!strcmp(name, "dev_stack"))
+		set_str(&cfg->dev_stack, rel_path(ctx, value));
+	else if (!strcmp(name, "upgrade")) {
+		if (strcmp(value, "pg_upgrade") && strcmp(value, "dump"))
+			return fail(ctx, "invalid value for upgrade: \"%s\" (expected pg_upgrade or dump)", value);
+		set_str(&cfg->upgrade, xstrdup(value));
+	}
 	else if (!strcmp(name, "accel"))
 		set_str(&cfg->vm_accel, xstrdup(value));
 	else if (!strcmp(name, "remote_dir")) {
@@ -574,6 +582,13 @@ static int handler(struct ts_ini *ini, const char *section, const char *name, co
 						     &cfg->migration_timeout_ms))
 				return fail(ctx, "invalid value for %s: \"%s\" (%s; 0: no limit)", name, value,
 					    TS_DURATION_FORMS);
+		} else if (!strcmp(name, "max_slowdown")) {
+			double v = strtod(value, &end);
+
+			if (end == value || *end || !isfinite(v) || (v != 0 && v < 1))
+				return fail(ctx, "invalid value for max_slowdown: \"%s\" (a ratio of at least 1, as in 2.0, or 0 for no limit)",
+					    value);
+			cfg->max_slowdown = v;
 		} else if (!strcmp(name, "max_lock_ms") || !strcmp(name, "max_stall_ms")) {
 			double v = strtod(value, &end);
 
@@ -636,6 +651,7 @@ int ts_config_read(struct ts_config *cfg, const char *path, const char *env_file
 	cfg->lint = TS_GATE_WARN;
 	cfg->max_lock_ms = 1000;
 	cfg->max_stall_ms = 1000;
+	cfg->max_slowdown = 2.0;
 	cfg->statement_timeout_ms = 60000;
 	cfg->migration_timeout_ms = 3600000;
 	cfg->load = 1;
@@ -685,6 +701,8 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->pool);
 	free(cfg->vm_uri);
 	free(cfg->vm_image);
+	free(cfg->dev_stack);
+	free(cfg->upgrade);
 	free(cfg->vm_accel);
 	free(cfg->vm_remote_dir);
 	free(cfg->pg_bin);

@@ -96,6 +96,14 @@ struct ts_config {
 	int vm_memory;		/* MiB per guest */
 	int vm_vcpus;
 	int vm_boot_timeout;	/* seconds until PostgreSQL answers; 0: by accel */
+	/*
+	 * The dev side on another system (instance only): a stack recipe
+	 * (absolute; stack.h), and how production's data reaches its major:
+	 * "pg_upgrade" (the default) or "dump". NULL: the dev side runs on
+	 * this machine's PostgreSQL, as production's clone does.
+	 */
+	char *dev_stack;
+	char *upgrade;
 	char *env_origin;	/* where [environments] came from, for messages */
 
 	struct ts_app *apps;
@@ -112,6 +120,7 @@ struct ts_config {
 	enum ts_gate_level ddt;	/* the double dump test (off: not run) */
 	enum ts_gate_level rollback;	/* the down migrations (off: not run) */
 	enum ts_gate_level undeclared;	/* rows a migration's UPDATE changed in columns it does not assign */
+	double max_slowdown;	/* with dev_stack: a statement this many times slower on the dev side fails; 0: off */
 	double max_stall_ms;	/* an application statement kept waiting longer by the migration fails; 0: off */
 	int statement_timeout_ms;	/* a scenario statement is stopped after it (default 60 s); 0: none */
 	int migration_timeout_ms;	/* a migration statement is stopped after it (default 1 h); 0: none */

@@ -71,8 +71,8 @@ static int check_paths(const struct ts_config *cfg, const struct strvec *origins
  */
 static int check_workdir(const struct ts_config *cfg, const struct strvec *origins)
 {
-	const char *what[4 + 1] = { "the configuration file", "the migrations folder", "the seed file" };
-	const char *paths[4 + 1] = { cfg->path, cfg->migrations, cfg->seed };
+	const char *what[5 + 1] = { "the configuration file", "the migrations folder", "the seed file" };
+	const char *paths[5 + 1] = { cfg->path, cfg->migrations, cfg->seed };
 	size_t n = 3;
 
 	for (size_t i = 0; i < 2 * cfg->n_apps; i++) {
@@ -88,6 +88,10 @@ static int check_workdir(const struct ts_config *cfg, const struct strvec *origi
 	if (cfg->vm_image) {
 		what[n] = "the image recipe";
 		paths[n++] = cfg->vm_image;
+	}
+	if (cfg->dev_stack) {
+		what[n] = "the stack recipe";
+		paths[n++] = cfg->dev_stack;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (paths[i] && path_within(paths[i], cfg->workdir))
@@ -188,6 +192,17 @@ static int check(struct ts_config *cfg, const struct strvec *origins)
 	if (strcmp(cfg->vm_accel, "auto") && strcmp(cfg->vm_accel, "kvm") && strcmp(cfg->vm_accel, "tcg"))
 		return ts_error_set(TS_EXIT_USAGE, "%s: invalid value for accel: \"%s\" (expected auto, kvm or tcg)",
 				    origin_of(cfg, origins, "environments.accel"), cfg->vm_accel);
+	if (cfg->dev_stack && strcmp(cfg->backend, "instance"))
+		return ts_error_set(TS_EXIT_USAGE, "%s: dev_stack needs backend = instance (the dev side's server runs from the stack's root on this machine)",
+				    origin_of(cfg, origins, "environments.dev_stack"));
+	if (cfg->dev_stack && !is_file(cfg->dev_stack))
+		return ts_error_set(TS_EXIT_USAGE, "%s: stack recipe \"%s\" does not exist",
+				    origin_of(cfg, origins, "environments.dev_stack"), cfg->dev_stack);
+	if (cfg->upgrade && !cfg->dev_stack)
+		return ts_error_set(TS_EXIT_USAGE, "%s: upgrade = %s needs dev_stack (the system the dev side is upgraded to)",
+				    origin_of(cfg, origins, "environments.upgrade"), cfg->upgrade);
+	if (!cfg->upgrade)
+		cfg->upgrade = xstrdup("pg_upgrade");
 	if (strcmp(cfg->backend, "instance") && !cfg->vm_image)
 		return ts_error_set(TS_EXIT_USAGE, "%s: backend %s needs image = RECIPE (as in images/debian-pg15.ini)",
 				    origin_of(cfg, origins, "environments.backend"), cfg->backend);

@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -111,6 +113,65 @@ char *find_program(const char *name, const char *path)
 	return NULL;
 }
 
+static int write_proc(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int r = fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) ? -1 : 0;
+
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * In the child: a mount namespace where root's /usr and ld.so.cache stand
+ * in for the machine's (merged /usr: /bin, /lib and /lib64 are links into
+ * it). The mounts are private, gone with the namespace's last process.
+ */
+struct usr_root {
+	char *usr, *cache;	/* <root>/usr, <root>/etc/ld.so.cache */
+	char *uid_map, *gid_map;	/* "uid uid 1": as another user than root, a user namespace */
+};
+
+/* Made before the fork: the child only calls what is async-signal-safe. */
+static void usr_root_prepare(const char *root, struct usr_root *u)
+{
+	u->usr = xstrfmt("%s/usr", root);
+	u->cache = xstrfmt("%s/etc/ld.so.cache", root);
+	u->uid_map = geteuid() ? xstrfmt("%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid()) : NULL;
+	u->gid_map = geteuid() ? xstrfmt("%u %u 1\n", (unsigned)getegid(), (unsigned)getegid()) : NULL;
+}
+
+static void usr_root_clear(struct usr_root *u)
+{
+	free(u->usr);
+	free(u->cache);
+	free(u->uid_map);
+	free(u->gid_map);
+	memset(u, 0, sizeof(*u));
+}
+
+/*
+ * In the child: a mount namespace where root's /usr and ld.so.cache stand
+ * in for the machine's (merged /usr: /bin, /lib and /lib64 are links into
+ * it). The mounts are private, gone with the namespace's last process.
+ */
+static int enter_usr_root(const struct usr_root *u)
+{
+	if (u->uid_map) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) || write_proc("/proc/self/setgroups", "deny") ||
+		    write_proc("/proc/self/uid_map", u->uid_map) || write_proc("/proc/self/gid_map", u->gid_map))
+			return -1;
+	} else if (unshare(CLONE_NEWNS)) {
+		return -1;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount(u->usr, "/usr", NULL, MS_BIND | MS_REC, NULL) ||
+	    mount(u->cache, "/etc/ld.so.cache", NULL, MS_BIND, NULL))
+		return -1;
+	return 0;
+}
+
 /*
  * The program execve runs: a name with a slash as it is, else the first
  * of that name on the child's PATH (its env's, else ours). A name found
@@ -135,6 +196,7 @@ int start_command(struct child_process *cp)
 {
 	int errpipe[2], cap[2] = { -1, -1 };
 	struct strvec envp = STRVEC_INIT;
+	struct usr_root root = { 0 };
 	char *program;
 	pid_t parent;
 	char buf[600];
@@ -151,6 +213,8 @@ int start_command(struct child_process *cp)
 	}
 	child_environ(cp, &envp);
 	program = child_program(cp->args.v[0], envp.v);
+	if (cp->usr_root)
+		usr_root_prepare(cp->usr_root, &root);
 	fflush(NULL);
 	parent = getpid();
 	cp->pid = fork();
@@ -159,6 +223,7 @@ int start_command(struct child_process *cp)
 		close(errpipe[1]);
 		free(program);
 		strvec_clear(&envp);
+		usr_root_clear(&root);
 		return ts_error_set(TS_EXIT_ENV, "could not fork: %s", strerror(errno));
 	}
 	if (cp->pid == 0) {
@@ -195,6 +260,8 @@ int start_command(struct child_process *cp)
 			dup2(fd, 2);
 			close(fd);
 		}
+		if (cp->usr_root && enter_usr_root(&root))
+			child_die(errpipe[1], "could not enter the stack's root (a mount namespace)");
 		if (cp->dir && chdir(cp->dir))
 			child_die(errpipe[1], cp->dir);
 		if (cp->run_as_user) {
@@ -224,6 +291,7 @@ int start_command(struct child_process *cp)
 	}
 	free(program);
 	strvec_clear(&envp);
+	usr_root_clear(&root);
 	close(errpipe[1]);
 	if (cp->capture) {
 		close(cap[1]);

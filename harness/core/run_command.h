@@ -29,6 +29,14 @@ struct child_process {
 	uid_t uid;		/* when run_as_user: drop to this user */
 	gid_t gid;
 	int run_as_user;
+	/*
+	 * A root folder of another system (a stack, stack.h), or NULL: the
+	 * child runs in a mount namespace of its own where /usr (and with it
+	 * /bin, /lib, the loader) and /etc/ld.so.cache are that root's, and
+	 * every other path is the machine's. As another user than root, in a
+	 * user namespace that maps that user to itself.
+	 */
+	const char *usr_root;
 	pid_t pid;
 	int capture_fd;
 	int own_group;		/* a process group of its own, to signal it with its children */

@@ -97,6 +97,8 @@ void ts_env_release(struct ts_env *env)
 	free(env->dev.dir);
 	free(env->scratch.dir);
 	free(env->pg_bin);
+	ts_stack_free(&env->stack);
+	strvec_clear(&env->initdb_args);
 	free(env->state_path);
 	free(env->clone);
 	free(env->pool.dir);
@@ -282,18 +284,24 @@ void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
 
 int ts_env_save(struct ts_env *env)
 {
-	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i}, s:{s:i}, s:{s:i}}",
+	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i, s:b}, s:{s:i, s:b}, s:{s:i, s:b}}",
 			      "backend", env->ops->name,
 			      "pg_bin", env->pg_bin,
 			      "database", env->cfg->dbname,
 			      "clone", env->clone,
 			      "pool", env->pool.dir,
 			      "pool_image", env->pool.image,
-			      "prod", "port", env->prod.port,
-			      "dev", "port", env->dev.port,
-			      "scratch", "port", env->scratch.port);
-	char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+			      "prod", "port", env->prod.port, "on_stack", env->prod.on_stack,
+			      "dev", "port", env->dev.port, "on_stack", env->dev.on_stack,
+			      "scratch", "port", env->scratch.port, "on_stack", env->scratch.on_stack);
+	char *text;
 	int r;
+
+	if (o && env->stack.root)
+		json_object_set_new(o, "stack", json_pack("{s:s, s:s, s:s, s:s, s:s}", "root", env->stack.root,
+							  "version", env->stack.version, "bin", env->stack.bin,
+							  "old_bin", env->stack.old_bin, "suite", env->stack.suite));
+	text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 
 	if (!text)	/* a path that is not UTF-8: the configuration refuses those */
 		r = ts_error_set(TS_EXIT_ENV, "could not write environment state \"%s\": a path in it is not UTF-8",
@@ -340,6 +348,22 @@ int ts_env_load(struct ts_env *env)
 	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
 	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
 	env->scratch.port = (int)json_integer_value(json_object_get(json_object_get(o, "scratch"), "port"));
+	env->prod.on_stack = json_is_true(json_object_get(json_object_get(o, "prod"), "on_stack"));
+	env->dev.on_stack = json_is_true(json_object_get(json_object_get(o, "dev"), "on_stack"));
+	env->scratch.on_stack = json_is_true(json_object_get(json_object_get(o, "scratch"), "on_stack"));
+	if ((v = json_object_get(o, "stack")) && json_is_object(v)) {
+		static const size_t slots[] = { offsetof(struct ts_stack, root), offsetof(struct ts_stack, version),
+						offsetof(struct ts_stack, bin), offsetof(struct ts_stack, old_bin),
+						offsetof(struct ts_stack, suite) };
+		static const char *const keys[] = { "root", "version", "bin", "old_bin", "suite" };
+
+		ts_stack_free(&env->stack);
+		for (size_t i = 0; i < 5; i++) {
+			const char *str = json_string_value(json_object_get(v, keys[i]));
+
+			*(char **)((char *)&env->stack + slots[i]) = xstrdup(str ? str : "");
+		}
+	}
 	json_decref(o);
 	return 1;
 }
@@ -396,12 +420,16 @@ int ts_env_up(struct ts_env *env)
 	return ts_env_save(env);
 }
 
-int ts_env_scratch_up(struct ts_env *env)
+int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like)
 {
 	struct ts_side *s = &env->scratch;
 
-	if (s->port && env->ops->running(env, s))
+	if (s->port && env->ops->running(env, s) && s->on_stack == like->on_stack)
 		return 0;
+	/* a scratch server of the other major is made again on this one's */
+	if (s->port && s->on_stack != like->on_stack && env->ops->destroy(env, s))
+		return ts_error_prefix("the scratch server of the double dump test");
+	s->on_stack = like->on_stack;
 	if (!s->port)
 		s->port = free_port(env, s);
 	if (!s->port)
@@ -633,6 +661,17 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_push(&cp->env, "PGOPTIONS");
 	/* twinstage's own: a migration tool's statement log and lock sampling leave them out */
 	strvec_push(&cp->env, "PGAPPNAME=twinstage command");
+}
+
+void ts_env_side_tool(const struct ts_env *env, const struct ts_side *side, struct child_process *cp,
+		      const char *tool)
+{
+	if (side->on_stack && env->stack.root) {
+		strvec_pushf(&cp->args, "%s/%s", env->stack.bin, tool);
+		cp->usr_root = env->stack.root;
+	} else {
+		ts_env_push_tool(env, &cp->args, tool);
+	}
 }
 
 void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool)

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "env/home.h"
 #include "env/pool.h"
+#include "env/stack.h"
 
 #include <libpq-fe.h>
 #include <stdint.h>
@@ -26,6 +27,11 @@ struct ts_side {
 	const char *name;	/* "prod" or "dev" */
 	int port;		/* on 127.0.0.1 */
 	char *dir;		/* <workdir>/<name> */
+	/*
+	 * Its server runs on env->stack (the dev side with dev_stack, and the
+	 * scratch server while it stands in for it), not this machine's.
+	 */
+	int on_stack;
 };
 
 struct ts_env_ops {
@@ -86,6 +92,10 @@ struct ts_env {
 	 */
 	struct ts_side scratch;
 	char *pg_bin;		/* folder holding initdb, pg_ctl, psql, pg_dump */
+	/* the dev side's system with dev_stack (root NULL: none), saved in env.json */
+	struct ts_stack stack;
+	/* initdb's locale and encoding options for the next create (empty: C.UTF-8, UTF8) */
+	struct strvec initdb_args;
 	char *state_path;	/* <workdir>/env.json */
 	/*
 	 * The workdir and the server user: as root the servers run as
@@ -149,8 +159,11 @@ int ts_env_up(struct ts_env *env);
  * taken when it started: another free port, saved. -1 when it was set.
  */
 int ts_env_repick_port(struct ts_env *env, struct ts_side *side);
-/* Makes and starts the scratch server, unless it runs already. */
-int ts_env_scratch_up(struct ts_env *env);
+/*
+ * Makes and starts the scratch server on the PostgreSQL of side `like`
+ * (the one whose dump it restores), unless it runs already on it.
+ */
+int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like);
 /* Mounts the pool and starts kept sides that are not running (after a reboot, say). */
 int ts_env_ensure_running(struct ts_env *env);
 /*
@@ -196,6 +209,14 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 int ts_env_find_pg_bin(struct ts_env *env);
 /* Pushes the path of a server tool (psql, pg_dump, ...) in env->pg_bin, else its name. */
 void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool);
+/*
+ * The same for the PostgreSQL of a side: on a stack, the stack's program,
+ * and cp runs with the stack's /usr (run_command.h). A tool between two
+ * sides (a dump of one restored into the other) is the target's: the
+ * newer major reads the older.
+ */
+void ts_env_side_tool(const struct ts_env *env, const struct ts_side *side, struct child_process *cp,
+		      const char *tool);
 
 /* The superuser both sides are created with. */
 #define TS_DB_USER "postgres"

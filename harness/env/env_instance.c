@@ -153,9 +153,12 @@ static int instance_create(struct ts_env *env, struct ts_side *side)
 		return -1;
 	log = path_join(side->dir, "initdb.log");
 	unlink(log);
-	ts_env_push_tool(env, &cp.args, "initdb");
-	strvec_pushl(&cp.args, "-D", data, "-U", TS_DB_USER, "--auth=trust",
-		     "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync", NULL);
+	ts_env_side_tool(env, side, &cp, "initdb");
+	strvec_pushl(&cp.args, "-D", data, "--auth=trust", "--no-sync", NULL);
+	for (size_t i = 0; i < env->initdb_args.nr; i++)
+		strvec_push(&cp.args, env->initdb_args.v[i]);
+	if (!env->initdb_args.nr)
+		strvec_pushl(&cp.args, "-U", TS_DB_USER, "--encoding=UTF8", "--locale=C.UTF-8", NULL);
 	run_as(env, &cp);
 	cp.out_path = log;
 	r = run_command(&cp);
@@ -352,7 +355,7 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 	 * (as root, before the drop to the server user): pg_ctl -l would open
 	 * it as the server user, who may not reach the workdir.
 	 */
-	ts_env_push_tool(env, &cp.args, "pg_ctl");
+	ts_env_side_tool(env, side, &cp, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-W", "start", NULL);
 	run_as(env, &cp);
 	cp.out_path = log;
@@ -381,7 +384,7 @@ static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mod
 
 	pid_t pid = postmaster_pid(side);
 
-	ts_env_push_tool(env, &cp.args, "pg_ctl");
+	ts_env_side_tool(env, side, &cp, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-W", "stop", NULL);
 	run_as(env, &cp);
 	cp.quiet = 1;
@@ -528,7 +531,7 @@ static int instance_receive(struct ts_env *env, struct ts_side *side, struct chi
 	}
 	real = real_data_dir(side);
 	p.arg = real;
-	ts_env_push_tool(env, &cp->args, "pg_basebackup");
+	ts_env_side_tool(env, side, cp, "pg_basebackup");
 	strvec_pushl(&cp->args, "-D", real, "-Fp", "-X", "stream", "-c", "fast", "--no-sync", NULL);
 	run_as(env, cp);
 	if (ts_tool_start(env, cp, "basebackup.log"))

@@ -39,6 +39,7 @@
 struct recipe_ctx {
 	struct ts_recipe *r;
 	char *dir;
+	int head, head_stack;	/* [image] or [stack] seen, and which */
 };
 
 static int parse_size(const char *s, uint64_t *out)
@@ -72,12 +73,24 @@ static int recipe_handler(struct ts_ini *ini, const char *section, const char *n
 	struct ts_recipe *r = c->r;
 
 	if (!name) {
-		if (strcmp(section, "image") && strcmp(section, "postgresql") && strcmp(section, "files") &&
-		    strcmp(section, "run"))
-			return ts_ini_fail(ini, "unknown section [%s] (image, postgresql, files, run)", section);
+		if (strcmp(section, "image") && strcmp(section, "stack") && strcmp(section, "postgresql") &&
+		    strcmp(section, "files") && strcmp(section, "run"))
+			return ts_ini_fail(ini, "unknown section [%s] (image or stack, postgresql, files, run)", section);
+		if (!strcmp(section, "image") || !strcmp(section, "stack")) {
+			int stack = !strcmp(section, "stack");
+
+			if (c->head && c->head_stack != stack)
+				return ts_ini_fail(ini, "a recipe is an [image] or a [stack], not both");
+			c->head = 1;
+			c->head_stack = r->stack = stack;
+		}
 		return 1;
 	}
-	if (!strcmp(section, "image")) {
+	if (!strcmp(section, "stack") && (!strcmp(name, "size") || !strcmp(name, "hostname"))) {
+		ts_ini_fail(ini, "\"%s\" is for an [image] (a stack is a root folder, not a disk)", name);
+		return 0;
+	}
+	if (!strcmp(section, "image") || !strcmp(section, "stack")) {
 		if (!strcmp(name, "name") || !strcmp(name, "suite") || !strcmp(name, "mirror") ||
 		    !strcmp(name, "hostname")) {
 			char **slot = !strcmp(name, "name") ? &r->name : !strcmp(name, "suite") ? &r->suite :
@@ -105,8 +118,8 @@ static int recipe_handler(struct ts_ini *ini, const char *section, const char *n
 				return 0;
 			}
 		} else {
-			ts_ini_fail(ini, "unknown key \"%s\" in [image] (name, distribution, suite, mirror, packages, size, hostname)",
-				    name);
+			ts_ini_fail(ini, "unknown key \"%s\" in [%s] (name, distribution, suite, mirror, packages%s)",
+				    name, section, r->stack ? "" : ", size, hostname");
 			return 0;
 		}
 	} else if (!strcmp(section, "postgresql")) {
@@ -117,6 +130,10 @@ static int recipe_handler(struct ts_ini *ini, const char *section, const char *n
 			}
 			free(r->pg_version);
 			r->pg_version = xstrdup(value);
+		} else if (r->stack && (!strcmp(name, "conf") || !strcmp(name, "hba"))) {
+			ts_ini_fail(ini, "\"%s\" is for an [image]: the dev side of a stack takes the production clone's settings",
+				    name);
+			return 0;
 		} else if (!strcmp(name, "conf")) {
 			strvec_push(&r->pg_conf, value);
 		} else if (!strcmp(name, "hba")) {
@@ -169,8 +186,8 @@ static int key_add_file(uLong *crc, uLong *adler, const char *path)
 int ts_recipe_load(struct ts_recipe *r, const char *path)
 {
 	struct recipe_ctx c = { .r = r };
-	struct ts_ini ini = { .file = path, .what = "image recipe", .handler = recipe_handler, .user = &c,
-			      .expected = "an image recipe: [image], [postgresql], [files] and [run] sections" };
+	struct ts_ini ini = { .file = path, .what = "recipe", .handler = recipe_handler, .user = &c,
+			      .expected = "a recipe: [image] or [stack], [postgresql], [files] and [run] sections" };
 	uLong crc = crc32(0L, Z_NULL, 0), adler = adler32(0L, Z_NULL, 0);
 
 	memset(r, 0, sizeof(*r));
@@ -182,6 +199,11 @@ int ts_recipe_load(struct ts_recipe *r, const char *path)
 	r->size = 4ull << 30;
 	if (ts_ini_parse(&ini, r->path))
 		goto fail;
+	if (!c.head) {
+		ts_error_set(TS_EXIT_USAGE, "%s: neither an [image] nor a [stack] section", path);
+		ts_error_hint("a recipe starts with [image] (a guest's disk) or [stack] (a root for the dev side)");
+		goto fail;
+	}
 	if (!r->name) {
 		const char *base = strrchr(r->path, '/') + 1;
 
@@ -230,7 +252,7 @@ void ts_image_free(struct ts_image *img)
 }
 
 /* The first mirror of the Debian archive in the machine's apt sources (deb822 or one-line). */
-static char *apt_mirror(void)
+char *ts_apt_mirror(void)
 {
 	const char *files[] = { "/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list" };
 
@@ -260,7 +282,7 @@ static char *apt_mirror(void)
 	return xstrdup("http://deb.debian.org/debian");
 }
 
-static int write_in_root(const char *root, const char *path, const char *text, int append)
+int ts_root_write(const char *root, const char *path, const char *text, int append)
 {
 	char *full = path_join(root, path[0] == '/' ? path + 1 : path);
 	char *dir = path_dirname(full);
@@ -301,60 +323,10 @@ static int copy_file(const char *from, const char *to)
 	return 0;
 }
 
-/* The recipe's system, PostgreSQL settings, files and commands, applied to the root. */
-static int configure_root(const struct ts_recipe *r, const char *root, const char *log)
+int ts_recipe_apply(const struct ts_recipe *r, const char *root, const char *log)
 {
-	char *pgdir = xstrfmt("/etc/postgresql/%s/main", r->pg_version);
-	char *conf_d = xstrfmt("%s/conf.d/twinstage.conf", pgdir), *hba = path_join(pgdir, "pg_hba.conf");
-	char *full = path_join(root, pgdir + 1), *text;
-	struct strbuf sb = STRBUF_INIT;
 	int ret = 0;
 
-	if (!is_dir(full)) {
-		ret = ts_error_set(TS_EXIT_ENV, "the image has no PostgreSQL %s cluster (%s)", r->pg_version, pgdir);
-		ts_error_hint("is postgresql-%s a package of %s?", r->pg_version, r->suite);
-		goto out;
-	}
-	text = xstrfmt("%s\n127.0.0.1 localhost\n127.0.1.1 %s\n", r->hostname, r->hostname);
-	ret = write_in_root(root, "/etc/hostname", text, 0) ||
-	      write_in_root(root, "/etc/hosts", strchr(text, '\n') + 1, 0);
-	free(text);
-	/* root on the one partition twinstage makes; the network from the user-mode DHCP */
-	ret = ret || write_in_root(root, "/etc/fstab", "/dev/vda1 / ext4 defaults,noatime 0 1\n", 0) ||
-	      write_in_root(root, "/etc/systemd/network/80-twinstage.network",
-			    "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n", 0);
-	for (size_t i = 0; i < r->pg_conf.nr; i++)
-		strbuf_addf(&sb, "%s\n", r->pg_conf.v[i]);
-	ret = ret || write_in_root(root, conf_d, sb.buf, 0);
-	strbuf_reset(&sb);
-	strbuf_addstr(&sb, "# twinstage: the host, through the forwarded loopback port\n");
-	for (size_t i = 0; i < r->pg_hba.nr; i++)
-		strbuf_addf(&sb, "%s\n", r->pg_hba.v[i]);
-	ret = ret || write_in_root(root, hba, sb.buf, 1);
-	if (ret)
-		goto out;
-	{
-		/* units a rehearsal guest has no use for, and one that would hold the boot */
-		static const char *const links[][2] = {
-			{ "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
-			  "/lib/systemd/system/systemd-networkd.service" },
-			{ "/etc/systemd/system/systemd-networkd-wait-online.service", "/dev/null" },
-			{ "/etc/systemd/system/apt-daily.timer", "/dev/null" },
-			{ "/etc/systemd/system/apt-daily-upgrade.timer", "/dev/null" },
-			{ "/etc/systemd/system/e2scrub_reap.service", "/dev/null" },
-		};
-
-		for (size_t i = 0; i < sizeof(links) / sizeof(links[0]) && !ret; i++) {
-			char *p = path_join(root, links[i][0] + 1), *d = path_dirname(p);
-
-			mkdir_p(d, 0755);
-			unlink(p);
-			if (symlink(links[i][1], p))
-				ret = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", p, strerror(errno));
-			free(d);
-			free(p);
-		}
-	}
 	for (size_t i = 0; i + 1 < r->files.nr && !ret; i += 2) {
 		char *to = path_join(root, r->files.v[i] + 1), *d = path_dirname(to);
 
@@ -388,6 +360,65 @@ static int configure_root(const struct ts_recipe *r, const char *root, const cha
 		strvec_clear(&names);
 		free(debs);
 	}
+	return ret;
+}
+
+/* The recipe's system, PostgreSQL settings, files and commands, applied to the root. */
+static int configure_root(const struct ts_recipe *r, const char *root, const char *log)
+{
+	char *pgdir = xstrfmt("/etc/postgresql/%s/main", r->pg_version);
+	char *conf_d = xstrfmt("%s/conf.d/twinstage.conf", pgdir), *hba = path_join(pgdir, "pg_hba.conf");
+	char *full = path_join(root, pgdir + 1), *text;
+	struct strbuf sb = STRBUF_INIT;
+	int ret = 0;
+
+	if (!is_dir(full)) {
+		ret = ts_error_set(TS_EXIT_ENV, "the image has no PostgreSQL %s cluster (%s)", r->pg_version, pgdir);
+		ts_error_hint("is postgresql-%s a package of %s?", r->pg_version, r->suite);
+		goto out;
+	}
+	text = xstrfmt("%s\n127.0.0.1 localhost\n127.0.1.1 %s\n", r->hostname, r->hostname);
+	ret = ts_root_write(root, "/etc/hostname", text, 0) ||
+	      ts_root_write(root, "/etc/hosts", strchr(text, '\n') + 1, 0);
+	free(text);
+	/* root on the one partition twinstage makes; the network from the user-mode DHCP */
+	ret = ret || ts_root_write(root, "/etc/fstab", "/dev/vda1 / ext4 defaults,noatime 0 1\n", 0) ||
+	      ts_root_write(root, "/etc/systemd/network/80-twinstage.network",
+			    "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n", 0);
+	for (size_t i = 0; i < r->pg_conf.nr; i++)
+		strbuf_addf(&sb, "%s\n", r->pg_conf.v[i]);
+	ret = ret || ts_root_write(root, conf_d, sb.buf, 0);
+	strbuf_reset(&sb);
+	strbuf_addstr(&sb, "# twinstage: the host, through the forwarded loopback port\n");
+	for (size_t i = 0; i < r->pg_hba.nr; i++)
+		strbuf_addf(&sb, "%s\n", r->pg_hba.v[i]);
+	ret = ret || ts_root_write(root, hba, sb.buf, 1);
+	if (ret)
+		goto out;
+	{
+		/* units a rehearsal guest has no use for, and one that would hold the boot */
+		static const char *const links[][2] = {
+			{ "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+			  "/lib/systemd/system/systemd-networkd.service" },
+			{ "/etc/systemd/system/systemd-networkd-wait-online.service", "/dev/null" },
+			{ "/etc/systemd/system/apt-daily.timer", "/dev/null" },
+			{ "/etc/systemd/system/apt-daily-upgrade.timer", "/dev/null" },
+			{ "/etc/systemd/system/e2scrub_reap.service", "/dev/null" },
+		};
+
+		for (size_t i = 0; i < sizeof(links) / sizeof(links[0]) && !ret; i++) {
+			char *p = path_join(root, links[i][0] + 1), *d = path_dirname(p);
+
+			mkdir_p(d, 0755);
+			unlink(p);
+			if (symlink(links[i][1], p))
+				ret = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", p, strerror(errno));
+			free(d);
+			free(p);
+		}
+	}
+	if (!ret)
+		ret = ts_recipe_apply(r, root, log);
 out:
 	strbuf_release(&sb);
 	free(pgdir);
@@ -483,7 +514,7 @@ static int small_initrd(const char *kernel, const char *tmp, const char *out, co
 	return ret;
 }
 
-static int write_meta(const struct ts_recipe *r, const char *path, double ms)
+int ts_recipe_write_meta(const struct ts_recipe *r, const char *path, double ms)
 {
 	char when[32];
 	json_t *o;
@@ -499,10 +530,55 @@ static int write_meta(const struct ts_recipe *r, const char *path, double ms)
 	return ret;
 }
 
-static void step_line(int quiet, const char *what, double t0)
+void ts_step_line(int quiet, const char *what, double t0)
 {
 	if (!quiet)
 		fprintf(stderr, "twinstage: %s (%.0f s)\n", what, (now_ms() - t0) / 1000.0);
+}
+
+int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char *root, const char *base,
+			const char *log, int quiet)
+{
+	char *mirror = r->mirror ? xstrdup(r->mirror) : ts_apt_mirror();
+	char *debs_dir = xstrfmt("%s/debs", cache);
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf inc = STRBUF_INIT;
+	struct ts_progress p = { .what = "debootstrap", .total = 700ull << 20,
+				 .probe = ts_progress_dir_probe, .arg = (void *)root, .quiet = quiet };
+	double t = now_ms();
+	int ret;
+
+	strbuf_addf(&inc, "--include=%s%spostgresql-%s", base, *base ? "," : "", r->pg_version);
+	for (size_t i = 0; i < r->packages.nr; i++)
+		strbuf_addf(&inc, ",%s", r->packages.v[i]);
+	/* the packages downloaded are kept for the next build of any recipe */
+	strvec_pushl(&cp.args, "debootstrap", "--variant=minbase", inc.buf, NULL);
+	strvec_pushf(&cp.args, "--cache-dir=%s", debs_dir);
+	strvec_pushl(&cp.args, r->suite, root, mirror, NULL);
+	if ((ret = mkdir_p(debs_dir, 0755)))
+		goto out;
+	if (!quiet)
+		fprintf(stderr, "twinstage: %s %s: debootstrap %s from %s (about a minute)\n",
+			r->stack ? "stack" : "image", r->name, r->suite, mirror);
+	cp.out_path = log;
+	cp.no_stdin = 1;
+	ret = start_command(&cp);
+	if (!ret) {
+		ts_progress_watch(&p, &cp);
+		ret = finish_command(&cp);
+	}
+	if (ret) {
+		ret = ts_error_set(TS_EXIT_ENV, "debootstrap of %s failed", r->suite);
+		ts_error_hint("its output is in %s", log);
+		goto out;
+	}
+	ts_step_line(quiet, "debootstrap done", t);
+out:
+	child_process_clear(&cp);
+	strbuf_release(&inc);
+	free(mirror);
+	free(debs_dir);
+	return ret;
 }
 
 static int build(const struct ts_recipe *r, const char *cache, const char *stem, struct ts_image *img,
@@ -511,11 +587,9 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 	char *tmp = xstrfmt("%s/tmp-%s-%d", cache, stem, (int)getpid());
 	char *root = path_join(tmp, "root"), *raw = path_join(tmp, "disk.raw");
 	char *log = xstrfmt("%s/%s.build.log", cache, stem), *disk = path_join(tmp, "disk.qcow2");
-	char *kernel = NULL, *initrd = NULL, *mirror = r->mirror ? xstrdup(r->mirror) : apt_mirror();
-	char *meta = xstrfmt("%s/%s.json", cache, stem), *debs_dir = NULL;
+	char *kernel = NULL, *initrd = NULL;
+	char *meta = xstrfmt("%s/%s.json", cache, stem);
 	char *initrd_out = path_join(tmp, "initrd");
-	struct child_process cp = CHILD_PROCESS_INIT;
-	struct strbuf inc = STRBUF_INIT;
 	double t0 = now_ms(), t;
 	int ret;
 
@@ -523,37 +597,8 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 	unlink(log);
 	if ((ret = mkdir_p(tmp, 0755)))
 		goto out;
-	strbuf_addf(&inc, "--include=" BASE_PACKAGES ",postgresql-%s", r->pg_version);
-	for (size_t i = 0; i < r->packages.nr; i++)
-		strbuf_addf(&inc, ",%s", r->packages.v[i]);
-	/* the packages downloaded are kept for the next build of any recipe */
-	strvec_pushl(&cp.args, "debootstrap", "--variant=minbase", inc.buf, NULL);
-	strvec_pushf(&cp.args, "--cache-dir=%s/debs", cache);
-	strvec_pushl(&cp.args, r->suite, root, mirror, NULL);
-	if ((ret = mkdir_p(debs_dir = xstrfmt("%s/debs", cache), 0755)))
+	if ((ret = ts_root_debootstrap(r, cache, root, BASE_PACKAGES, log, quiet)))
 		goto out;
-	if (!quiet)
-		fprintf(stderr, "twinstage: image %s: debootstrap %s from %s (about a minute)\n", r->name,
-			r->suite, mirror);
-	t = now_ms();
-	{
-		struct ts_progress p = { .what = "debootstrap", .total = 700ull << 20,
-					 .probe = ts_progress_dir_probe, .arg = root, .quiet = quiet };
-
-		cp.out_path = log;
-		cp.no_stdin = 1;
-		ret = start_command(&cp);
-		if (!ret) {
-			ts_progress_watch(&p, &cp);
-			ret = finish_command(&cp);
-		}
-		if (ret) {
-			ret = ts_error_set(TS_EXIT_ENV, "debootstrap of %s failed", r->suite);
-			ts_error_hint("its output is in %s", log);
-			goto out;
-		}
-	}
-	step_line(quiet, "debootstrap done", t);
 	if ((ret = configure_root(r, root, log)))
 		goto out;
 	/* the guests boot the host's kernel directly; its initrd holds virtio_blk and virtio_net */
@@ -571,13 +616,13 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 	t = now_ms();
 	if ((ret = make_disk(r, root, raw, disk, log)))
 		goto out;
-	step_line(quiet, "disk made", t);
+	ts_step_line(quiet, "disk made", t);
 	{
 		char *final_kernel = xstrfmt("%s/%s.vmlinuz", cache, stem);
 		char *final_initrd = xstrfmt("%s/%s.initrd", cache, stem);
 
 		ret = copy_file(kernel, final_kernel) || copy_file(initrd_out, final_initrd) ||
-		      write_meta(r, meta, now_ms() - t0);
+		      ts_recipe_write_meta(r, meta, now_ms() - t0);
 		/* the disk last: its presence says the image is whole */
 		if (!ret && rename(disk, img->disk))
 			ret = ts_error_set(TS_EXIT_ENV, "could not move the disk to \"%s\": %s", img->disk,
@@ -589,8 +634,6 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 	img->build_ms = now_ms() - t0;
 out:
 	rm_rf(tmp);
-	child_process_clear(&cp);
-	strbuf_release(&inc);
 	free(tmp);
 	free(root);
 	free(raw);
@@ -598,9 +641,7 @@ out:
 	free(disk);
 	free(kernel);
 	free(initrd);
-	free(mirror);
 	free(meta);
-	free(debs_dir);
 	free(initrd_out);
 	return ret;
 }
@@ -613,6 +654,9 @@ int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
 	int fd = -1, ret;
 
 	memset(img, 0, sizeof(*img));
+	if (r->stack)
+		return ts_error_set(TS_EXIT_USAGE, "%s is a [stack] recipe, not an [image]", r->path),
+		       ts_error_hint("a stack is the dev side's root on the instance backend ([environments] dev_stack)");
 	img->disk = xstrfmt("%s/%s.qcow2", cache, stem);
 	img->kernel = xstrfmt("%s/%s.vmlinuz", cache, stem);
 	img->initrd = xstrfmt("%s/%s.initrd", cache, stem);

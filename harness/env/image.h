@@ -31,6 +31,7 @@ struct ts_recipe {
 	struct strvec files;	/* pairs: guest path, absolute host path */
 	struct strvec commands;	/* each run in the image's root, no shell */
 	char *key;		/* 16 hex digits of the recipe's content */
+	int stack;		/* a [stack] recipe (stack.h), not an [image] */
 };
 
 /* What a built image is made of: files in the cache. */
@@ -52,6 +53,25 @@ void ts_recipe_free(struct ts_recipe *r);
  */
 int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet);
 void ts_image_free(struct ts_image *img);
+
+/*
+ * What image and stack builds share. debootstrap of the recipe's suite into
+ * root, with base (comma-separated, may be empty), postgresql-N and the
+ * recipe's packages, from its mirror or the machine's (ts_apt_mirror), its
+ * downloads kept in <cache>/debs; output to log, progress unless quiet.
+ */
+int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char *root, const char *base,
+			const char *log, int quiet);
+/* The recipe's [files] copied into root, its [run] commands run there (chroot), the downloads dropped. */
+int ts_recipe_apply(const struct ts_recipe *r, const char *root, const char *log);
+/* Writes text to path inside root (append: at its end), its folders made. */
+int ts_root_write(const char *root, const char *path, const char *text, int append);
+/* The first Debian mirror of the machine's apt sources (new string). */
+char *ts_apt_mirror(void);
+/* <cache>/<stem>.json: what was built from which recipe, when, in how long. */
+int ts_recipe_write_meta(const struct ts_recipe *r, const char *path, double ms);
+/* "twinstage: WHAT (N s)" unless quiet. */
+void ts_step_line(int quiet, const char *what, double t0);
 
 struct child_process;
 /* Runs cp, its output to log; on failure an error naming what and the log (TS_EXIT_ENV). */

@@ -94,13 +94,13 @@ int ts_tool_copy_roles(const struct ts_env *env, struct child_process *from, con
 	char *applied = xstrfmt("%s-roles-apply.log", name), *what = xstrfmt("could not read the roles for %s", name);
 	int r;
 
-	ts_env_push_tool(env, &from->args, "pg_dumpall");
+	ts_env_side_tool(env, to, from, "pg_dumpall");
 	strvec_pushl(&from->args, "--roles-only", "--no-role-passwords", "-l", database, "-f", file, NULL);
 	r = ts_tool_run(env, from, log, TS_EXIT_ENV, what);
 	if (!r) {
 		free(what);
 		what = xstrfmt("could not make the roles on the %s side", to->name);
-		ts_env_push_tool(env, &cp.args, "psql");
+		ts_env_side_tool(env, to, &cp, "psql");
 		/* the roles the side has already (its superuser) say so and stay */
 		strvec_pushl(&cp.args, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-d", "postgres", "-f", file, NULL);
 		ts_env_child_env(env, to, &cp);

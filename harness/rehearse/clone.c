@@ -10,6 +10,7 @@
  * would show a password.
  */
 #include "rehearse/clone.h"
+#include "rehearse/upgrade.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/run_command.h"
@@ -34,6 +35,7 @@
 
 void ts_clone_info_free(struct ts_clone_info *info)
 {
+	json_decref(info->upgrade);
 	free(info->source);
 	free(info->note);
 	free(info->source_version);
@@ -298,23 +300,11 @@ out:
 /* The major version of the server programs here (15), or 0. */
 static int local_major(struct ts_env *env)
 {
-	struct child_process cp = CHILD_PROCESS_INIT;
-	struct strbuf out = STRBUF_INIT;
-	const char *v;
-	int major = 0;
-
-	if (ts_env_find_pg_bin(env))
+	if (ts_env_find_pg_bin(env)) {
+		ts_error_clear();
 		return 0;
-	ts_env_push_tool(env, &cp.args, "pg_basebackup");
-	strvec_push(&cp.args, "--version");
-	cp.capture = &out;
-	cp.no_stdin = 1;
-	if (!run_command(&cp) && (v = strstr(out.buf, ") ")))
-		major = atoi(v + 2);
-	ts_error_clear();
-	child_process_clear(&cp);
-	strbuf_release(&out);
-	return major;
+	}
+	return ts_pg_bin_major(NULL, env->pg_bin);
 }
 
 /* Why pg_basebackup cannot copy this source here (new string), or NULL when it can. */
@@ -421,7 +411,7 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	int r;
 
 	rm_rf(dir);
-	ts_env_push_tool(env, &dump->args, "pg_dump");
+	ts_env_side_tool(env, to, dump, "pg_dump");
 	strvec_pushl(&dump->args, "-Fd", "-Z", compress, "-f", dir, NULL);
 	strvec_pushf(&dump->args, "--jobs=%d", dump_jobs);
 	r = ts_tool_start(env, dump, log);
@@ -448,7 +438,7 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 		what = xstrfmt("restoring into the %s side", to->name);
 		fail = xstrfmt("could not restore into the %s side", to->name);
 		log = xstrfmt("clone-%s-restore.log", to->name);
-		ts_env_push_tool(env, &restore.args, "pg_restore");
+		ts_env_side_tool(env, to, &restore, "pg_restore");
 		strvec_pushl(&restore.args, "--exit-on-error", "-d", db, NULL);
 		free(db);
 		strvec_pushf(&restore.args, "--jobs=%d", jobs());
@@ -581,9 +571,19 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 {
 	uint64_t prod = side_bytes(env, &env->prod);
 	double t0 = now_ms();
+	json_t *up = NULL;
 	int r;
 
-	if (!strcmp(env->clone, "logical")) {
+	if (env->cfg->dev_stack) {
+		if (ts_upgrade_prepare(env, &up))
+			return -1;
+		json_decref(info->upgrade);
+		info->upgrade = up;
+		t0 = now_ms();
+	}
+	if (up && !strcmp(env->cfg->upgrade, "pg_upgrade")) {
+		r = ts_upgrade_run(env, up);
+	} else if (up || !strcmp(env->clone, "logical")) {
 		struct child_process cp = CHILD_PROCESS_INIT, roles = CHILD_PROCESS_INIT;
 		struct strvec settings = STRVEC_INIT;
 		PGconn *conn = ts_env_connect(env, &env->prod, NULL);
@@ -626,6 +626,16 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		}
 		if (!r)
 			r = env->ops->start(env, &env->dev);
+	}
+	if (!r && up)
+		r = ts_upgrade_finish(env, up);
+	if (!r && up && is_cow(env)) {
+		/* the upgraded state with its statistics, for `reset`: free on a pool */
+		struct ts_side base;
+
+		ts_env_snapshot_side(env, TS_SNAPSHOT_BASE, &base);
+		r = env->ops->snapshot(env, &env->dev, &base, 1);
+		ts_env_side_release(&base);
 	}
 	info->dev_ms = now_ms() - t0;
 	return r;

@@ -18,6 +18,8 @@
 
 #include "env/env.h"
 
+struct json_t;
+
 /* What the clone stage did, for the report. */
 struct ts_clone_info {
 	char *source;		/* how the production clone was filled: "pg_basebackup", ... */
@@ -28,6 +30,8 @@ struct ts_clone_info {
 	int source_version_num;
 	char *source_version;
 	char *source_sysid;	/* or NULL where the role may not read it */
+	/* with dev_stack: how the dev side reached the new major (upgrade.h), or NULL */
+	struct json_t *upgrade;
 };
 void ts_clone_info_free(struct ts_clone_info *info);
 

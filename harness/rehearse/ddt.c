@@ -75,7 +75,7 @@ static void tool_for(struct ts_env *env, struct ts_side *side, struct child_proc
 {
 	char *db = ts_pg_dbname_arg(env->cfg->dbname);
 
-	ts_env_push_tool(env, &cp->args, tool);
+	ts_env_side_tool(env, side, cp, tool);
 	ts_env_child_env(env, side, cp);
 	strvec_pushf(&cp->args, "--dbname=%s", db);
 	free(db);
@@ -343,7 +343,7 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 	free(log);
 	log = NULL;
 	if (!r) {
-		s = ts_env_scratch_up(env);
+		s = ts_env_scratch_up(env, side);
 		what = xstrfmt("could not dump the %s side", side->name);
 		r = ts_tool_finish(&cp, TS_EXIT_ENV, what) || s ? -1 : 0;
 		free(what);

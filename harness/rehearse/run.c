@@ -153,6 +153,10 @@ static void clone_done(struct ts_run *run, struct ts_report_stage *st, struct ts
 		run->rep.clone_source = xstrdup(info->source);
 	}
 	run->rep.clone_dev_ms = info->dev_ms;
+	if (info->upgrade) {
+		json_decref(run->rep.upgrade);
+		run->rep.upgrade = json_incref(info->upgrade);
+	}
 	if (info->source_version) {
 		free(run->source_version);
 		free(run->source_sysid);
@@ -203,12 +207,16 @@ int ts_run_provision(struct ts_run *run)
 		ts_run_say(run, "clone: the production clone from %s in %.1f s", info.source,
 			   info.prod_ms / 1000.0);
 	if (!r) {
-		ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
-			   env->dev.port, env->clone);
+		if (run->cfg.dev_stack)
+			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), the production clone upgraded (%s) to the stack %s",
+				   env->dev.port, run->cfg.upgrade, run->cfg.dev_stack);
+		else
+			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
+				   env->dev.port, env->clone);
 		r = ts_clone_dev(env, &info);
 	}
 	r = r || prove_booted(run) ? -1 : 0;
-	clone_done(run, st, &info, "copied");
+	clone_done(run, st, &info, run->cfg.dev_stack ? "upgraded" : "copied");
 	return ts_run_stage_end(run, st, t0, r);
 }
 
@@ -289,6 +297,14 @@ int ts_run_plan(struct ts_run *run)
 
 	if (run->planned)
 		return 0;
+	/* a stack recipe that does not read is refused before anything is built */
+	if (run->cfg.dev_stack) {
+		struct ts_recipe r;
+
+		if (ts_stack_recipe_load(&r, run->cfg.dev_stack))
+			return -1;
+		ts_recipe_free(&r);
+	}
 	if (run->cfg.tool)
 		return plan_tool(run);
 	if (ts_migrations_discover(run->cfg.migrations, &run->set))

@@ -42,3 +42,16 @@ void ts_github_escape(FILE *out, const char *s, int property)
 			fputc(*s, out);
 	}
 }
+
+char *ts_speed_text(double before_ms, double after_ms, char *buf, size_t len)
+{
+	double r = before_ms > 0 ? after_ms / before_ms : 1;
+
+	if (r >= 1.05)
+		snprintf(buf, len, "%.2f ms -> %.2f ms, %.1fx slower", before_ms, after_ms, r);
+	else if (r <= 0.95)
+		snprintf(buf, len, "%.2f ms -> %.2f ms, %.1fx faster", before_ms, after_ms, after_ms > 0 ? 1 / r : 0);
+	else
+		snprintf(buf, len, "%.2f ms -> %.2f ms, as fast", before_ms, after_ms);
+	return buf;
+}

@@ -18,4 +18,7 @@ void ts_xml_escape(FILE *out, const char *s);
  */
 void ts_github_escape(FILE *out, const char *s, int property);
 
+/* "0.68 ms -> 0.02 ms, 34x faster" (or "2.1x slower", "as fast") into buf, which it returns. */
+char *ts_speed_text(double before_ms, double after_ms, char *buf, size_t len);
+
 #endif

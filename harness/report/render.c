@@ -14,6 +14,7 @@
 #include "report/render_ci.h"
 #include "report/render_junit.h"
 #include "report/render_load.h"
+#include "report/render_upgrade.h"
 #include "report/report.h"
 
 #include <errno.h>
@@ -479,6 +480,7 @@ static void render_text(const struct ts_report *r, FILE *out)
 		if (r->dev_booted)
 			fprintf(out, "dev side booted the %s\n", r->dev_booted);
 	}
+	ts_report_render_upgrade(r, 0, out);
 	fprintf(out, "\nstages\n");
 	for (size_t i = 0; i < r->n_stages; i++) {
 		const struct ts_report_stage *s = &r->stages[i];
@@ -682,6 +684,7 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	ts_report_render_upgrade(r, 1, out);
 	ts_report_render_load(r, 1, out);
 	render_workload(r, 1, out);
 	for (size_t i = 0; i < r->n_checks; i++) {

@@ -89,6 +89,7 @@ void ts_report_free(struct ts_report *r)
 	json_decref(r->data);
 	json_decref(r->phases);
 	json_decref(r->load);
+	json_decref(r->upgrade);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -502,6 +503,8 @@ json_t *ts_report_to_json(const struct ts_report *r)
 	json_object_set_new(o, "clone_source", jstr(r->clone_source));
 	json_object_set_new(o, "clone_dev_ms", json_real(r->clone_dev_ms));
 	json_object_set_new(o, "clone_note", jstr(r->clone_note));
+	if (r->upgrade)
+		json_object_set(o, "upgrade", r->upgrade);
 	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
 	if (r->prod_booted || r->dev_booted)
 		json_object_set_new(o, "booted", json_pack("{s:o, s:o}", "prod", jstr(r->prod_booted), "dev",
@@ -650,6 +653,8 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->clone_source = jget(o, "clone_source");
 	r->clone_dev_ms = ts_json_num(o, "clone_dev_ms");
 	r->clone_note = jget(o, "clone_note");
+	if ((v = json_object_get(o, "upgrade")) && json_is_object(v))
+		r->upgrade = json_incref(v);
 	r->prod_port = jint(json_object_get(o, "ports"), "prod");
 	r->dev_port = jint(json_object_get(o, "ports"), "dev");
 	r->prod_booted = jget(json_object_get(o, "booted"), "prod");

@@ -159,6 +159,16 @@ struct ts_report {
 	 * over_gate}], lock_queues, timeline}]. See load.h.
 	 */
 	struct json_t *load;
+	/*
+	 * With dev_stack, how the dev side reached the new major (NULL
+	 * without): {stack, recipe, suite, from, to, method, mode, steps:
+	 * {name_ms}, check: [lines], output: [lines], left: [files],
+	 * settings: [{name, set, source, change, old_default, new_default}],
+	 * plans: [{app, file, line, name, sql, calls, prod_ms, dev_ms, ratio,
+	 * plan_changed, over_gate, prod_shape, dev_shape, prod_plan,
+	 * dev_plan}]}. See upgrade.h and plans.h.
+	 */
+	struct json_t *upgrade;
 	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
 	double max_stall_ms;	/* gate.max_stall_ms */
 	int lint_fails;		/* gate.lint = fail */
