@@ -540,7 +540,8 @@ int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char
 			const char *log, int quiet)
 {
 	char *mirror = r->mirror ? xstrdup(r->mirror) : ts_apt_mirror();
-	char *debs_dir = xstrfmt("%s/debs", cache);
+	/* one folder per suite: two builds of two suites at once (an image and a stack) share no file */
+	char *debs_dir = xstrfmt("%s/debs/%s", cache, r->suite);
 	struct child_process cp = CHILD_PROCESS_INIT;
 	struct strbuf inc = STRBUF_INIT;
 	struct ts_progress p = { .what = "debootstrap", .total = 700ull << 20,

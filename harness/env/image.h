@@ -58,7 +58,7 @@ void ts_image_free(struct ts_image *img);
  * What image and stack builds share. debootstrap of the recipe's suite into
  * root, with base (comma-separated, may be empty), postgresql-N and the
  * recipe's packages, from its mirror or the machine's (ts_apt_mirror), its
- * downloads kept in <cache>/debs; output to log, progress unless quiet.
+ * downloads kept in <cache>/debs/<suite>; output to log, progress unless quiet.
  */
 int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char *root, const char *base,
 			const char *log, int quiet);
