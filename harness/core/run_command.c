@@ -123,11 +123,7 @@ static int write_proc(const char *path, const char *text)
 	return r;
 }
 
-/*
- * In the child: a mount namespace where root's /usr and ld.so.cache stand
- * in for the machine's (merged /usr: /bin, /lib and /lib64 are links into
- * it). The mounts are private, gone with the namespace's last process.
- */
+/* What a child with usr_root needs, made before the fork. */
 struct usr_root {
 	char *usr, *cache;	/* <root>/usr, <root>/etc/ld.so.cache */
 	char *uid_map, *gid_map;	/* "uid uid 1": as another user than root, a user namespace */

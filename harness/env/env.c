@@ -345,12 +345,16 @@ int ts_env_load(struct ts_env *env)
 		json_decref(o);
 		return -1;
 	}
-	env->prod.port = (int)json_integer_value(json_object_get(json_object_get(o, "prod"), "port"));
-	env->dev.port = (int)json_integer_value(json_object_get(json_object_get(o, "dev"), "port"));
-	env->scratch.port = (int)json_integer_value(json_object_get(json_object_get(o, "scratch"), "port"));
-	env->prod.on_stack = json_is_true(json_object_get(json_object_get(o, "prod"), "on_stack"));
-	env->dev.on_stack = json_is_true(json_object_get(json_object_get(o, "dev"), "on_stack"));
-	env->scratch.on_stack = json_is_true(json_object_get(json_object_get(o, "scratch"), "on_stack"));
+	{
+		struct ts_side *sides[] = { &env->prod, &env->dev, &env->scratch };
+
+		for (size_t i = 0; i < 3; i++) {
+			json_t *s = json_object_get(o, sides[i]->name);
+
+			sides[i]->port = (int)json_integer_value(json_object_get(s, "port"));
+			sides[i]->on_stack = json_is_true(json_object_get(s, "on_stack"));
+		}
+	}
 	if ((v = json_object_get(o, "stack")) && json_is_object(v)) {
 		static const size_t slots[] = { offsetof(struct ts_stack, root), offsetof(struct ts_stack, version),
 						offsetof(struct ts_stack, bin), offsetof(struct ts_stack, old_bin),
@@ -661,6 +665,30 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_push(&cp->env, "PGOPTIONS");
 	/* twinstage's own: a migration tool's statement log and lock sampling leave them out */
 	strvec_push(&cp->env, "PGAPPNAME=twinstage command");
+}
+
+void ts_env_run_as_server(const struct ts_env *env, struct child_process *cp)
+{
+	if (env->home.as_user) {
+		cp->run_as_user = 1;
+		cp->uid = env->home.uid;
+		cp->gid = env->home.gid;
+	}
+	cp->no_stdin = 1;
+	strvec_push(&cp->env, "LC_ALL=C.UTF-8");
+}
+
+char *ts_env_side_data(const struct ts_side *side)
+{
+	char *data = path_join(side->dir, "data");
+	char buf[4096];
+	ssize_t n = readlink(data, buf, sizeof(buf) - 1);
+
+	if (n > 0) {
+		free(data);
+		return xstrndup(buf, (size_t)n);
+	}
+	return data;
 }
 
 void ts_env_side_tool(const struct ts_env *env, const struct ts_side *side, struct child_process *cp,

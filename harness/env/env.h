@@ -207,6 +207,10 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 		      struct child_process *cp);
 /* Finds the server programs here (initdb, pg_ctl, ...): sets env->pg_bin. */
 int ts_env_find_pg_bin(struct ts_env *env);
+/* Makes cp run as the server user (as root: [environments] user), stdin closed, in the C.UTF-8 locale. */
+void ts_env_run_as_server(const struct ts_env *env, struct child_process *cp);
+/* The folder a side's cluster is in: <side>/data, or the folder it links to (new string). */
+char *ts_env_side_data(const struct ts_side *side);
 /* Pushes the path of a server tool (psql, pg_dump, ...) in env->pg_bin, else its name. */
 void ts_env_push_tool(const struct ts_env *env, struct strvec *args, const char *tool);
 /*

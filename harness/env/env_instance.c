@@ -35,17 +35,6 @@ static char *data_dir(const struct ts_side *side)
 	return path_join(side->dir, "data");
 }
 
-static void run_as(struct ts_env *env, struct child_process *cp)
-{
-	if (env->home.as_user) {
-		cp->run_as_user = 1;
-		cp->uid = env->home.uid;
-		cp->gid = env->home.gid;
-	}
-	cp->no_stdin = 1;
-	strvec_push(&cp->env, "LC_ALL=C.UTF-8");
-}
-
 static int give_to_server_user(struct ts_env *env, const char *path)
 {
 	if (env->home.as_user && chown(path, env->home.uid, env->home.gid))
@@ -114,20 +103,6 @@ out:
 	return r;
 }
 
-/* Where the data really is (the link's target when it is a link). */
-static char *real_data_dir(const struct ts_side *side)
-{
-	char *data = data_dir(side);
-	char buf[4096];
-	ssize_t n = readlink(data, buf, sizeof(buf) - 1);
-
-	if (n > 0) {
-		free(data);
-		return xstrndup(buf, (size_t)n);
-	}
-	return data;
-}
-
 static int fail_with_log(const char *what, const char *log)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -159,7 +134,7 @@ static int instance_create(struct ts_env *env, struct ts_side *side)
 		strvec_push(&cp.args, env->initdb_args.v[i]);
 	if (!env->initdb_args.nr)
 		strvec_pushl(&cp.args, "-U", TS_DB_USER, "--encoding=UTF8", "--locale=C.UTF-8", NULL);
-	run_as(env, &cp);
+	ts_env_run_as_server(env, &cp);
 	cp.out_path = log;
 	r = run_command(&cp);
 	child_process_clear(&cp);
@@ -321,7 +296,7 @@ static int wait_until_ready(struct ts_side *side, const char *log, off_t log_at)
 static int instance_start(struct ts_env *env, struct ts_side *side)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *data = real_data_dir(side), *log = path_join(side->dir, "server.log");
+	char *data = ts_env_side_data(side), *log = path_join(side->dir, "server.log");
 	off_t log_at;
 	int r = -1;
 
@@ -357,7 +332,7 @@ static int instance_start(struct ts_env *env, struct ts_side *side)
 	 */
 	ts_env_side_tool(env, side, &cp, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-W", "start", NULL);
-	run_as(env, &cp);
+	ts_env_run_as_server(env, &cp);
 	cp.out_path = log;
 	r = run_command(&cp);
 	if (!r)
@@ -379,14 +354,14 @@ out:
 static int pg_ctl_stop(struct ts_env *env, struct ts_side *side, const char *mode)
 {
 	struct child_process cp = CHILD_PROCESS_INIT;
-	char *data = real_data_dir(side);
+	char *data = ts_env_side_data(side);
 	int r;
 
 	pid_t pid = postmaster_pid(side);
 
 	ts_env_side_tool(env, side, &cp, "pg_ctl");
 	strvec_pushl(&cp.args, "-D", data, "-m", mode, "-W", "stop", NULL);
-	run_as(env, &cp);
+	ts_env_run_as_server(env, &cp);
 	cp.quiet = 1;
 	r = run_command(&cp);
 	/* gone when its pid file is (a shutdown checkpoint first, with fast) */
@@ -425,7 +400,7 @@ static int instance_destroy(struct ts_env *env, struct ts_side *side)
 		for (int i = 0; i < 200 && alive(pid); i++)
 			usleep(50000);
 	}
-	real = real_data_dir(side);
+	real = ts_env_side_data(side);
 	/* a process that just died may still have had a file being written */
 	for (int i = 0; (r = rm_rf(real)) && i < 5; i++)
 		usleep(200000);
@@ -488,14 +463,14 @@ static int instance_snapshot(struct ts_env *env, struct ts_side *from, struct ts
 		return -1;
 	if (instance_destroy(env, to) || prepare_data_dir(env, to, &dst))
 		goto out;
-	src = real_data_dir(from);
+	src = ts_env_side_data(from);
 	if (!is_dir(src)) {
 		ts_error_set(TS_EXIT_ENV, "the %s side has no data to copy (\"%s\")", from->name, src);
 		goto out;
 	}
 	{
 		/* copy the contents, keeping to's folder (or link target) */
-		char *real_dst = real_data_dir(to);
+		char *real_dst = ts_env_side_data(to);
 		char *what = xstrfmt("copying %s to %s", from->name, to->name);
 
 		r = copy_tree(env, src, real_dst, cow, what);
@@ -529,11 +504,11 @@ static int instance_receive(struct ts_env *env, struct ts_side *side, struct chi
 		child_process_clear(cp);
 		goto out;
 	}
-	real = real_data_dir(side);
+	real = ts_env_side_data(side);
 	p.arg = real;
 	ts_env_side_tool(env, side, cp, "pg_basebackup");
 	strvec_pushl(&cp->args, "-D", real, "-Fp", "-X", "stream", "-c", "fast", "--no-sync", NULL);
-	run_as(env, cp);
+	ts_env_run_as_server(env, cp);
 	if (ts_tool_start(env, cp, "basebackup.log"))
 		goto out;
 	ts_progress_watch(&p, cp);
@@ -559,7 +534,7 @@ out:
 
 static char *instance_statement_log(struct ts_env *env, struct ts_side *side)
 {
-	char *data = real_data_dir(side), *p = xstrfmt("%s/log/twinstage.json", data);
+	char *data = ts_env_side_data(side), *p = xstrfmt("%s/log/twinstage.json", data);
 
 	(void)env;
 	free(data);

@@ -122,10 +122,10 @@ static int add_old_major(const char *root, const char *mirror, const char *suite
 	char *source = xstrfmt("deb %s %s main\n", mirror, suite);
 	char *pkg = xstrfmt("postgresql-%d/%s", major, suite);
 	char *what = xstrfmt("installing %s into the stack", pkg);
-	char *resolv = path_join(root, "etc/resolv.conf");
+	char *resolv = path_join(root, "etc/resolv.conf"), *policy = path_join(root, "usr/sbin/policy-rc.d");
 	int r;
 
-	unlink(resolv);
+	unlink(resolv);	/* it may be a link into a system the root does not run */
 	r = ts_root_write(root, "/etc/apt/sources.list.d/twinstage-production.list", source, 0) ||
 	    ts_root_write(root, "/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0) ||
 	    ts_root_write(root, "/etc/postgresql-common/createcluster.conf", "\ncreate_main_cluster = false\n", 1);
@@ -138,22 +138,15 @@ static int add_old_major(const char *root, const char *mirror, const char *suite
 		strbuf_release(&sb);
 	}
 	if (!r) {
-		char *policy = path_join(root, "usr/sbin/policy-rc.d");
-
 		chmod(policy, 0755);
-		free(policy);
 		r = chroot_run(root, log, "apt-get update in the stack", "apt-get", "update", "-q", NULL) ||
 		    chroot_run(root, log, what, "apt-get", "install", "-y", "-q", "--no-install-recommends", pkg,
 			       NULL) ? -1 : 0;
 		if (r)
 			ts_error_hint("is postgresql-%d a package of %s? (its output is in %s)", major, suite, log);
 	}
-	{
-		char *policy = path_join(root, "usr/sbin/policy-rc.d");
-
-		unlink(policy);
-		free(policy);
-	}
+	unlink(policy);
+	free(policy);
 	free(resolv);
 	free(source);
 	free(pkg);

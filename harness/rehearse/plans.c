@@ -27,7 +27,6 @@
 struct measure {
 	json_t *plan;		/* the "Plan" of EXPLAIN's JSON */
 	double ms;		/* median */
-	int runs;
 };
 
 static void shape_into(json_t *node, struct strbuf *sb)
@@ -68,8 +67,8 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* 1 when res is an error (the savepoint is then rolled back), 0 when it worked. */
-static int failed(PGconn *conn, PGresult *res)
+/* 1 when res is an error, 0 when it worked; res is freed. */
+static int failed(PGresult *res)
 {
 	int bad = PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK;
 
@@ -104,7 +103,7 @@ static int measure(PGconn *conn, const struct ts_scenario_stmt *st, int timeout_
 
 		res = PQexec(conn, prep);
 		free(prep);
-		if (failed(conn, res))
+		if (failed(res))
 			goto out;
 	}
 	if (ts_pg_exec(conn, "SAVEPOINT twinstage_plan"))
@@ -122,7 +121,7 @@ static int measure(PGconn *conn, const struct ts_scenario_stmt *st, int timeout_
 	/* a warm-up first: the caches, the catalog, the plan's first build */
 	for (int i = 0; i <= runs; i++) {
 		double t = now_ms(), dt;
-		int bad = failed(conn, PQexec(conn, run));
+		int bad = failed(PQexec(conn, run));
 
 		dt = now_ms() - t;
 		if (ts_pg_exec(conn, "ROLLBACK TO SAVEPOINT twinstage_plan") || bad)
@@ -134,14 +133,13 @@ static int measure(PGconn *conn, const struct ts_scenario_stmt *st, int timeout_
 	}
 	qsort(times, (size_t)n, sizeof(times[0]), cmp_double);
 	m->ms = times[n / 2];
-	m->runs = n;
 	r = 0;
 out:
 	if (r) {
 		json_decref(m->plan);
 		m->plan = NULL;
 	}
-	/* ROLLBACK also ends the prepared statement's transaction, not the statement: DEALLOCATE it */
+	/* a prepared statement outlives the rollback of its transaction: DEALLOCATE it */
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE && ts_pg_exec(conn, "ROLLBACK"))
 		r = -1;
 	ts_role_state_ended(&roles);
@@ -247,7 +245,7 @@ int ts_run_plans(struct ts_run *run)
 {
 	struct ts_env *env = &run->env;
 	double t0 = now_ms();
-	char *name = NULL;
+	char *name;
 	struct ts_report_stage *st = ts_run_stage(run, "plans", "each statement of the live version explained and timed on both sides");
 	PGconn *a = ts_env_connect(env, &env->prod, NULL), *b = a ? ts_env_connect(env, &env->dev, NULL) : NULL;
 	json_t *all = json_array(), *check, *s, *excerpt = json_array();
@@ -255,11 +253,6 @@ int ts_run_plans(struct ts_run *run)
 	int r = !a || !b ? -1 : 0, unmeasured = 0, changed = 0, slower = 0;
 	size_t i, n;
 
-	if (!r) {
-		free(name);
-		name = xstrfmt("plans and timings, PostgreSQL %d against %s", PQserverVersion(a) / 10000,
-			       env->stack.version);
-	}
 	for (size_t k = 0; k < run->cfg.n_apps && !r; k++) {
 		const struct ts_app *app = &run->cfg.apps[k];
 
@@ -274,6 +267,7 @@ int ts_run_plans(struct ts_run *run)
 	json_array_foreach(all, i, s)
 		sorted[i] = s;
 	qsort(sorted, n, sizeof(*sorted), heavier_first);
+	name = xstrfmt("plans and timings, PostgreSQL %d against %s", PQserverVersion(a) / 10000, env->stack.version);
 	check = json_pack("{s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:f}", "check", "plans", "name", name, "side", "dev",
 			  "status", "passed", "gating", run->cfg.max_slowdown > 0, "statements", (int)n,
 			  "unmeasured", unmeasured, "max_slowdown", run->cfg.max_slowdown);
@@ -317,6 +311,7 @@ int ts_run_plans(struct ts_run *run)
 	json_object_set_new(check, "slower", json_integer(slower));
 	json_object_set(check, "excerpt", excerpt);
 	json_object_set_new(check, "ms", json_real(now_ms() - t0));
+	free(name);
 	ts_run_say(run, "plans: %zu statements on both majors: %d plan%s changed, %d slower", n, changed,
 		   changed == 1 ? "" : "s", slower);
 	ts_report_data_add(&run->rep, check);
@@ -332,7 +327,6 @@ out:
 	free(sorted);
 	json_decref(all);
 	json_decref(excerpt);
-	free(name);
 	if (a)
 		PQfinish(a);
 	if (b)

@@ -19,16 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The folder a side's cluster is in (as env_instance.c lays it out). */
-static char *side_data(const struct ts_env *env, const struct ts_side *side)
-{
-	char *home = ts_env_data_home(env, side);
-	char *p = home ? path_join(home, side->name) : path_join(side->dir, "data");
-
-	free(home);
-	return p;
-}
-
 /* initdb's options for a cluster pg_upgrade accepts: template0's encoding and locale, the install user, checksums. */
 static int initdb_like(PGconn *conn, struct strvec *args)
 {
@@ -45,8 +35,7 @@ static int initdb_like(PGconn *conn, struct strvec *args)
 	strvec_pushf(args, "--encoding=%s", PQgetvalue(res, 0, 0));
 	strvec_pushf(args, "--lc-collate=%s", PQgetvalue(res, 0, 1));
 	strvec_pushf(args, "--lc-ctype=%s", PQgetvalue(res, 0, 2));
-	if (!strcmp(PQgetvalue(res, 0, 3), "i"))
-	{
+	if (!strcmp(PQgetvalue(res, 0, 3), "i")) {
 		strvec_push(args, "--locale-provider=icu");
 		strvec_pushf(args, "--icu-locale=%s", PQgetvalue(res, 0, 4));
 	}
@@ -188,13 +177,7 @@ static int pg_upgrade(struct ts_env *env, const char *work, const char *old_data
 		strvec_pushl(&cp.args, env->pool.dir ? "--clone" : "--copy", "--no-sync", NULL);
 	cp.dir = work;
 	cp.out_path = log;
-	cp.no_stdin = 1;
-	strvec_push(&cp.env, "LC_ALL=C.UTF-8");
-	if (env->home.as_user) {
-		cp.run_as_user = 1;
-		cp.uid = env->home.uid;
-		cp.gid = env->home.gid;
-	}
+	ts_env_run_as_server(env, &cp);
 	unlink(log);
 	r = run_command(&cp);
 	child_process_clear(&cp);
@@ -205,7 +188,7 @@ int ts_upgrade_run(struct ts_env *env, json_t *info)
 {
 	/* the sockets pg_upgrade's servers listen on, and its scripts: a short path the server user owns, this workdir's */
 	char *work = ts_home_outside(&env->home, "/tmp");
-	char *old_data = side_data(env, &env->prod), *new_data = side_data(env, &env->dev);
+	char *old_data = ts_env_side_data(&env->prod), *new_data = NULL;
 	char *check_log = ts_tool_log(env, "upgrade-check.log"), *log = ts_tool_log(env, "upgrade.log");
 	double t;
 	int r = -1, stopped = 0;
@@ -226,6 +209,7 @@ int ts_upgrade_run(struct ts_env *env, json_t *info)
 	if (env->ops->create(env, &env->dev))
 		goto out;
 	step_ms(info, "initdb_ms", t);
+	new_data = ts_env_side_data(&env->dev);
 	/* pg_upgrade reads a cleanly stopped cluster; the production clone is started again after */
 	if (env->ops->stop(env, &env->prod))
 		goto out;
