@@ -81,3 +81,43 @@ enabled = false
 ${2:-}
 INI
 }
+
+# libvirt_up: libvirt's daemons started when they do not run; libvirt_down stops those.
+LIBVIRT_STARTED=""
+libvirt_up() {
+	for d in virtlogd libvirtd; do
+		if ! [ -f /run/$d.pid ] || ! kill -0 "$(cat /run/$d.pid)" 2>/dev/null; then
+			$d -d && LIBVIRT_STARTED="$LIBVIRT_STARTED $d"
+		fi
+	done
+	sleep 1
+}
+libvirt_down() {
+	for d in $LIBVIRT_STARTED; do kill "$(cat /run/$d.pid)" 2>/dev/null || true; done
+}
+
+# rehearse_vs_instance BACKEND GOAL: scenarios/invoices rehearsed on BACKEND
+# (vm or dualboot) with images/debian-pg15.ini, then on instance; both times,
+# both exit codes, the ratio. Prints each guest's boot line of an `up` first.
+rehearse_vs_instance() {
+	local p="$WORK/project" t code_g=0 code_i=0 g i
+	rm -rf "$p" && cp -a "$ROOT/scenarios/invoices" "$p" && rm -rf "$p/.twinstage"
+	# the example includes ../../envs/local.ini: the copy includes the repository's own
+	sed -i "s#^include = ../../envs/#include = $ROOT/envs/#" "$p/twinstage.ini"
+	printf '[environments]\nbackend = %s\nimage = %s\n' "$1" "$ROOT/images/debian-pg15.ini" > "$p/guests.ini"
+	t=$(now)
+	"$TWINSTAGE" up -c "$p/twinstage.ini" --env "$p/guests.ini" 2> "$WORK/up.log" >/dev/null ||
+		{ cat "$WORK/up.log"; exit 1; }
+	echo "  both sides accepting connections $(elapsed "$t") s after \`up\` started them (goal: within 20 s on vm):"
+	grep -o 'the [a-z]* guest accepts connections ([0-9]* s)' "$WORK/up.log" | sed 's/^/    /'
+	"$TWINSTAGE" down -c "$p/twinstage.ini" --env "$p/guests.ini" -q >/dev/null
+	t=$(now)
+	"$TWINSTAGE" rehearse -c "$p/twinstage.ini" --env "$p/guests.ini" >/dev/null 2>&1 || code_g=$?
+	g=$(elapsed "$t")
+	t=$(now)
+	"$TWINSTAGE" rehearse -c "$p/twinstage.ini" >/dev/null 2>&1 || code_i=$?
+	i=$(elapsed "$t")
+	awk -v b="$1" -v v="$g" -v i="$i" -v cg="$code_g" -v ci="$code_i" -v goal="$2" 'BEGIN {
+		printf "%-44s %s %6.1f s   instance %6.1f s   %.1fx as long (goal: within %s; exit %s and %s)\n",
+			"rehearse scenarios/invoices", b, v, i, v / i, goal, cg, ci }'
+}

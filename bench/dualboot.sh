@@ -10,6 +10,8 @@
 #   write    `twinstage dualboot write DISK --device LOOP --yes` (qemu-img,
 #            zeros skipped) against what a user would do: qemu-img convert to
 #            a raw file, then dd of it to the device
+#   rehearse `twinstage rehearse` of scenarios/invoices on dualboot, against
+#            the same on instance (goal: within 5x)
 #
 # Needs root (the image build, loop devices). The recipe's image is built
 # first when it is not cached (not timed).
@@ -18,6 +20,7 @@ RECIPE=$ROOT/images/debian-pg15.ini
 LOOP=""
 stop_loop() {
 	if [ -n "$LOOP" ]; then losetup -d "$LOOP" || true; fi
+	libvirt_down
 	cleanup
 }
 trap stop_loop EXIT
@@ -54,3 +57,7 @@ qemu-img convert -O raw "$WORK/station.qcow2" "$WORK/station.raw"
 dd if="$WORK/station.raw" of="$LOOP" bs=4M conv=fsync status=none
 base=$(elapsed "$t")
 report "write $(awk -v s="$size" 'BEGIN { printf "%.1f", s / 2^30 }') GiB station to a loop device" "$ts" "$base" "no slower than dd"
+
+echo "== a whole rehearsal: dualboot against instance"
+libvirt_up
+rehearse_vs_instance dualboot 5x

@@ -18,19 +18,8 @@
 source "$(dirname "$0")/common.sh"
 SIZES=${SIZES:-2 8}
 COLD=${COLD:-1}
-STARTED=""
-
-for d in virtlogd libvirtd; do
-	if ! [ -f /run/$d.pid ] || ! kill -0 "$(cat /run/$d.pid)" 2>/dev/null; then
-		$d -d && STARTED="$STARTED $d"
-	fi
-done
-stop_daemons() {
-	for d in $STARTED; do kill "$(cat /run/$d.pid)" 2>/dev/null || true; done
-	cleanup
-}
-trap stop_daemons EXIT
-sleep 1
+libvirt_up
+trap 'libvirt_down; cleanup' EXIT
 
 echo "== image build (images/debian-pg15.ini)"
 if [ "$COLD" = 1 ]; then
@@ -64,24 +53,5 @@ for g in $SIZES; do
 done
 
 echo "== boot to ready, and a whole rehearsal: vm against instance"
-cp -a "$ROOT/scenarios/invoices" "$WORK/project"
-rm -rf "$WORK/project/.twinstage"
-# the example includes ../../envs/local.ini: the copy includes the repository's own
-sed -i "s#^include = ../../envs/#include = $ROOT/envs/#" "$WORK/project/twinstage.ini"
-printf '[environments]\nbackend = vm\nimage = %s\n' "$ROOT/images/debian-pg15.ini" > "$WORK/project/vm.ini"
-"$TWINSTAGE" up -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" 2> "$WORK/up.log" >/dev/null ||
-	{ cat "$WORK/up.log"; exit 1; }
-grep -o 'the [a-z]* guest accepts connections ([0-9]* s)' "$WORK/up.log" | sed 's/^/  /'
-"$TWINSTAGE" down -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" -q >/dev/null
-t=$(now)
-vm_code=0
-"$TWINSTAGE" rehearse -c "$WORK/project/twinstage.ini" --env "$WORK/project/vm.ini" >/dev/null 2>&1 || vm_code=$?
-vm=$(elapsed "$t")
-t=$(now)
-inst_code=0
-"$TWINSTAGE" rehearse -c "$WORK/project/twinstage.ini" >/dev/null 2>&1 || inst_code=$?
-inst=$(elapsed "$t")
-echo "  exit codes: vm $vm_code, instance $inst_code"
-awk -v v="$vm" -v i="$inst" 'BEGIN { printf "%-44s vm %8.1f s   instance %8.1f s   vm takes %.1fx as long\n",
-	"rehearse scenarios/invoices", v, i, v / i }'
+rehearse_vs_instance vm 4x
 echo "accelerator: $(head -2 "${TWINSTAGE_IMAGE_CACHE:-/var/cache/twinstage/images}/kvm-probe" 2>/dev/null | tail -1)"

@@ -189,6 +189,64 @@ Test(clone, logical_copy)
 	th_cluster_stop(&src);
 }
 
+/*
+ * A source with a table big enough to be piped on its own (pg_dump -t |
+ * pg_restore, while pg_dump -j does the rest from the same snapshot), read
+ * as a read-only role: every row on both sides, and what the post-data
+ * brings after the data (indexes, a foreign key, a trigger, a refreshed
+ * materialized view), the sequences and a generated column.
+ */
+Test(clone, logical_copy_pipes_the_biggest_tables)
+{
+	struct th_cluster src;
+	char *prod, *source, *ci;
+	const char *checks[] = {
+		"SELECT count(*) || ':' || sum(twice) FROM wide",
+		"SELECT count(*) FROM pg_indexes WHERE tablename = 'wide'",
+		"SELECT count(*) FROM pg_constraint WHERE conname = 'wide_big_fk'",
+		"SELECT count(*) FROM pg_trigger WHERE tgname = 'wide_touch'",
+		"SELECT n FROM wide_count",
+		"SELECT last_value FROM wide_id_seq",
+	};
+	int code;
+
+	source_project(&src, "logical", "app");
+	th_sql(src.conninfo, "CREATE TABLE wide (id serial PRIMARY KEY, big_id int, pad text, twice bigint"
+			     " GENERATED ALWAYS AS (id * 2) STORED);"
+			     " INSERT INTO wide (big_id, pad) SELECT 1 + i % 20000, repeat(md5(i::text), 3)"
+			     " FROM generate_series(1, 90000) i;"
+			     " ALTER TABLE wide ADD CONSTRAINT wide_big_fk FOREIGN KEY (big_id) REFERENCES big;"
+			     " CREATE INDEX ON wide (pad);"
+			     " CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS"
+			     " $$BEGIN NEW.pad := 'touched'; RETURN NEW; END$$;"
+			     " CREATE TRIGGER wide_touch BEFORE INSERT ON wide FOR EACH ROW EXECUTE FUNCTION touch();"
+			     " CREATE MATERIALIZED VIEW wide_count AS SELECT count(*) AS n FROM wide;"
+			     " GRANT pg_read_all_data TO app");
+	code = th_twinstage(dir, &out, &err, "up", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "copying the source database (user=app dbname=shop host=127.0.0.1 port=");
+	ASSERT_HAS(err, "its 1 biggest table piped straight into the prod side, the rest with pg_dump -j");
+	ASSERT_HAS(err, "copying the production clone: its 1 biggest table piped straight into the dev side");
+	ASSERT_HAS(out, "production clone from pg_dump | pg_restore of its 1 biggest table");
+	prod = assert_sides_equal();
+	source = th_value(src.conninfo, digest_sql);
+	cr_assert_str_eq(prod, source, "the production clone differs from the source");
+	cr_assert(strstr(prod, "wide=90000:"), "%s", prod);
+	ci = xstrfmt("host=127.0.0.1 port=%d dbname=tproj user=postgres", kept_port("dev"));
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		char *want = th_value(src.conninfo, checks[i]), *got = th_value(ci, checks[i]);
+
+		cr_assert_str_eq(got, want, "%s: %s on the dev side, %s on the source", checks[i], got, want);
+		free(want);
+		free(got);
+	}
+	free(ci);
+	cr_assert_eq(th_twinstage(dir, NULL, NULL, "down", "-q", NULL), 0);
+	free(prod);
+	free(source);
+	th_cluster_stop(&src);
+}
+
 /* A migration that changes schema and data: reset must undo both. */
 static void migrating_project(const char *method)
 {

@@ -29,6 +29,7 @@ static char *dir;
 static struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
 static pid_t sshd;
 static char *ssh_uri;
+static char *project;	/* a project a test made (with its env.ini), brought down by teardown */
 
 /*
  * An sshd of the test's own on 127.0.0.1, root allowed with a fresh key:
@@ -88,11 +89,14 @@ static void setup(void)
 	strbuf_reset(&err);
 	sshd = 0;
 	ssh_uri = NULL;
+	project = NULL;
 }
 
 static void teardown(void)
 {
 	th_twinstage(dir, NULL, NULL, "down", "-q", NULL);
+	if (project)
+		th_twinstage(project, NULL, NULL, "down", "-q", "--env", "env.ini", NULL);
 	if (ssh_uri) {	/* the image pool of the test's "remote" folder */
 		char *images = xstrfmt("%s/remote/images", dir), crc[9], *pool;
 
@@ -108,6 +112,7 @@ static void teardown(void)
 	th_rmtree(dir);
 	free(dir);
 	free(ssh_uri);
+	free(project);
 	th_libvirt_down();
 }
 
@@ -160,6 +165,76 @@ static void rehearse_both(const char *name, int want, int remote)
 	free(p);
 }
 
+/* What `twinstage up` printed of the prod side's port ("prod  running  postgresql://postgres@127.0.0.1:PORT/..."). */
+static int prod_port(const char *said)
+{
+	const char *p = strstr(said, "prod  running  postgresql://postgres@127.0.0.1:");
+
+	cr_assert(p, "no prod line:\n%s", said);
+	return atoi(p + strlen("prod  running  postgresql://postgres@127.0.0.1:"));
+}
+
+/*
+ * The guests boot twinstage's own init, their agent answers, a physical
+ * clone stops the production clone cleanly through it (its own log says so
+ * when it starts again), and ddt_server = guest restores in a third guest.
+ */
+static void guests_boot_own_init_and_stop_cleanly(void)
+{
+	char *image = th_src("images/debian-pg15.ini"), *p, *ci, *v, *crc_name;
+	char *ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\nclone = physical\n"
+			    "ddt_server = guest\n", image);
+	char crc[9], *wd;
+	struct strbuf sb = STRBUF_INIT;
+	int code;
+
+	wd = xstrfmt("%s/physical", dir);	/* a project of its own: the examples below have theirs */
+	mkdir(wd, 0755);
+	project = p = th_example(wd, "invoices", ini);
+	free(wd);
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "up", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ci = xstrfmt("host=127.0.0.1 port=%d dbname=postgres user=postgres sslmode=disable", prod_port(out.buf));
+	/* PID 1 is twinstage's init, not systemd */
+	v = th_value(ci, "SELECT encode(pg_read_binary_file('/proc/1/cmdline'), 'escape')");
+	cr_assert(strstr(v, "/usr/sbin/twinstage-init"), "PID 1 is \"%s\"", v);
+	free(v);
+	/* stopped for the physical copy, through the agent, then started: a clean shutdown, not a crash */
+	v = th_value(ci, "SELECT pg_read_file('/var/log/postgresql/postgresql-15-main.log')");
+	cr_assert(strstr(v, "database system is shut down"), "no clean shutdown in the guest's log:\n%s", v);
+	cr_assert(strstr(v, "database system was shut down at"), "no clean start after it:\n%s", v);
+	cr_assert(!strstr(v, "was interrupted") && !strstr(v, "not properly shut down"),
+		  "the guest's PostgreSQL was not stopped cleanly:\n%s", v);
+	free(v);
+	/* the agent answers (the live snapshot's freeze goes through it) */
+	wd = xstrfmt("%s/.twinstage", p);
+	crc32_hex(wd, strlen(wd), crc);
+	crc_name = xstrfmt("twinstage-%s-prod", crc);
+	cr_assert_eq(th_run(&sb, "virsh", "-q", "qemu-agent-command", crc_name, "{\"execute\":\"guest-ping\"}", NULL), 0,
+		     "the guest agent did not answer: %s", sb.buf);
+	/* the double dump test in a guest of the image when asked */
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "ddt", "prod", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "the scratch server of the double dump test: in a guest of the image (ddt_server = guest)");
+	ASSERT_HAS(err, "the scratch guest accepts connections");
+	ASSERT_HAS(err, "lock and stall times are reported, not gated");
+	code = th_twinstage(p, &out, &err, "down", "-q", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	v = th_domains();
+	cr_assert(!strstr(v, xstrfmt("twinstage-%s-", crc)), "domains left: %s", v);
+	free(v);
+	strbuf_release(&sb);
+	free(crc_name);
+	free(wd);
+	free(ci);
+	free(ini);
+	free(image);
+}
+
 Test(vm, image_guests_and_both_examples)
 {
 	char *recipe = th_src("images/debian-pg15.ini");
@@ -192,6 +267,7 @@ Test(vm, image_guests_and_both_examples)
 	ASSERT_HAS(out, "PostgreSQL: 15");
 	ASSERT_HAS(out, "hostname twinstage");
 
+	guests_boot_own_init_and_stop_cleanly();
 	rehearse_both("invoices", 0, 0);
 	sshd_up();
 	rehearse_both("rename-breaks", 1, 1);
@@ -243,10 +319,117 @@ Test(vm, bad_vm_settings_name_the_line)
 		 "vm.ini:4: invalid value for accel: \"fast\" (expected auto, kvm or tcg)");
 	up_fails("[environments]\nbackend = vm\nimage = r.ini\nremote_dir = images\n", 2,
 		 "vm.ini:4: invalid value for remote_dir: \"images\" (an absolute folder on the libvirt host)");
+	up_fails("[environments]\nbackend = vm\nimage = r.ini\nddt_server = scratch\n", 2,
+		 "vm.ini:4: invalid value for ddt_server: \"scratch\" (expected host or guest)");
+	up_fails("[environments]\nbackend = dualboot\nimage = r.ini\ndev_image = r.ini\n", 2,
+		 "dev_image needs backend = vm (the station's two roots are made from one image)");
+	up_fails("[environments]\nbackend = vm\nimage = r.ini\ndev_image = r.ini\nupgrade = pg_upgrade\n", 2,
+		 "upgrade = pg_upgrade with dev_image: the dev guest is filled with pg_dump of its major (upgrade = dump)");
+	up_fails("[environments]\nbackend = vm\nimage = r.ini\ndev_stack = r.ini\n", 2,
+		 "dev_stack needs backend = instance");
+	ASSERT_HAS(err, "on vm, dev_image = images/debian13-pg17.ini gives the dev guest its own system");
 	th_write(dir, "vm.ini", "[environments]\nbackend = vm\nimage = r.ini\n");
 	th_write(dir, "r.ini", "[image]\nsize = 2G\n\n[postgresql]\nversoin = 15\n");
 	strbuf_reset(&err);
 	code = th_twinstage(dir, &out, &err, "image", "build", "r.ini", NULL);
 	cr_assert_eq(code, 2);
 	ASSERT_HAS(err, "r.ini:5: unknown key \"versoin\" in [postgresql]");
+	th_write(dir, "r.ini", "[image]\nsize = 2G\ninit = sysvinit\n");
+	strbuf_reset(&err);
+	code = th_twinstage(dir, &out, &err, "image", "build", "r.ini", NULL);
+	cr_assert_eq(code, 2);
+	ASSERT_HAS(err, "r.ini:3: invalid init \"sysvinit\" (twinstage: PostgreSQL started directly, or systemd: the root's services too)");
+}
+
+/* `SELECT sql` on the side of a kept workdir (its port from env.json). */
+static char *side_value(const char *workdir, const char *side, const char *sql)
+{
+	char *state = xstrfmt("%s/env.json", workdir);
+	json_t *o = json_load_file(state, 0, NULL);
+	int port = (int)json_integer_value(json_object_get(json_object_get(o, side), "port"));
+	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop sslmode=disable", port);
+	char *v = th_value(ci, sql);
+
+	json_decref(o);
+	free(state);
+	free(ci);
+	return v;
+}
+
+/*
+ * The move to the next major on vm: the production clone a Debian 12
+ * guest with PostgreSQL 15, the dev guest its own image, Debian 13 with
+ * PostgreSQL 17, filled with 17's pg_dump. The live version's health page
+ * fails on the dev side only, as on instance; each guest runs its own
+ * system, read from inside it; nothing is lost; nothing is left.
+ */
+Test(vm, the_dev_guest_runs_its_own_image_of_the_next_major)
+{
+	char *image = th_src("images/debian-pg15.ini"), *next = th_src("images/debian13-pg17.ini");
+	char *ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\ndev_image = %s\nupgrade = dump\nmemory = 768\n",
+			    image, next);
+	char *p, *wd, *v;
+	json_t *rep, *up, *c, *plan = NULL;
+	size_t i;
+	int code, ddt_dev = 0;
+
+	if (geteuid() != 0)
+		cr_skip_test("the image builds need root (debootstrap), and the guests qemu:///system");
+	th_libvirt_up();
+	project = p = th_example(dir, "upgrade-17", ini);
+	wd = xstrfmt("%s/.twinstage", p);
+	code = th_twinstage(p, &out, &err, "rehearse", "--env", "env.ini", "--keep", NULL);
+	cr_assert_eq(code, 1, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(out, "v1 (current)       pass 5/5 (baseline)                FAIL 4/5 (gate)");
+	ASSERT_HAS(out, "got error 42703: column \"checkpoints_timed\" does not exist");
+	ASSERT_HAS(out, "dev side on PostgreSQL 17");
+	ASSERT_HAS(out, "from PostgreSQL 15 by dump");
+	ASSERT_HAS(err, "the production clone upgraded (dump) to the image");
+	ASSERT_HAS(err, "the dev guest accepts connections");
+	/* the dev side's double dump test restores into a guest of 17: this machine has 15 */
+	ASSERT_HAS(err, "in a guest of the image (the guests run PostgreSQL 17, this machine 15)");
+
+	/* each guest its own system, asked from inside */
+	v = side_value(wd, "dev", "SELECT pg_read_file('/etc/debian_version') || version()");
+	cr_assert(!strncmp(v, "13.", 3) && strstr(v, "PostgreSQL 17."), "the dev guest runs %s", v);
+	free(v);
+	v = side_value(wd, "prod", "SELECT pg_read_file('/etc/debian_version') || version()");
+	cr_assert(!strncmp(v, "12.", 3) && strstr(v, "PostgreSQL 15."), "the production clone runs %s", v);
+	free(v);
+
+	rep = th_latest_report(wd);
+	up = json_object_get(rep, "upgrade");
+	cr_assert_eq(json_integer_value(json_object_get(up, "from")), 15);
+	cr_assert_eq(json_integer_value(json_object_get(up, "to")), 17);
+	cr_assert_str_eq(json_string_value(json_object_get(up, "method")), "dump");
+	json_array_foreach(json_object_get(up, "plans"), i, c)
+		if (strstr(json_string_value(json_object_get(c, "sql")), "placed_at IS NULL"))
+			plan = c;
+	cr_assert(plan, "the IS NULL report was not measured");
+	cr_assert(json_is_true(json_object_get(plan, "plan_changed")));
+	json_array_foreach(json_object_get(rep, "data"), i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "check")), "ddt") &&
+		    !strcmp(json_string_value(json_object_get(c, "side")), "dev")) {
+			cr_assert_str_eq(json_string_value(json_object_get(c, "status")), "passed");
+			ddt_dev = 1;
+		}
+	cr_assert(ddt_dev, "no double dump test of the dev side");
+	json_decref(rep);
+
+	code = th_twinstage(p, &out, &err, "down", "-q", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	v = th_domains();
+	{
+		char crc[9], *mine;
+
+		crc32_hex(wd, strlen(wd), crc);
+		mine = xstrfmt("twinstage-%s-", crc);
+		cr_assert(!strstr(v, mine), "domains left: %s", v);
+		free(mine);
+	}
+	free(v);
+	free(wd);
+	free(ini);
+	free(next);
+	free(image);
 }

@@ -12,6 +12,7 @@
 #include "rehearse/plans.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
+#include "rehearse/timing.h"
 #include "report/render.h"
 
 #include <stdio.h>
@@ -76,6 +77,9 @@ int cmd_rehearse(int argc, char **argv)
 		return ts_run_fail(&run);
 	}
 	r = o.reuse ? ts_run_reuse(&run) : ts_run_provision(&run);
+	/* before anything is timed: an emulated guest's gates scaled to its speed */
+	if (!r)
+		r = ts_run_timing(&run);
 	if (!r)
 		r = ts_run_read_production(&run);
 	/* before any scenario runs there: an application command may write */
@@ -91,7 +95,7 @@ int cmd_rehearse(int argc, char **argv)
 						  TS_CHECK_BASELINE, 0));
 	}
 	/* the new major against production's, before any migration: the server is all that differs */
-	if (!r && run.cfg.dev_stack)
+	if (!r && run.cfg.dev_next)
 		r = ts_run_plans(&run);
 	if (!r && run.cfg.n_phases) {
 		/* a rollout in several releases: each phase in turn */

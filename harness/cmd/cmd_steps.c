@@ -12,6 +12,7 @@
 #include "rehearse/apply.h"
 #include "rehearse/run.h"
 #include "rehearse/safety.h"
+#include "rehearse/timing.h"
 #include "report/render.h"
 #include "report/render_load.h"
 
@@ -103,7 +104,7 @@ static int open_kept(struct ts_run *run, const struct ts_opts *o)
 		       ts_error_hint("\"twinstage up\" builds them");
 	run->rep.prod_port = run->env.prod.port;
 	run->rep.dev_port = run->env.dev.port;
-	return ts_env_ensure_running(&run->env);
+	return ts_env_ensure_running(&run->env) || ts_run_timing(run) ? -1 : 0;
 }
 
 int cmd_migrate(int argc, char **argv)

@@ -37,8 +37,8 @@ static const char *const source_keys[] = { "seed", "dsn", NULL };
 static const char *const target_keys[] = { "dsn", NULL };
 static const char *const env_keys[] = { "backend", "prod_port", "dev_port", "include",
 					"clone", "pool", "pg_bin", "user", "uri", "image",
-					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", "dev_stack",
-					"upgrade", NULL };
+					"memory", "vcpus", "accel", "boot_timeout", "remote_dir", "dev_stack", "dev_image",
+					"upgrade", "ddt_server", NULL };
 static const char *const app_keys[] = { "scenarios", "command", "workload", "role", NULL };
 static const char *const rehearsal_keys[] = { "current", "next", NULL };
 static const char *const gate_keys[] = { "forward_compat", "lint", "max_lock_ms", "ddt",
@@ -196,10 +196,17 @@ static int handle_environments(struct parse_ctx *ctx, const char *name, const ch
 		set_str(&cfg->vm_image, rel_path(ctx, value));
 	else if (!strcmp(name, "dev_stack"))
 		set_str(&cfg->dev_stack, rel_path(ctx, value));
+	else if (!strcmp(name, "dev_image"))
+		set_str(&cfg->dev_image, rel_path(ctx, value));
 	else if (!strcmp(name, "upgrade")) {
 		if (strcmp(value, "pg_upgrade") && strcmp(value, "dump"))
 			return fail(ctx, "invalid value for upgrade: \"%s\" (expected pg_upgrade or dump)", value);
 		set_str(&cfg->upgrade, xstrdup(value));
+	}
+	else if (!strcmp(name, "ddt_server")) {
+		if (strcmp(value, "host") && strcmp(value, "guest"))
+			return fail(ctx, "invalid value for ddt_server: \"%s\" (expected host or guest)", value);
+		cfg->ddt_in_guest = !strcmp(value, "guest");
 	}
 	else if (!strcmp(name, "accel"))
 		set_str(&cfg->vm_accel, xstrdup(value));
@@ -702,6 +709,7 @@ void ts_config_free(struct ts_config *cfg)
 	free(cfg->vm_uri);
 	free(cfg->vm_image);
 	free(cfg->dev_stack);
+	free(cfg->dev_image);
 	free(cfg->upgrade);
 	free(cfg->vm_accel);
 	free(cfg->vm_remote_dir);

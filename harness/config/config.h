@@ -92,6 +92,12 @@ struct ts_config {
 	char *vm_uri;		/* libvirt connection URI */
 	char *vm_image;		/* recipe of the guests' image (absolute) */
 	char *vm_accel;		/* auto | kvm | tcg */
+	/*
+	 * ddt_server = guest: the double dump test restores into a third guest
+	 * of the image; by default (host) into a cluster on this machine when
+	 * its PostgreSQL is the guests' major.
+	 */
+	int ddt_in_guest;
 	char *vm_remote_dir;	/* a remote libvirt host's folder for disks and images */
 	int vm_memory;		/* MiB per guest */
 	int vm_vcpus;
@@ -103,6 +109,15 @@ struct ts_config {
 	 * this machine's PostgreSQL, as production's clone does.
 	 */
 	char *dev_stack;
+	/*
+	 * The same on the vm backend: the dev guest's own image (absolute), a
+	 * recipe of the next major; the dev guest is filled with the new
+	 * major's pg_dump, run on this machine from dev_stack when it is set,
+	 * else from a stack built from the image's suite and major.
+	 */
+	char *dev_image;
+	/* dev_image, else dev_stack (not owned): the dev side runs the next major */
+	const char *dev_next;
 	char *upgrade;
 	char *env_origin;	/* where [environments] came from, for messages */
 

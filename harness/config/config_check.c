@@ -71,8 +71,8 @@ static int check_paths(const struct ts_config *cfg, const struct strvec *origins
  */
 static int check_workdir(const struct ts_config *cfg, const struct strvec *origins)
 {
-	const char *what[5 + 1] = { "the configuration file", "the migrations folder", "the seed file" };
-	const char *paths[5 + 1] = { cfg->path, cfg->migrations, cfg->seed };
+	const char *what[6] = { "the configuration file", "the migrations folder", "the seed file" };
+	const char *paths[6] = { cfg->path, cfg->migrations, cfg->seed };
 	size_t n = 3;
 
 	for (size_t i = 0; i < 2 * cfg->n_apps; i++) {
@@ -92,6 +92,10 @@ static int check_workdir(const struct ts_config *cfg, const struct strvec *origi
 	if (cfg->dev_stack) {
 		what[n] = "the stack recipe";
 		paths[n++] = cfg->dev_stack;
+	}
+	if (cfg->dev_image) {
+		what[n] = "the dev image's recipe";
+		paths[n++] = cfg->dev_image;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (paths[i] && path_within(paths[i], cfg->workdir))
@@ -192,17 +196,33 @@ static int check(struct ts_config *cfg, const struct strvec *origins)
 	if (strcmp(cfg->vm_accel, "auto") && strcmp(cfg->vm_accel, "kvm") && strcmp(cfg->vm_accel, "tcg"))
 		return ts_error_set(TS_EXIT_USAGE, "%s: invalid value for accel: \"%s\" (expected auto, kvm or tcg)",
 				    origin_of(cfg, origins, "environments.accel"), cfg->vm_accel);
-	if (cfg->dev_stack && strcmp(cfg->backend, "instance"))
+	if (cfg->dev_stack && strcmp(cfg->backend, "instance") && !(cfg->dev_image && !strcmp(cfg->backend, "vm")))
 		return ts_error_set(TS_EXIT_USAGE, "%s: dev_stack needs backend = instance (the dev side's server runs from the stack's root on this machine)",
-				    origin_of(cfg, origins, "environments.dev_stack"));
+				    origin_of(cfg, origins, "environments.dev_stack")),
+		       ts_error_hint(!strcmp(cfg->backend, "vm") ? "on vm, dev_image = images/debian13-pg17.ini gives the dev guest its own system" :
+				     "the station's two roots are made from one image");
 	if (cfg->dev_stack && !is_file(cfg->dev_stack))
 		return ts_error_set(TS_EXIT_USAGE, "%s: stack recipe \"%s\" does not exist",
 				    origin_of(cfg, origins, "environments.dev_stack"), cfg->dev_stack);
-	if (cfg->upgrade && !cfg->dev_stack)
+	if (cfg->dev_image && strcmp(cfg->backend, "vm"))
+		return ts_error_set(TS_EXIT_USAGE, "%s: dev_image needs backend = vm (%s)",
+				    origin_of(cfg, origins, "environments.dev_image"),
+				    !strcmp(cfg->backend, "dualboot") ? "the station's two roots are made from one image" :
+				    "on instance, dev_stack gives the dev side its system");
+	if (cfg->dev_image && !is_file(cfg->dev_image))
+		return ts_error_set(TS_EXIT_USAGE, "%s: image recipe \"%s\" does not exist",
+				    origin_of(cfg, origins, "environments.dev_image"), cfg->dev_image);
+	/* on vm with dev_image, a dev_stack is only the new major's programs on this machine */
+	cfg->dev_next = cfg->dev_image ? cfg->dev_image : cfg->dev_stack;
+	if (cfg->upgrade && !cfg->dev_next)
 		return ts_error_set(TS_EXIT_USAGE, "%s: upgrade = %s needs dev_stack (the system the dev side is upgraded to)",
 				    origin_of(cfg, origins, "environments.upgrade"), cfg->upgrade);
+	if (cfg->dev_image && cfg->upgrade && strcmp(cfg->upgrade, "dump"))
+		return ts_error_set(TS_EXIT_USAGE, "%s: upgrade = %s with dev_image: the dev guest is filled with pg_dump of its major (upgrade = dump)",
+				    origin_of(cfg, origins, "environments.upgrade"), cfg->upgrade),
+		       ts_error_hint("pg_upgrade needs both majors' programs and both clusters on one system; the two guests are two systems");
 	if (!cfg->upgrade)
-		cfg->upgrade = xstrdup("pg_upgrade");
+		cfg->upgrade = xstrdup(cfg->dev_image ? "dump" : "pg_upgrade");
 	if (strcmp(cfg->backend, "instance") && !cfg->vm_image)
 		return ts_error_set(TS_EXIT_USAGE, "%s: backend %s needs image = RECIPE (as in images/debian-pg15.ini)",
 				    origin_of(cfg, origins, "environments.backend"), cfg->backend);

@@ -249,6 +249,10 @@ int start_command(struct child_process *cp)
 			dup2(fd, 2);
 			close(fd);
 		}
+		if (cp->pipe_in > 2)
+			dup2(cp->pipe_in, 0);
+		if (cp->pipe_out > 2)
+			dup2(cp->pipe_out, 1);
 		if (cp->err_path) {
 			fd = open(cp->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 			if (fd < 0)

@@ -24,6 +24,13 @@ struct child_process {
 	const char *out_path;	/* stdout+stderr appended to this file, or NULL */
 	struct strbuf *capture;	/* stdout (and stderr) collected here, or NULL */
 	const char *err_path;	/* stderr to this file instead (overrides the above) */
+	/*
+	 * stdin from / stdout to a pipe's end (a descriptor over 2, made
+	 * O_CLOEXEC; 0: none), for one child's output read by another; the
+	 * caller closes its own copy once both are started. stdout to a pipe
+	 * leaves stderr where out_path says.
+	 */
+	int pipe_in, pipe_out;
 	int no_stdin;		/* stdin from /dev/null */
 	int quiet;		/* stdout and stderr to /dev/null */
 	uid_t uid;		/* when run_as_user: drop to this user */

@@ -78,6 +78,8 @@ char *quote_bytes(const char *s);
 
 /* Milliseconds from a monotonic clock. */
 double now_ms(void);
+/* Sorts v (n values) in increasing order. */
+void sort_doubles(double *v, size_t n);
 /* Wall clock as an ISO 8601 UTC string into buf (at least 32 bytes). */
 void iso_time(char *buf, size_t len);
 

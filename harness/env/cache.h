@@ -13,7 +13,7 @@ char *ts_image_cache_dir(void);
 /*
  * What the cache builds one at a time (an image, a station disk): lock file
  * `lock` taken, waiting for another build of it; the fd, or -1 (error
- * set). unlock closes it (fd -1: nothing to close) and removes the file.
+ * set). unlock closes it (fd -1: nothing to close); the file stays (see cache.c).
  */
 int ts_cache_lock(const char *lock);
 void ts_cache_unlock(int fd, const char *lock);

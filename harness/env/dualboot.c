@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "core/wrapper.h"
 #include "env/cache.h"
+#include "env/guest_init.h"
 #include "env/guestfs.h"
 #include "env/image.h"
 
@@ -65,7 +66,7 @@ static int read_mbr(struct strbuf *sb)
 	return -1;
 }
 
-static char *extlinux_conf(const char *def)
+static char *extlinux_conf(const char *def, int own_init)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -74,8 +75,8 @@ static char *extlinux_conf(const char *def)
 			 "DEFAULT %s\nPROMPT 1\nTIMEOUT 20\nSERIAL 0 115200\n", def);
 	for (int i = 0; i < 2; i++)
 		strbuf_addf(&sb, "\nLABEL %s\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
-				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0\n",
-			    sides[i], sides[i]);
+				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0%s\n",
+			    sides[i], sides[i], ts_guest_cmdline_tail(own_init));
 	return strbuf_detach(&sb);
 }
 
@@ -188,7 +189,7 @@ static int name_roots(const struct ts_recipe *r, const struct ts_image *img, con
 		if (bad)
 			goto out;
 	}
-	conf = extlinux_conf("prod");
+	conf = extlinux_conf("prod", img->own_init);
 	if (guestfs_mount(g, "/dev/sda1", "/") || guestfs_upload(g, img->kernel, "/vmlinuz") ||
 	    guestfs_upload(g, img->initrd, "/initrd.img") || write_text(g, EXTLINUX_CONF, conf) ||
 	    guestfs_extlinux(g, "/") || guestfs_umount_all(g) ||
@@ -432,7 +433,7 @@ int ts_station_select(const char *disk, const char *side, const char *data_from,
 		goto out;
 	}
 	if (!quiet)
-		fprintf(stderr, "twinstage: %s boots %s by default%s (%.0f s)\n", disk, side,
+		fprintf(stderr, "twinstage: %s boots its %s root by default%s (%.0f s)\n", disk, side,
 			from >= 0 && from != i ? ", with the data of the other root" : "", (now_ms() - t0) / 1000.0);
 	ret = 0;
 out:

@@ -49,9 +49,41 @@ int ts_env_init(struct ts_env *env, const struct ts_config *cfg)
 	return ts_env_use_backend(env, cfg->backend);
 }
 
-int ts_env_use_backend(struct ts_env *env, const char *name)
+/* The server user of ops' servers (its name, uid, gid) in h; h->workdir is left as it is. */
+static int backend_home(const struct ts_env *env, const struct ts_env_ops *ops, struct ts_home *h)
 {
 	const struct ts_config *cfg = env->cfg;
+
+	h->user = cfg->os_user;
+	h->as_user = 0;
+	if (ops == &ts_env_vm_ops || ops == &ts_env_dualboot_ops) {
+		/* the guests' disks are opened by libvirt's qemu user, under qemu:///system */
+		struct passwd *pw = geteuid() == 0 && strstr(cfg->vm_uri, "/system") ?
+				    getpwnam("libvirt-qemu") : NULL;
+
+		if (pw) {
+			h->user = "libvirt-qemu";
+			h->as_user = 1;
+			h->uid = pw->pw_uid;
+			h->gid = pw->pw_gid;
+		}
+	} else if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->os_user);
+
+		if (!pw)
+			return ts_error_set(TS_EXIT_ENV,
+					    "running as root, and user \"%s\" to run PostgreSQL as does not exist",
+					    cfg->os_user),
+			       ts_error_hint("PostgreSQL refuses to run as root; install postgresql (it creates the user \"postgres\") or set [environments] user");
+		h->as_user = 1;
+		h->uid = pw->pw_uid;
+		h->gid = pw->pw_gid;
+	}
+	return 0;
+}
+
+int ts_env_use_backend(struct ts_env *env, const char *name)
+{
 	const struct ts_env_ops *ops = !strcmp(name, "instance") ? &ts_env_instance_ops :
 				       !strcmp(name, "vm") ? &ts_env_vm_ops :
 				       !strcmp(name, "dualboot") ? &ts_env_dualboot_ops : NULL;
@@ -63,32 +95,7 @@ int ts_env_use_backend(struct ts_env *env, const char *name)
 	if (env->ops && env->ops->release)
 		env->ops->release(env);
 	env->ops = ops;
-	env->home.user = cfg->os_user;
-	env->home.as_user = 0;
-	if (ops == &ts_env_vm_ops || ops == &ts_env_dualboot_ops) {
-		/* the guests' disks are opened by libvirt's qemu user, under qemu:///system */
-		struct passwd *pw = geteuid() == 0 && strstr(cfg->vm_uri, "/system") ?
-				    getpwnam("libvirt-qemu") : NULL;
-
-		if (pw) {
-			env->home.user = "libvirt-qemu";
-			env->home.as_user = 1;
-			env->home.uid = pw->pw_uid;
-			env->home.gid = pw->pw_gid;
-		}
-	} else if (geteuid() == 0) {
-		struct passwd *pw = getpwnam(cfg->os_user);
-
-		if (!pw)
-			return ts_error_set(TS_EXIT_ENV,
-					    "running as root, and user \"%s\" to run PostgreSQL as does not exist",
-					    cfg->os_user),
-			       ts_error_hint("PostgreSQL refuses to run as root; install postgresql (it creates the user \"postgres\") or set [environments] user");
-		env->home.as_user = 1;
-		env->home.uid = pw->pw_uid;
-		env->home.gid = pw->pw_gid;
-	}
-	return 0;
+	return backend_home(env, ops, &env->home);
 }
 
 void ts_env_release(struct ts_env *env)
@@ -103,6 +110,7 @@ void ts_env_release(struct ts_env *env)
 	free(env->clone);
 	free(env->pool.dir);
 	free(env->pool.image);
+	free(env->emulated_why);
 	if (env->ops && env->ops->release)
 		env->ops->release(env);
 	if (env->lock_fd >= 0)
@@ -284,7 +292,7 @@ void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
 
 int ts_env_save(struct ts_env *env)
 {
-	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i, s:b}, s:{s:i, s:b}, s:{s:i, s:b}}",
+	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i, s:b}, s:{s:i, s:b}, s:{s:i, s:b, s:b}}",
 			      "backend", env->ops->name,
 			      "pg_bin", env->pg_bin,
 			      "database", env->cfg->dbname,
@@ -293,10 +301,13 @@ int ts_env_save(struct ts_env *env)
 			      "pool_image", env->pool.image,
 			      "prod", "port", env->prod.port, "on_stack", env->prod.on_stack,
 			      "dev", "port", env->dev.port, "on_stack", env->dev.on_stack,
-			      "scratch", "port", env->scratch.port, "on_stack", env->scratch.on_stack);
+			      "scratch", "port", env->scratch.port, "on_stack", env->scratch.on_stack,
+			      "on_host", env->scratch.on_host);
 	char *text;
 	int r;
 
+	if (o && env->emulated)
+		json_object_set_new(o, "emulated", json_string(env->emulated_why ? env->emulated_why : ""));
 	if (o && env->stack.root)
 		json_object_set_new(o, "stack", json_pack("{s:s, s:s, s:s, s:s, s:s}", "root", env->stack.root,
 							  "version", env->stack.version, "bin", env->stack.bin,
@@ -353,7 +364,13 @@ int ts_env_load(struct ts_env *env)
 
 			sides[i]->port = (int)json_integer_value(json_object_get(s, "port"));
 			sides[i]->on_stack = json_is_true(json_object_get(s, "on_stack"));
+			sides[i]->on_host = json_is_true(json_object_get(s, "on_host"));
 		}
+	}
+	if ((v = json_object_get(o, "emulated")) && json_is_string(v)) {
+		env->emulated = 1;
+		free(env->emulated_why);
+		env->emulated_why = xstrdup(json_string_value(v));
 	}
 	if ((v = json_object_get(o, "stack")) && json_is_object(v)) {
 		static const size_t slots[] = { offsetof(struct ts_stack, root), offsetof(struct ts_stack, version),
@@ -424,25 +441,104 @@ int ts_env_up(struct ts_env *env)
 	return ts_env_save(env);
 }
 
+enum scratch_op { SCRATCH_CREATE, SCRATCH_START, SCRATCH_DESTROY, SCRATCH_RUNNING };
+
+/*
+ * An operation on the scratch server, by the backend that serves it: the
+ * instance backend, as its own server user, when scratch.on_host; else the
+ * environments' own.
+ */
+static int scratch_do(struct ts_env *env, enum scratch_op op, int on_host)
+{
+	const struct ts_env_ops *ops = on_host ? &ts_env_instance_ops : env->ops;
+	struct ts_home saved = env->home;
+	struct ts_side *s = &env->scratch;
+	int r;
+
+	if (ops != env->ops && backend_home(env, ops, &env->home))
+		return -1;
+	r = op == SCRATCH_CREATE ? ops->create(env, s) : op == SCRATCH_START ? ops->start(env, s) :
+	    op == SCRATCH_DESTROY ? ops->destroy(env, s) : ops->running(env, s);
+	env->home = saved;
+	return r;
+}
+
+/*
+ * For guests: can the scratch server be a cluster on this machine? When
+ * ddt_server is not guest and this machine's server programs are the major
+ * `like` runs (read from it). *why says which, for the progress line.
+ */
+static int scratch_here(struct ts_env *env, const struct ts_side *like, char **why)
+{
+	PGconn *c;
+	int theirs = 0, ours;
+
+	*why = NULL;
+	if (env->ops == &ts_env_instance_ops)
+		return 0;
+	if (env->cfg->ddt_in_guest) {
+		*why = xstrdup("in a guest of the image (ddt_server = guest)");
+		return 0;
+	}
+	if (env->scratch.port && env->scratch.on_host && like->on_stack == env->scratch.on_stack &&
+	    scratch_do(env, SCRATCH_RUNNING, 1)) {
+		*why = xstrdup("on this machine");	/* running already: asked before */
+		return 1;
+	}
+	if ((c = ts_env_connect(env, like, "postgres")))
+		theirs = PQserverVersion(c) / 10000;
+	PQfinish(c);
+	ts_error_clear();
+	ours = ts_env_find_pg_bin(env) ? 0 : ts_pg_bin_major(NULL, env->pg_bin);
+	ts_error_clear();
+	if (theirs && theirs == ours) {
+		*why = xstrfmt("on this machine (its PostgreSQL %d is the guests' major)", ours);
+		return 1;
+	}
+	*why = xstrfmt("in a guest of the image (the guests run PostgreSQL %d, this machine %d)", theirs, ours);
+	return 0;
+}
+
+int ts_env_scratch_on_host(struct ts_env *env, const struct ts_side *like)
+{
+	char *why;
+	int here = scratch_here(env, like, &why);
+
+	free(why);
+	return here;
+}
+
 int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like)
 {
 	struct ts_side *s = &env->scratch;
+	char *why = NULL;
+	int here = scratch_here(env, like, &why), r = -1;
 
-	if (s->port && env->ops->running(env, s) && s->on_stack == like->on_stack)
+	if (s->port && s->on_stack == like->on_stack && s->on_host == here &&
+	    scratch_do(env, SCRATCH_RUNNING, s->on_host)) {
+		free(why);
 		return 0;
-	/* a scratch server of the other major is made again on this one's */
-	if (s->port && s->on_stack != like->on_stack && env->ops->destroy(env, s))
-		return ts_error_prefix("the scratch server of the double dump test");
+	}
+	/* a scratch server of the other major, or elsewhere, is made again */
+	if (s->port && scratch_do(env, SCRATCH_DESTROY, s->on_host))
+		goto out;
 	s->on_stack = like->on_stack;
+	s->on_host = here;
 	if (!s->port)
 		s->port = free_port(env, s);
-	if (!s->port)
-		return ts_error_set(TS_EXIT_ENV, "could not find a free port for the scratch server");
+	if (!s->port) {
+		ts_error_set(TS_EXIT_ENV, "could not find a free port for the scratch server");
+		free(why);
+		return -1;
+	}
+	if (why && !env->quiet)
+		fprintf(stderr, "twinstage: the scratch server of the double dump test: %s\n", why);
 	/* saved first, so that `down` finds it even if the run is killed now */
-	if (ts_env_save(env) || env->ops->destroy(env, s) || env->ops->create(env, s) ||
-	    env->ops->start(env, s))
-		return ts_error_prefix("the scratch server of the double dump test");
-	return 0;
+	r = ts_env_save(env) || scratch_do(env, SCRATCH_DESTROY, here) || scratch_do(env, SCRATCH_CREATE, here) ||
+	    scratch_do(env, SCRATCH_START, here) ? -1 : 0;
+out:
+	free(why);
+	return r ? ts_error_prefix("the scratch server of the double dump test") : 0;
 }
 
 int ts_env_ensure_running(struct ts_env *env)
@@ -569,7 +665,9 @@ int ts_env_down(struct ts_env *env)
 	int r = 0;
 
 	stop_orphans(env);
-	if (env->ops->destroy(env, &env->scratch))
+	/* wherever it was: a run killed before it said may have started it */
+	if (scratch_do(env, SCRATCH_DESTROY, 0) ||
+	    (env->ops != &ts_env_instance_ops && scratch_do(env, SCRATCH_DESTROY, 1)))
 		r = -1;
 	ts_env_snapshots(env, &snaps);
 	for (size_t i = 0; i < snaps.nr; i++) {
@@ -603,10 +701,15 @@ PGconn *ts_env_connect_app(const struct ts_env *env, const struct ts_side *side,
 			   const char *app)
 {
 	char port[16];
+	/*
+	 * No TLS: every side is on this machine's loopback (a guest's port
+	 * forward, a remote host's ssh tunnel), and under software emulation a
+	 * guest's TLS handshake doubled the cost of each connection.
+	 */
 	const char *const keys[] = { "host", "port", "dbname", "user", "connect_timeout",
-				     "application_name", NULL };
+				     "application_name", "sslmode", NULL };
 	const char *const vals[] = { "127.0.0.1", port, dbname ? dbname : env->cfg->dbname, TS_DB_USER,
-				     "10", app ? app : "twinstage", NULL };
+				     "10", app ? app : "twinstage", "disable", NULL };
 	char *what = xstrfmt("the %s side (127.0.0.1:%d)", side->name, side->port);
 	PGconn *conn;
 
@@ -653,6 +756,7 @@ void ts_env_child_env(const struct ts_env *env, const struct ts_side *side,
 	strvec_pushf(&cp->env, "PGPORT=%d", side->port);
 	strvec_pushf(&cp->env, "PGDATABASE=%s", env->cfg->dbname);
 	strvec_pushf(&cp->env, "PGUSER=%s", TS_DB_USER);
+	strvec_push(&cp->env, "PGSSLMODE=disable");	/* loopback, as in ts_env_connect_app */
 	{
 		char *db = url_encode(env->cfg->dbname);
 

@@ -32,6 +32,12 @@ struct ts_side {
 	 * scratch server while it stands in for it), not this machine's.
 	 */
 	int on_stack;
+	/*
+	 * The scratch server of a vm or dualboot run, on this machine (the
+	 * instance backend's cluster) instead of a third guest: the guests'
+	 * major is this machine's, and [environments] ddt_server is not guest.
+	 */
+	int on_host;
 };
 
 struct ts_env_ops {
@@ -114,6 +120,13 @@ struct ts_env {
 	 */
 	struct ts_pool pool;
 	void *backend;		/* the backend's own state (a libvirt connection, say) */
+	/*
+	 * The servers run under software emulation (guests where KVM does not
+	 * work), many times slower than the hardware they stand for: set by
+	 * the backend once it knows, with the reason; kept in env.json.
+	 */
+	int emulated;
+	char *emulated_why;
 };
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */
@@ -161,9 +174,13 @@ int ts_env_up(struct ts_env *env);
 int ts_env_repick_port(struct ts_env *env, struct ts_side *side);
 /*
  * Makes and starts the scratch server on the PostgreSQL of side `like`
- * (the one whose dump it restores), unless it runs already on it.
+ * (the one whose dump it restores), unless it runs already on it. For
+ * guests it is a cluster on this machine when this machine's PostgreSQL is
+ * the major `like` runs (scratch.on_host; progress says which).
  */
 int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like);
+/* Would ts_env_scratch_up make it on this machine (the guests' major is this machine's)? */
+int ts_env_scratch_on_host(struct ts_env *env, const struct ts_side *like);
 /* Mounts the pool and starts kept sides that are not running (after a reboot, say). */
 int ts_env_ensure_running(struct ts_env *env);
 /*

@@ -25,6 +25,7 @@
 #include "core/wrapper.h"
 #include "env/dualboot.h"
 #include "env/env.h"
+#include "env/guest_init.h"
 #include "env/guestfs.h"
 #include "env/image.h"
 #include "env/vm_host.h"
@@ -40,13 +41,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A built image and its files as paths on the libvirt host. */
+struct guest_image {
+	struct ts_image img;
+	int have;
+	char *base, *kernel, *initrd;
+};
+
 struct vm_state {
 	struct ts_vhost host;
 	int connected;
 	virStoragePoolPtr pool;
-	struct ts_image img;
-	int have_img;
-	char *base, *kernel, *initrd;	/* the image's files, as paths on the libvirt host */
+	/* [0] the guests' image; [1] with dev_image, the dev guest's (and its scratch server's) */
+	struct guest_image im[2];
 	const char *accel;	/* "kvm" or "tcg" */
 	const char *accel_why;
 	char tag[9];		/* crc of the workdir (and of this machine, for a remote host) */
@@ -123,25 +130,61 @@ static void vm_release(struct ts_env *env)
 		virStoragePoolFree(st->pool);
 	if (st->connected)
 		ts_vhost_close(&st->host);
-	if (st->have_img)
-		ts_image_free(&st->img);
-	free(st->base);
-	free(st->kernel);
-	free(st->initrd);
+	for (int i = 0; i < 2; i++) {
+		if (st->im[i].have)
+			ts_image_free(&st->im[i].img);
+		free(st->im[i].base);
+		free(st->im[i].kernel);
+		free(st->im[i].initrd);
+	}
 	free(st->home);
 	free(st);
 	env->backend = NULL;
 }
 
-/* Builds the image of the recipe, or finds it in the cache; decides the accelerator. */
-static int image(struct ts_env *env)
+/* Builds (or finds) image i: the guests' recipe, or with dev_image the dev guest's; uploads it for a remote host. */
+static int image_of(struct ts_env *env, int i)
 {
 	struct vm_state *st = state(env);
+	struct guest_image *im = &st->im[i];
 	struct ts_recipe r;
 	char *images;
 	int ret;
 
-	if (st->have_img)
+	if (im->have)
+		return 0;
+	if (ts_recipe_load(&r, i ? env->cfg->dev_image : env->cfg->vm_image))
+		return -1;
+	ret = ts_image_ensure(&r, &im->img, env->quiet);
+	if (!ret && st->dualboot) {
+		char *station = NULL;
+
+		/* the guests boot the station disk's own bootloader: it is their base */
+		if (!(ret = ts_station_ensure(&r, &im->img, &station, env->quiet))) {
+			free(im->img.disk);
+			im->img.disk = station;
+		}
+	}
+	ts_recipe_free(&r);
+	if (ret)
+		return ts_error_prefix(i ? "the image of the dev guest" : "the image of the guests");
+	im->have = 1;
+	images = path_join(env->cfg->vm_remote_dir, "images");
+	ret = ts_vhost_image(&st->host, &im->img, images, env->quiet, &im->base, &im->kernel, &im->initrd);
+	free(images);
+	if (ret) {
+		im->have = 0;
+		ts_image_free(&im->img);
+	}
+	return ret;
+}
+
+/* Builds the images, or finds them in the cache; decides the accelerator. */
+static int image(struct ts_env *env)
+{
+	struct vm_state *st = state(env);
+
+	if (st->im[0].have && (!env->cfg->dev_image || st->im[1].have))
 		return 0;
 	if (!conn(env))
 		return -1;
@@ -150,33 +193,29 @@ static int image(struct ts_env *env)
 				    st->host.server),
 		       ts_error_hint("the station disk's boot entry is flipped with libguestfs, on the disk's file; "
 				     "use backend = vm for a remote host");
-	if (ts_recipe_load(&r, env->cfg->vm_image))
+	if (image_of(env, 0) || (env->cfg->dev_image && image_of(env, 1)))
 		return -1;
-	ret = ts_image_ensure(&r, &st->img, env->quiet);
-	if (!ret && st->dualboot) {
-		char *station = NULL;
-
-		/* the guests boot the station disk's own bootloader: it is their base */
-		if (!(ret = ts_station_ensure(&r, &st->img, &station, env->quiet))) {
-			free(st->img.disk);
-			st->img.disk = station;
-		}
-	}
-	ts_recipe_free(&r);
-	if (ret)
-		return ts_error_prefix("the image of the guests");
-	st->have_img = 1;
-	images = path_join(env->cfg->vm_remote_dir, "images");
-	ret = ts_vhost_image(&st->host, &st->img, images, env->quiet, &st->base, &st->kernel, &st->initrd);
-	free(images);
-	if (ret) {
-		st->have_img = 0;
-		ts_image_free(&st->img);
-		return -1;
-	}
-	st->accel = ts_vhost_accel(&st->host, env->cfg->vm_accel, st->pool, st->home, st->kernel, env->quiet,
+	if (st->accel)
+		return 0;
+	st->accel = ts_vhost_accel(&st->host, env->cfg->vm_accel, st->pool, st->home, st->im[0].kernel, env->quiet,
 				   &st->accel_why);
+	if (strcmp(st->accel, "kvm") && !env->emulated) {
+		env->emulated = 1;
+		free(env->emulated_why);
+		env->emulated_why = xstrdup(st->accel_why ? st->accel_why : "KVM is not used");
+		/* kept, for the steps that find the guests running (`twinstage migrate`) */
+		if (is_file(env->state_path) && ts_env_save(env))
+			return -1;
+	}
 	return 0;
+}
+
+/* The image a side boots: the dev image for a side on the next stack (dev_image), else the guests'. */
+static const struct guest_image *image_for(struct ts_env *env, const struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+
+	return side->on_stack && st->im[1].have ? &st->im[1] : &st->im[0];
 }
 
 /* A side's name in file and domain names: "snapshots/x" as "snapshots-x" (new string). */
@@ -374,9 +413,10 @@ static int define(struct ts_env *env, struct ts_side *side)
 	if (st->dualboot) {	/* the disk's own MBR, extlinux and default entry */
 		strbuf_addstr(&x, "    <boot dev='hd'/>\n  </os>\n");
 	} else {
-		xml_tag(&x, "    <kernel>", st->kernel, "</kernel>\n");
-		xml_tag(&x, "    <initrd>", st->initrd, "</initrd>\n");
-		strbuf_addstr(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0</cmdline>\n  </os>\n");
+		xml_tag(&x, "    <kernel>", image_for(env, side)->kernel, "</kernel>\n");
+		xml_tag(&x, "    <initrd>", image_for(env, side)->initrd, "</initrd>\n");
+		strbuf_addf(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0%s</cmdline>\n  </os>\n",
+			    ts_guest_cmdline_tail(image_for(env, side)->img.own_init));
 	}
 	if (kvm)
 		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");
@@ -468,11 +508,16 @@ static const char *own_root(const struct ts_side *side)
 }
 
 /*
- * dualboot: the side's disk, whose PostgreSQL data is on root `data`, made
- * to boot the side's own root by default, the data copied there first when
- * it is on the other one. <side dir>/root says which root holds the data.
+ * dualboot: the side's disk, whose PostgreSQL data is on root `data` and
+ * which boots root `boots` by default (the disk it is an overlay of: a new
+ * overlay of the station boots prod), made to boot the side's own root,
+ * the data copied there first when it is on the other one. A disk that
+ * already boots its own root with its data there is left as it is (a
+ * reset of the dev side, say): libguestfs is launched only for a change.
+ * <side dir>/root says which root holds the data, <side dir>/boots which
+ * one the disk boots.
  */
-static int station_side(struct ts_env *env, struct ts_side *side, const char *data)
+static int station_side(struct ts_env *env, struct ts_side *side, const char *data, const char *boots)
 {
 	const char *want = own_root(side);
 	char *disk;
@@ -480,19 +525,21 @@ static int station_side(struct ts_env *env, struct ts_side *side, const char *da
 
 	if (!state(env)->dualboot)
 		return 0;
-	if (is_snapshot(side))	/* never boots: it keeps the data where it is */
-		return side_write(side, "root", data);
+	/* a snapshot never boots: it keeps the data where it is */
+	if (is_snapshot(side) || (!strcmp(want, data) && !strcmp(want, boots)))
+		return side_write(side, "root", data) || side_write(side, "boots", is_snapshot(side) ? boots : want);
 	if (!(disk = disk_path(env, side)))
 		return -1;
-	r = ts_station_select(disk, want, strcmp(data, want) ? data : NULL, 1) || side_write(side, "root", want);
+	r = ts_station_select(disk, want, strcmp(data, want) ? data : NULL, env->quiet) ||
+	    side_write(side, "root", want) || side_write(side, "boots", want);
 	free(disk);
 	return r;
 }
 
 static int vm_create(struct ts_env *env, struct ts_side *side)
 {
-	if (!conn(env) || image(env) || new_disk(env, side, state(env)->base, NULL) ||
-	    station_side(env, side, own_root(side)))
+	if (!conn(env) || image(env) || new_disk(env, side, image_for(env, side)->base, NULL) ||
+	    station_side(env, side, own_root(side), "prod"))
 		return -1;
 	return define(env, side);
 }
@@ -587,7 +634,7 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 		       ts_error_hint("run \"twinstage down\", then build the environments again");
 	if (!env->quiet)
 		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
-			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: about a minute");
+			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: 10 to 20 s");
 	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
 	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
 	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {
@@ -626,8 +673,11 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 	return r;
 }
 
-/* Runs argv in the guest through its agent; -1 when the agent did not answer or it failed. */
-static int agent_run(virDomainPtr d, const char *const *argv)
+/*
+ * Runs argv in the guest through its agent, waiting up to `seconds` for it
+ * to end; -1 when the agent did not answer or it failed.
+ */
+static int agent_run(virDomainPtr d, const char *const *argv, int seconds)
 {
 	json_t *args = json_array(), *cmd, *res;
 	char *text, *answer;
@@ -649,7 +699,7 @@ static int agent_run(virDomainPtr d, const char *const *argv)
 	}
 	json_decref(res);
 	text = xstrfmt("{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%lld}}", (long long)pid);
-	for (int i = 0; i < 300; i++) {
+	for (double t0 = now_ms(); now_ms() - t0 < seconds * 1000.0;) {
 		int exited = 0, code = -1;
 
 		answer = virDomainQemuAgentCommand(d, text, 10, 0);
@@ -671,12 +721,14 @@ static int agent_run(virDomainPtr d, const char *const *argv)
 }
 
 /*
- * PostgreSQL stopped cleanly (systemctl, through the guest agent), the disks
- * flushed, then the guest destroyed. Where the agent does not answer, a
- * checkpoint first: the next start then has almost no WAL to replay.
+ * PostgreSQL stopped cleanly through the guest agent (twinstage's init, or
+ * systemctl on a systemd image), the disks flushed, then the guest
+ * destroyed. Where the agent does not answer, a checkpoint first: the next
+ * start then has almost no WAL to replay.
  */
 static int vm_stop(struct ts_env *env, struct ts_side *side)
 {
+	static const char *const own_stop[] = { TS_GUEST_INIT, "stop", NULL };
 	static const char *const stop_pg[] = { "/usr/bin/systemctl", "stop", "postgresql", NULL };
 	static const char *const sync_all[] = { "/usr/bin/sync", NULL };
 	virDomainPtr d = lookup(env, side);
@@ -686,7 +738,8 @@ static int vm_stop(struct ts_env *env, struct ts_side *side)
 	if (!d)
 		return 0;
 	if (virDomainIsActive(d) == 1) {
-		if (agent_run(d, stop_pg) || agent_run(d, sync_all)) {
+		/* the image's init first: an image of another kind has no such file, and says so at once */
+		if (agent_run(d, own_stop, 180) && (agent_run(d, stop_pg, 180) || agent_run(d, sync_all, 60))) {
 			PGconn *c = ts_env_connect(env, side, "postgres");
 
 			if (c)
@@ -803,10 +856,12 @@ static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side 
 		r = new_disk(env, to, NULL, layer);
 	}
 	if (!r && st->dualboot) {
-		char *data = side_read(from, "root");
+		char *data = side_read(from, "root"), *boots = side_read(from, "boots");
 
-		r = station_side(env, to, data ? data : own_root(from));
+		/* an unknown default (a workdir of an earlier version): flipped, to be sure */
+		r = station_side(env, to, data ? data : own_root(from), boots ? boots : "unknown");
 		free(data);
+		free(boots);
 	}
 	if (!r && !is_snapshot(to))
 		r = define(env, to);

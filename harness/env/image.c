@@ -13,6 +13,7 @@
 #include "core/wrapper.h"
 #include "env/accel.h"
 #include "env/cache.h"
+#include "env/guest_init.h"
 #include "env/guestfs.h"
 
 #include <dirent.h>
@@ -31,10 +32,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
-/* Every image has these: a booting system, its network, the agent twinstage stops PostgreSQL through. */
-#define BASE_PACKAGES "systemd-sysv,udev,iproute2,qemu-guest-agent"
+/*
+ * Every image has these: its network, the agent twinstage stops PostgreSQL
+ * through; and with init = systemd, a booting distribution.
+ */
+#define BASE_PACKAGES "iproute2,qemu-guest-agent"
+#define SYSTEMD_PACKAGES "systemd-sysv,udev," BASE_PACKAGES
 /* Bumped when what a build makes from the same recipe changes. */
-#define IMAGE_FORMAT "twinstage-image-2"
+#define IMAGE_FORMAT "twinstage-image-3"
 
 struct recipe_ctx {
 	struct ts_recipe *r;
@@ -109,6 +114,13 @@ static int recipe_handler(struct ts_ini *ini, const char *section, const char *n
 					    value);
 				return 0;
 			}
+		} else if (!strcmp(name, "init") && !r->stack) {
+			if (strcmp(value, "twinstage") && strcmp(value, "systemd")) {
+				ts_ini_fail(ini, "invalid init \"%s\" (twinstage: PostgreSQL started directly, "
+					    "or systemd: the root's services too)", value);
+				return 0;
+			}
+			r->systemd = !strcmp(value, "systemd");
 		} else if (!strcmp(name, "packages")) {
 			strvec_split(&r->packages, value, " ,\t");
 		} else if (!strcmp(name, "size")) {
@@ -119,7 +131,7 @@ static int recipe_handler(struct ts_ini *ini, const char *section, const char *n
 			}
 		} else {
 			ts_ini_fail(ini, "unknown key \"%s\" in [%s] (name, distribution, suite, mirror, packages%s)",
-				    name, section, r->stack ? "" : ", size, hostname");
+				    name, section, r->stack ? "" : ", size, hostname, init");
 			return 0;
 		}
 	} else if (!strcmp(section, "postgresql")) {
@@ -210,6 +222,13 @@ int ts_recipe_load(struct ts_recipe *r, const char *path)
 		r->name = xstrndup(base, strcspn(base, "."));
 	}
 	crc = crc32(crc, (const Bytef *)IMAGE_FORMAT, sizeof(IMAGE_FORMAT));
+	if (!r->stack && !r->systemd) {	/* the init is part of what is built */
+		char *init = ts_guest_init_script(r->pg_version);
+
+		crc = crc32(crc, (const Bytef *)init, (uInt)strlen(init));
+		adler = adler32(adler, (const Bytef *)init, (uInt)strlen(init));
+		free(init);
+	}
 	key_add_file(&crc, &adler, r->path);
 	for (size_t i = 1; i < r->files.nr; i += 2)
 		if (key_add_file(&crc, &adler, r->files.v[i])) {
@@ -363,6 +382,47 @@ int ts_recipe_apply(const struct ts_recipe *r, const char *root, const char *log
 	return ret;
 }
 
+/* init = systemd: the network from the user-mode DHCP, and no unit a rehearsal has no use for. */
+static int systemd_units(const char *root)
+{
+	/* units a rehearsal guest has no use for, and one that would hold the boot */
+	static const char *const links[][2] = {
+		{ "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
+		  "/lib/systemd/system/systemd-networkd.service" },
+		{ "/etc/systemd/system/systemd-networkd-wait-online.service", "/dev/null" },
+		{ "/etc/systemd/system/apt-daily.timer", "/dev/null" },
+		{ "/etc/systemd/system/apt-daily-upgrade.timer", "/dev/null" },
+		{ "/etc/systemd/system/e2scrub_reap.service", "/dev/null" },
+	};
+	int ret = ts_root_write(root, "/etc/systemd/network/80-twinstage.network",
+				"[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n", 0);
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]) && !ret; i++) {
+		char *p = path_join(root, links[i][0] + 1), *d = path_dirname(p);
+
+		mkdir_p(d, 0755);
+		unlink(p);
+		if (symlink(links[i][1], p))
+			ret = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", p, strerror(errno));
+		free(d);
+		free(p);
+	}
+	return ret;
+}
+
+/* twinstage's init (guest_init.h), executable, for the kernel's init= to boot. */
+static int own_init(const struct ts_recipe *r, const char *root)
+{
+	char *text = ts_guest_init_script(r->pg_version), *p = path_join(root, TS_GUEST_INIT + 1);
+	int ret = ts_root_write(root, TS_GUEST_INIT, text, 0);
+
+	if (!ret && chmod(p, 0755))
+		ret = ts_error_set(TS_EXIT_ENV, "could not make \"%s\" executable: %s", p, strerror(errno));
+	free(p);
+	free(text);
+	return ret;
+}
+
 /* The recipe's system, PostgreSQL settings, files and commands, applied to the root. */
 static int configure_root(const struct ts_recipe *r, const char *root, const char *log)
 {
@@ -378,13 +438,12 @@ static int configure_root(const struct ts_recipe *r, const char *root, const cha
 		goto out;
 	}
 	text = xstrfmt("%s\n127.0.0.1 localhost\n127.0.1.1 %s\n", r->hostname, r->hostname);
-	ret = ts_root_write(root, "/etc/hostname", text, 0) ||
-	      ts_root_write(root, "/etc/hosts", strchr(text, '\n') + 1, 0);
+	ret = ts_root_write(root, "/etc/hosts", strchr(text, '\n') + 1, 0);
+	strchr(text, '\n')[1] = '\0';	/* the name alone: a hostname file holds one line */
+	ret = ret || ts_root_write(root, "/etc/hostname", text, 0);
 	free(text);
-	/* root on the one partition twinstage makes; the network from the user-mode DHCP */
-	ret = ret || ts_root_write(root, "/etc/fstab", "/dev/vda1 / ext4 defaults,noatime 0 1\n", 0) ||
-	      ts_root_write(root, "/etc/systemd/network/80-twinstage.network",
-			    "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n", 0);
+	/* root on the one partition twinstage makes */
+	ret = ret || ts_root_write(root, "/etc/fstab", "/dev/vda1 / ext4 defaults,noatime 0 1\n", 0);
 	for (size_t i = 0; i < r->pg_conf.nr; i++)
 		strbuf_addf(&sb, "%s\n", r->pg_conf.v[i]);
 	ret = ret || ts_root_write(root, conf_d, sb.buf, 0);
@@ -395,28 +454,7 @@ static int configure_root(const struct ts_recipe *r, const char *root, const cha
 	ret = ret || ts_root_write(root, hba, sb.buf, 1);
 	if (ret)
 		goto out;
-	{
-		/* units a rehearsal guest has no use for, and one that would hold the boot */
-		static const char *const links[][2] = {
-			{ "/etc/systemd/system/multi-user.target.wants/systemd-networkd.service",
-			  "/lib/systemd/system/systemd-networkd.service" },
-			{ "/etc/systemd/system/systemd-networkd-wait-online.service", "/dev/null" },
-			{ "/etc/systemd/system/apt-daily.timer", "/dev/null" },
-			{ "/etc/systemd/system/apt-daily-upgrade.timer", "/dev/null" },
-			{ "/etc/systemd/system/e2scrub_reap.service", "/dev/null" },
-		};
-
-		for (size_t i = 0; i < sizeof(links) / sizeof(links[0]) && !ret; i++) {
-			char *p = path_join(root, links[i][0] + 1), *d = path_dirname(p);
-
-			mkdir_p(d, 0755);
-			unlink(p);
-			if (symlink(links[i][1], p))
-				ret = ts_error_set(TS_EXIT_ENV, "could not link \"%s\": %s", p, strerror(errno));
-			free(d);
-			free(p);
-		}
-	}
+	ret = r->systemd ? systemd_units(root) : own_init(r, root);
 	if (!ret)
 		ret = ts_recipe_apply(r, root, log);
 out:
@@ -496,7 +534,7 @@ static int small_initrd(const char *kernel, const char *tmp, const char *out, co
 		char *p = path_join(conf, "conf.d/zz-twinstage"), *m = path_join(conf, "modules");
 
 		static const char conf_d[] = "MODULES=list\nCOMPRESS=gzip\n";
-		static const char modules[] = "virtio_pci\nvirtio_blk\nvirtio_net\next4\n";
+		static const char modules[] = "virtio_pci\nvirtio_blk\nvirtio_net\nvirtio_console\next4\n";
 		char *d = path_dirname(p);
 
 		ret = mkdir_p(d, 0755) || write_file(p, conf_d, strlen(conf_d)) ||
@@ -540,14 +578,17 @@ int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char
 			const char *log, int quiet)
 {
 	char *mirror = r->mirror ? xstrdup(r->mirror) : ts_apt_mirror();
-	/* one folder per suite: two builds of two suites at once (an image and a stack) share no file */
-	char *debs_dir = xstrfmt("%s/debs/%s", cache, r->suite);
+	/*
+	 * one folder per suite: two builds of two suites at once (an image and
+	 * a stack) share no file; two of one suite take turns (its lock)
+	 */
+	char *debs_dir = xstrfmt("%s/debs/%s", cache, r->suite), *debs_lock = xstrfmt("%s.lock", debs_dir);
 	struct child_process cp = CHILD_PROCESS_INIT;
 	struct strbuf inc = STRBUF_INIT;
 	struct ts_progress p = { .what = "debootstrap", .total = 700ull << 20,
 				 .probe = ts_progress_dir_probe, .arg = (void *)root, .quiet = quiet };
 	double t = now_ms();
-	int ret;
+	int ret, fd = -1;
 
 	strbuf_addf(&inc, "--include=%s%spostgresql-%s", base, *base ? "," : "", r->pg_version);
 	for (size_t i = 0; i < r->packages.nr; i++)
@@ -556,7 +597,7 @@ int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char
 	strvec_pushl(&cp.args, "debootstrap", "--variant=minbase", inc.buf, NULL);
 	strvec_pushf(&cp.args, "--cache-dir=%s", debs_dir);
 	strvec_pushl(&cp.args, r->suite, root, mirror, NULL);
-	if ((ret = mkdir_p(debs_dir, 0755)))
+	if ((ret = mkdir_p(debs_dir, 0755)) || (ret = (fd = ts_cache_lock(debs_lock)) < 0 ? -1 : 0))
 		goto out;
 	if (!quiet)
 		fprintf(stderr, "twinstage: %s %s: debootstrap %s from %s (about a minute)\n",
@@ -575,6 +616,9 @@ int ts_root_debootstrap(const struct ts_recipe *r, const char *cache, const char
 	}
 	ts_step_line(quiet, "debootstrap done", t);
 out:
+	if (fd >= 0)
+		ts_cache_unlock(fd, debs_lock);
+	free(debs_lock);
 	child_process_clear(&cp);
 	strbuf_release(&inc);
 	free(mirror);
@@ -598,7 +642,7 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 	unlink(log);
 	if ((ret = mkdir_p(tmp, 0755)))
 		goto out;
-	if ((ret = ts_root_debootstrap(r, cache, root, BASE_PACKAGES, log, quiet)))
+	if ((ret = ts_root_debootstrap(r, cache, root, r->systemd ? SYSTEMD_PACKAGES : BASE_PACKAGES, log, quiet)))
 		goto out;
 	if ((ret = configure_root(r, root, log)))
 		goto out;
@@ -662,6 +706,7 @@ int ts_image_ensure(const struct ts_recipe *r, struct ts_image *img, int quiet)
 	img->kernel = xstrfmt("%s/%s.vmlinuz", cache, stem);
 	img->initrd = xstrfmt("%s/%s.initrd", cache, stem);
 	img->pg_version = xstrdup(r->pg_version);
+	img->own_init = !r->systemd;
 	if ((ret = mkdir_p(cache, 0755)))
 		goto out;
 	/* one build at a time of the same image; the others wait and find it */

@@ -32,6 +32,7 @@ struct ts_recipe {
 	struct strvec commands;	/* each run in the image's root, no shell */
 	char *key;		/* 16 hex digits of the recipe's content */
 	int stack;		/* a [stack] recipe (stack.h), not an [image] */
+	int systemd;		/* [image] init = systemd: the guests boot the root's systemd, not twinstage's init */
 };
 
 /* What a built image is made of: files in the cache. */
@@ -39,6 +40,7 @@ struct ts_image {
 	char *disk;		/* <cache>/<name>-<key>.qcow2 */
 	char *kernel, *initrd;
 	char *pg_version;
+	int own_init;		/* boots twinstage's init (guest_init.h), not systemd */
 	int cached;		/* found, not built */
 	double build_ms;
 };

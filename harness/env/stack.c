@@ -235,6 +235,27 @@ int ts_stack_recipe_load(struct ts_recipe *r, const char *path)
 	return 0;
 }
 
+int ts_stack_recipe_load_next(struct ts_recipe *r, const char *path, int image)
+{
+	if (!image)
+		return ts_stack_recipe_load(r, path);
+	if (ts_recipe_load(r, path))
+		return -1;
+	if (r->stack) {
+		ts_recipe_free(r);
+		return ts_error_set(TS_EXIT_USAGE, "%s is a [stack] recipe, not an [image]", path),
+		       ts_error_hint("dev_image names an images/*.ini recipe: the dev guest's disk");
+	}
+	/* the guest's suite and major, as a root of programs here: not its packages, files or commands */
+	strvec_clear(&r->packages);
+	strvec_clear(&r->files);
+	strvec_clear(&r->commands);
+	strvec_clear(&r->pg_conf);
+	strvec_clear(&r->pg_hba);
+	r->stack = 1;
+	return 0;
+}
+
 int ts_stack_ensure(const struct ts_recipe *r, int old_major, struct ts_stack *st, int quiet)
 {
 	char *cache = ts_image_cache_dir(), *stem, *lock;

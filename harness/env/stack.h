@@ -32,6 +32,12 @@ int ts_stack_recipe_load(struct ts_recipe *r, const char *path);
 int ts_stack_recipe_kind(const struct ts_recipe *r);
 
 /*
+ * The recipe of the dev side's next major: dev_stack's [stack] (image 0),
+ * or dev_image's [image] (image 1), whose suite and major then make the
+ * stack of that major's programs on this machine (its pg_dump, say).
+ */
+int ts_stack_recipe_load_next(struct ts_recipe *r, const char *path, int image);
+/*
  * Finds the recipe's stack, with production's major old_major (0: the
  * newest on this machine), in the cache, or builds it there (root only).
  * Errors: TS_EXIT_ENV, with the build log named.

@@ -22,6 +22,7 @@
 #include "pg/fingerprint.h"
 #include "pg/pg.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -388,6 +389,195 @@ static uint64_t side_bytes(struct ts_env *env, struct ts_side *side)
 	return n;
 }
 
+/* A table at least this big is piped on its own (pg_dump -t | pg_restore) while pg_dump -j does the rest. */
+#define PIPED_MIN_BYTES (8 * MIB)
+
+/*
+ * For a copy that streams: the snapshot every dump of the source reads
+ * (pg_export_snapshot in a read-only repeatable-read transaction that *src
+ * holds open until the copy ends), and in big the patterns (pg_dump's, of
+ * one table each) of the biggest tables of at least PIPED_MIN_BYTES, one
+ * per job at most. NULL (no error set) when the source cannot export a
+ * snapshot or has no such table: the copy goes through a dump folder.
+ */
+static char *stream_plan(struct ts_env *env, const char *dsn, int max, PGconn **src, struct strvec *big)
+{
+	PGconn *c = dsn ? ts_pg_connect_readonly(dsn, "the source database") : ts_env_connect(env, &env->prod, NULL);
+	PGresult *res;
+	char *snap = NULL, *sql;
+
+	*src = NULL;
+	if (!c || ts_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")) {
+		PQfinish(c);
+		ts_error_clear();
+		return NULL;
+	}
+	sql = xstrfmt("SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON"
+		      " n.oid = c.relnamespace WHERE c.relkind = 'r' AND c.relpersistence = 'p'"
+		      " AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND NOT EXISTS (SELECT FROM"
+		      " pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"
+		      " AND pg_total_relation_size(c.oid) >= %llu ORDER BY pg_total_relation_size(c.oid) DESC LIMIT %d",
+		      (unsigned long long)PIPED_MIN_BYTES, max);
+	res = PQexec(c, sql);
+	free(sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+		for (int i = 0; i < PQntuples(res); i++)
+			strvec_push(big, PQgetvalue(res, i, 0));
+		PQclear(res);
+		res = PQexec(c, "SELECT pg_export_snapshot()");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			snap = xstrdup(PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	if (!snap) {	/* a standby before 10, say: no snapshot to share */
+		strvec_clear(big);
+		PQfinish(c);
+		return NULL;
+	}
+	*src = c;
+	return snap;
+}
+
+/* pg_dump of the source (dump's environment) reading snapshot `snap`, its arguments to come. */
+static void dump_at(struct ts_env *env, const struct child_process *dump, struct ts_side *to, const char *snap,
+		    struct child_process *cp)
+{
+	for (size_t i = 0; i < dump->env.nr; i++)
+		strvec_push(&cp->env, dump->env.v[i]);
+	ts_env_side_tool(env, to, cp, "pg_dump");
+	strvec_pushf(&cp->args, "--snapshot=%s", snap);
+}
+
+/* pg_restore into `to`'s database, its arguments to come. */
+static void restore_into(struct ts_env *env, struct ts_side *to, struct child_process *cp)
+{
+	char *db = ts_pg_dbname_arg(env->cfg->dbname);
+
+	ts_env_side_tool(env, to, cp, "pg_restore");
+	strvec_pushl(&cp->args, "--exit-on-error", "-d", db, NULL);
+	ts_env_child_env(env, to, cp);
+	free(db);
+}
+
+/* pg_restore -j N of one section of the archive at path into `to`, its output in clone-<to>-restore<log>.log. */
+static int restore_section(struct ts_env *env, struct ts_side *to, const char *path, const char *section,
+			   const char *log, const char *into)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	char *name = xstrfmt("clone-%s-restore%s.log", to->name, log);
+	int r;
+
+	restore_into(env, to, &cp);
+	strvec_pushf(&cp.args, "--jobs=%d", jobs());
+	strvec_pushf(&cp.args, "--section=%s", section);
+	strvec_push(&cp.args, path);
+	r = ts_tool_run(env, &cp, name, TS_EXIT_ENV, into);
+	free(name);
+	return r;
+}
+
+/*
+ * The copy that streams, from one snapshot of the source: the schema
+ * without its indexes and constraints first (pre-data); then at once each
+ * big table piped straight from pg_dump into pg_restore, and pg_dump -Fd -j
+ * of the rest of the data and of the post-data into a folder, restored
+ * with -j once it is whole; then the indexes, constraints and triggers
+ * (post-data, pg_restore -j) when every table is loaded.
+ */
+static int stream_restore(struct ts_env *env, struct child_process *dump, const char *from, const char *snap,
+			  const struct strvec *big, struct ts_side *to)
+{
+	size_t n = big->nr;
+	struct child_process pre = CHILD_PROCESS_INIT, rest = CHILD_PROCESS_INIT;
+	struct child_process *pd = xcalloc(n, sizeof(*pd)), *pr = xcalloc(n, sizeof(*pr));
+	char *dir = xstrfmt("%s/%s.dump", env->cfg->workdir, to->name), *pre_file = xstrfmt("%s.pre", dir);
+	char *fail = xstrfmt("could not dump %s", from), *into = xstrfmt("could not restore into the %s side", to->name);
+	char *log;
+	int r, started = 0, rest_started = 0;
+
+	rm_rf(dir);
+	unlink(pre_file);
+	/* 1. the tables, types, functions: what the data goes into */
+	dump_at(env, dump, to, snap, &pre);
+	strvec_pushl(&pre.args, "--section=pre-data", "-Fc", "-f", pre_file, NULL);
+	log = xstrfmt("clone-%s-dump-pre.log", to->name);
+	r = ts_tool_run(env, &pre, log, TS_EXIT_ENV, fail);
+	free(log);
+	if (!r)
+		r = restore_section(env, to, pre_file, "pre-data", "-pre", into);
+	/* 2. each big table through a pipe, the rest dumped to a folder meanwhile */
+	for (size_t i = 0; i < n && !r; i++) {
+		int fds[2];
+
+		if (pipe2(fds, O_CLOEXEC)) {
+			r = ts_error_set(TS_EXIT_ENV, "could not create a pipe: %s", strerror(errno));
+			break;
+		}
+		pd[i] = (struct child_process)CHILD_PROCESS_INIT;
+		pr[i] = (struct child_process)CHILD_PROCESS_INIT;
+		dump_at(env, dump, to, snap, &pd[i]);
+		strvec_pushl(&pd[i].args, "--section=data", "-Fc", "-Z", "0", "-t", big->v[i], NULL);
+		pd[i].pipe_out = fds[1];
+		restore_into(env, to, &pr[i]);
+		strvec_push(&pr[i].args, "--section=data");
+		pr[i].pipe_in = fds[0];
+		log = xstrfmt("clone-%s-dump-%zu.log", to->name, i + 1);
+		r = ts_tool_start(env, &pd[i], log);
+		free(log);
+		if (!r) {
+			log = xstrfmt("clone-%s-restore-%zu.log", to->name, i + 1);
+			if (ts_tool_start(env, &pr[i], log)) {
+				/* its dump stops on a closed pipe */
+				close(fds[0]);
+				close(fds[1]);
+				ts_tool_finish(&pd[i], TS_EXIT_ENV, fail);
+				free(log);
+				r = -1;
+				break;
+			}
+			free(log);
+			started++;
+		}
+		close(fds[0]);
+		close(fds[1]);
+	}
+	if (!r) {
+		dump_at(env, dump, to, snap, &rest);
+		strvec_pushl(&rest.args, "--section=data", "--section=post-data", "-Fd", "-Z", "0", "-f", dir, NULL);
+		strvec_pushf(&rest.args, "--jobs=%d", jobs());
+		for (size_t i = 0; i < n; i++)
+			strvec_pushf(&rest.args, "--exclude-table-data=%s", big->v[i]);
+		log = xstrfmt("clone-%s-dump.log", to->name);
+		r = ts_tool_start(env, &rest, log);
+		free(log);
+		rest_started = !r;
+	}
+	if (rest_started && !(r = ts_tool_finish(&rest, TS_EXIT_ENV, fail)))
+		r = restore_section(env, to, dir, "data", "", into);
+	/* every pipe to its end, whatever failed: nothing may go on writing */
+	for (int i = 0; i < started; i++) {
+		int a = ts_tool_finish(&pd[i], TS_EXIT_ENV, fail), b = ts_tool_finish(&pr[i], TS_EXIT_ENV, into);
+
+		r = r || a || b ? -1 : 0;
+	}
+	/* 3. the indexes, constraints, triggers, on the whole data */
+	if (!r) {
+		if (!env->quiet)
+			fprintf(stderr, "twinstage: indexes and constraints of the %s side (pg_restore -j %d)\n", to->name,
+				jobs());
+		r = restore_section(env, to, dir, "post-data", "-post", into);
+	}
+	rm_rf(dir);
+	unlink(pre_file);
+	free(pd);
+	free(pr);
+	free(dir);
+	free(pre_file);
+	free(fail);
+	free(into);
+	return r;
+}
+
 /*
  * pg_dump -Fd -j of the database `dump`'s environment points at (`from`
  * names it in messages), and pg_restore -j of it into `to`, which is made
@@ -396,9 +586,9 @@ static uint64_t side_bytes(struct ts_env *env, struct ts_side *side)
  * and grants restore as they are: the application's role then has on
  * each side the privileges it has in production.
  */
-static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from,
+static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from, const char *dsn,
 			const char *compress, int dump_jobs, uint64_t table_bytes, uint64_t db_bytes,
-			struct ts_side *to, struct child_process *roles, const char *roles_db)
+			struct ts_side *to, struct child_process *roles, const char *roles_db, size_t *piped)
 {
 	struct child_process restore = CHILD_PROCESS_INIT;
 	char *dir = xstrfmt("%s/%s.dump", env->cfg->workdir, to->name);
@@ -407,9 +597,31 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	struct ts_progress p = { .what = what, .total = table_bytes, .probe = ts_progress_dir_probe,
 				 .arg = dir, .quiet = env->quiet };
 	char *log = xstrfmt("clone-%s-dump.log", to->name);
-	PGconn *watch = NULL;
+	PGconn *watch = NULL, *src = NULL;
+	struct strvec big = STRVEC_INIT;
+	char *snap = dump_jobs > 1 ? stream_plan(env, dsn, jobs(), &src, &big) : NULL;
 	int r;
 
+	*piped = big.nr;
+	if (snap) {
+		char *name = xstrfmt("clone-%s", to->name);
+
+		if (!env->quiet)
+			fprintf(stderr, "twinstage: copying %s: its %zu biggest table%s piped straight into the %s side, "
+				"the rest with pg_dump -j %d\n", from, big.nr, big.nr > 1 ? "s" : "", to->name, jobs());
+		r = make_side(env, to) || ts_tool_copy_roles(env, roles, roles_db, to, name) ||
+		    stream_restore(env, dump, from, snap, &big, to) ? -1 : 0;
+		PQfinish(src);	/* the snapshot's transaction: held until every dump has read it */
+		strvec_clear(&big);
+		child_process_clear(dump);
+		free(name);
+		free(snap);
+		free(dir);
+		free(what);
+		free(fail);
+		free(log);
+		return r;
+	}
 	rm_rf(dir);
 	ts_env_side_tool(env, to, dump, "pg_dump");
 	strvec_pushl(&dump->args, "-Fd", "-Z", compress, "-f", dir, NULL);
@@ -469,6 +681,7 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 	struct source_facts f;
 	char *shown, *from, *why = NULL;
 	int r, dump_jobs;
+	size_t piped = 0;
 
 	if (read_source(env, &f))
 		return -1;
@@ -506,13 +719,15 @@ static int fill_from_source(struct ts_env *env, struct ts_clone_info *info)
 
 		/* its roles, read-only too (the dsn was read above) */
 		source_env(env->cfg->dsn, 1, &roles);
-		r = dump_restore(env, &cp, from, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod, &roles,
-				 f.dbname) ||
+		r = dump_restore(env, &cp, from, env->cfg->dsn, "1", dump_jobs, f.table_bytes, f.db_bytes, &env->prod,
+				 &roles, f.dbname, &piped) ||
 		    apply_settings(env, &env->prod, &f.settings) ? -1 : 0;
 		child_process_clear(&roles);
 	}
 	if (!r)
-		info->source = xstrfmt("pg_dump -Fd -j %d, pg_restore -j %d", dump_jobs, jobs());
+		info->source = piped ? xstrfmt("pg_dump | pg_restore of its %zu biggest table%s, pg_dump -Fd -j %d, "
+					       "pg_restore -j %d of the rest", piped, piped > 1 ? "s" : "", jobs(), jobs()) :
+				       xstrfmt("pg_dump -Fd -j %d, pg_restore -j %d", dump_jobs, jobs());
 	free(from);
 	free(shown);
 out:
@@ -574,7 +789,7 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 	json_t *up = NULL;
 	int r;
 
-	if (env->cfg->dev_stack) {
+	if (env->cfg->dev_next) {
 		if (ts_upgrade_prepare(env, &up))
 			return -1;
 		json_decref(info->upgrade);
@@ -587,6 +802,7 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		struct child_process cp = CHILD_PROCESS_INIT, roles = CHILD_PROCESS_INIT;
 		struct strvec settings = STRVEC_INIT;
 		PGconn *conn = ts_env_connect(env, &env->prod, NULL);
+		size_t piped = 0;
 
 		r = !conn || read_settings(conn, &settings) ? -1 : 0;
 		if (conn)
@@ -594,8 +810,8 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		ts_env_child_env(env, &env->prod, &cp);
 		ts_env_child_env(env, &env->prod, &roles);
 		if (!r)
-			r = dump_restore(env, &cp, "the production clone", "0", jobs(), prod, prod, &env->dev, &roles,
-					 env->cfg->dbname) ||
+			r = dump_restore(env, &cp, "the production clone", NULL, "0", jobs(), prod, prod, &env->dev, &roles,
+					 env->cfg->dbname, &piped) ||
 			    apply_settings(env, &env->dev, &settings) ? -1 : 0;
 		child_process_clear(&cp);
 		child_process_clear(&roles);

@@ -13,6 +13,7 @@
 /* Parallel jobs for pg_dump and pg_restore: the machines this runs on have two cores or more. */
 #define DDT_JOBS "2"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -243,49 +244,240 @@ static int compare_schema(struct ddt *d, const char *path_a, const char *path_b)
 	return r;
 }
 
-static int compare_data(struct ddt *d)
+/* A table whose data the dump holds: its TOC entry's file, and its name on the side dumped. */
+struct dumped {
+	int id;			/* <dir>/<id>.dat */
+	char *shown;		/* schema.name */
+	char *qualified;	/* quoted, for COPY */
+};
+
+/* A TABLE DATA entry of the dump's list: the table's OID on the side dumped, its file's number. */
+struct entry {
+	unsigned oid;
+	int id;
+};
+
+static int by_oid(const void *a, const void *b)
+{
+	unsigned x = ((const struct entry *)a)->oid, y = ((const struct entry *)b)->oid;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The tables whose data the dump holds (pg_restore -l: "ID; 0 OID TABLE
+ * DATA ..."), named by their OID in the side's catalog: the list's names
+ * are not quoted. A table of the side the dump holds no data of is a
+ * failure (*missing): nothing may be lost. NULL when the side's catalog
+ * could not be read (error set).
+ */
+static struct dumped *dumped_tables(struct ddt *d, PGconn *a, const char *list, size_t *n, int *missing)
+{
+	PGresult *res = ts_pg_rows(a, "SELECT c.oid, format('%s.%s', n.nspname, c.relname),"
+				      " format('%I.%I', n.nspname, c.relname)"
+				      " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+				      " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+				      " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+				      " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'"
+				      " AND NOT EXISTS (SELECT FROM pg_depend x WHERE x.classid = 'pg_class'::regclass"
+				      " AND x.objid = c.oid AND x.deptype = 'e')"
+				      " ORDER BY 2", "the tables of the side dumped");
+	struct entry *e = NULL;
+	struct dumped *v;
+	size_t ne = 0, alloc = 0;
+	int rows;
+
+	*n = 0;
+	*missing = 0;
+	if (!res)
+		return NULL;
+	for (const char *l = list; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		int id, used = 0;
+		unsigned cat, obj;
+
+		if (sscanf(l, "%d; %u %u %n", &id, &cat, &obj, &used) == 3 && used &&
+		    !strncmp(l + used, "TABLE DATA ", 11)) {
+			if (ne == alloc) {
+				alloc = alloc ? 2 * alloc : 64;
+				e = xrealloc(e, alloc * sizeof(*e));
+			}
+			e[ne].oid = obj;
+			e[ne++].id = id;
+		}
+	}
+	qsort(e, ne, sizeof(*e), by_oid);
+	rows = PQntuples(res);
+	v = xcalloc((size_t)rows + 1, sizeof(*v));
+	for (int i = 0; i < rows && !*missing; i++) {
+		struct entry key = { (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10), 0 };
+		const struct entry *hit = ne ? bsearch(&key, e, ne, sizeof(*e), by_oid) : NULL;
+
+		if (hit) {
+			v[*n].id = hit->id;
+			v[*n].shown = xstrdup(PQgetvalue(res, i, 1));
+			v[*n].qualified = xstrdup(PQgetvalue(res, i, 2));
+			(*n)++;
+		} else {
+			char *object = xstrfmt("TABLE DATA %s", PQgetvalue(res, i, 1));
+
+			fail(d, object, "the dump holds no data of table %s", PQgetvalue(res, i, 1));
+			free(object);
+			*missing = 1;
+		}
+	}
+	PQclear(res);
+	free(e);
+	return v;
+}
+
+/*
+ * The session on the scratch server writes COPY as pg_dump's did on the
+ * side: its settings (DateStyle, IntervalStyle, extra_float_digits as
+ * pg_dump sets them; the side's time zone, encoding, money and bytea
+ * output), and every scan from a table's first page.
+ */
+static int copy_like_pg_dump(PGconn *a, PGconn *b)
+{
+	PGresult *res = ts_pg_rows(a, "SELECT format('SET TimeZone = %L; SET client_encoding = %L; SET bytea_output = %L',"
+				      " current_setting('TimeZone'), current_setting('server_encoding'),"
+				      " current_setting('bytea_output')), format('SET lc_monetary = %L', current_setting('lc_monetary'))",
+				      "the side's settings");
+	int r;
+
+	if (!res)
+		return -1;
+	r = ts_pg_exec(b, PQgetvalue(res, 0, 0)) ||
+	    ts_pg_exec(b, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3;"
+			  " SET synchronize_seqscans = off") ? -1 : 0;
+	/* a locale this machine lacks: money is then written in this machine's (a difference, if any, is shown) */
+	if (!r && ts_pg_exec(b, PQgetvalue(res, 0, 1)))
+		ts_error_clear();
+	PQclear(res);
+	return r;
+}
+
+/*
+ * One table: the rows of its dump file (COPY text, as pg_dump wrote it)
+ * against COPY of the restored table, row by row in the order both were
+ * written (the restore loads each table with one COPY, in the dump's
+ * order). 0 equal, 1 differs (failure set), -1 error.
+ */
+static int compare_table(struct ddt *d, PGconn *b, const char *dir, const struct dumped *t, long long *rows)
+{
+	char *path = xstrfmt("%s/%d.dat", dir, t->id), *sql, *lit, *line = NULL, *got = NULL;
+	FILE *fp = fopen(path, "r");
+	PGresult *res;
+	size_t cap = 0;
+	long long n = 0;
+	int r = -1, more = 1;
+
+	if (!fp) {
+		ts_error_set(TS_EXIT_ENV, "could not read \"%s\": %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	/* the restored table's columns, as pg_dump lists them: stored ones, in order */
+	lit = PQescapeLiteral(b, t->qualified, strlen(t->qualified));
+	sql = xstrfmt("SELECT 'COPY %s (' || string_agg(quote_ident(attname), ', ' ORDER BY attnum) || ') TO STDOUT'"
+		      " FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+		      " AND attgenerated = ''", t->qualified, lit ? lit : "NULL");
+	PQfreemem(lit);
+	res = ts_pg_rows(b, sql, "the restored table's columns");
+	free(sql);
+	if (!res)
+		goto out;
+	if (PQgetisnull(res, 0, 0)) {
+		char *object = xstrfmt("TABLE %s", t->shown);
+
+		PQclear(res);
+		fail(d, object, "table %s is missing after the restore", t->shown);
+		free(object);
+		r = 1;
+		goto out;
+	}
+	sql = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = PQexec(b, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		char *e = ts_pg_result_error(res);
+
+		ts_error_set(TS_EXIT_ENV, "could not read the restored table %s: %s", t->shown, e);
+		free(e);
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	for (;;) {
+		ssize_t len = more ? getline(&line, &cap, fp) : -1;
+		int glen;
+
+		if (len >= 0 && !strcmp(line, "\\.\n"))
+			len = -1, more = 0;	/* the end of the table's rows in the file */
+		free(got);
+		got = NULL;
+		glen = PQgetCopyData(b, &got, 0);
+		if (len < 0 && glen < 0)
+			break;
+		if (len < 0 || glen < 0 || (size_t)glen != (size_t)len || memcmp(line, got, (size_t)len)) {
+			char *object = xstrfmt("TABLE DATA %s", t->shown);
+
+			fail(d, object, "the data of %s differs after the restore at row %lld", t->shown, n + 1);
+			excerpt(d, "dumped:   %.*s", len < 0 ? 11 : (int)len - 1, len < 0 ? "(no row)" : line);
+			excerpt(d, "restored: %.*s", glen < 0 ? 11 : glen - 1, glen < 0 ? "(no row)" : got);
+			free(object);
+			r = 1;
+			break;
+		}
+		n++;
+	}
+	if (r == 1) {	/* the rest of the restored rows are not needed */
+		PQputCopyEnd(b, NULL);
+		while (PQgetCopyData(b, &got, 0) > 0)
+			PQfreemem(got), got = NULL;
+	} else {
+		r = 0;
+	}
+	while ((res = PQgetResult(b)))
+		PQclear(res);
+	*rows += n;
+out:
+	PQfreemem(got);
+	free(line);
+	fclose(fp);
+	free(path);
+	return r;
+}
+
+/*
+ * The data restored against the data dumped: each table's dump file read
+ * once, streamed against the restored table; the side is not read again.
+ */
+static int compare_data(struct ddt *d, const char *dir, const char *list)
 {
 	struct ts_env *env = d->env;
 	PGconn *a = ts_env_connect(env, d->side, NULL);
 	PGconn *b = a ? ts_env_connect(env, &env->scratch, NULL) : NULL;
-	struct ts_rels ra = { 0 }, rb = { 0 };
+	struct dumped *t = NULL;
+	size_t n = 0;
 	long long rows = 0;
-	int r = -1;
+	int r = -1, missing = 0;
 
-	if (!b || ts_rels_read(a, NULL, &ra) || ts_rels_read(b, NULL, &rb))
+	if (!b || !(t = dumped_tables(d, a, list, &n, &missing)) || copy_like_pg_dump(a, b))
 		goto out;
-	r = 0;
-	for (size_t i = 0; i < ra.n && !r; i++) {
-		const struct ts_rel *t = ts_rels_find(&rb, ra.v[i].shown);
-		struct ts_cmp c;
-
-		if (!t) {
-			fail(d, ra.v[i].shown, "table %s is missing after the restore", ra.v[i].shown);
-			r = 1;
-			break;
-		}
-		if (ts_table_compare(a, &ra.v[i], b, t, NULL, NULL, 0, &c)) {
-			r = -1;
-			break;
-		}
-		rows += c.rows[0];
-		if (c.at >= 0) {
-			char *object = xstrfmt("TABLE DATA %s", ra.v[i].shown);
-
-			fail(d, object, "the data of %s differs after the restore at %s (%lld rows, %lld restored)",
-			     ra.v[i].shown, c.key, c.rows[0], c.rows[1]);
-			excerpt(d, "%s side:  %s", d->side->name, c.row[0] ? c.row[0] : "(no row)");
-			excerpt(d, "restored: %s", c.row[1] ? c.row[1] : "(no row)");
-			free(object);
-			r = 1;
-		}
-		ts_cmp_free(&c);
-	}
-	json_object_set_new(d->res, "tables", json_integer((json_int_t)ra.n));
+	PQfinish(a);
+	a = NULL;
+	r = missing;
+	for (size_t i = 0; i < n && !r; i++)
+		r = compare_table(d, b, dir, &t[i], &rows);
+	json_object_set_new(d->res, "tables", json_integer((json_int_t)n));
 	json_object_set_new(d->res, "rows", json_integer(rows));
 out:
-	ts_rels_free(&ra);
-	ts_rels_free(&rb);
+	for (size_t i = 0; t && i < n; i++) {
+		free(t[i].shown);
+		free(t[i].qualified);
+	}
+	free(t);
 	PQfinish(a);
 	PQfinish(b);
 	return r;
@@ -318,6 +510,49 @@ static int restore(struct ddt *d, const char *dir, int *errors)
 	return s < 0 || s > 1 ? -1 : 0;
 }
 
+/* The dump's table of contents, as pg_restore -l lists it, in *list (and kept at path for -L). */
+static int dump_list(struct ddt *d, const char *dir, const char *path, struct strbuf *list)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int r;
+
+	ts_env_side_tool(d->env, d->side, &cp, "pg_restore");
+	strvec_pushl(&cp.args, "--list", "-f", path, dir, NULL);
+	r = ts_tool_run(d->env, &cp, "ddt-list.log", TS_EXIT_ENV, "could not list the dump");
+	if (!r && strbuf_read_file(list, path) < 0)
+		r = ts_error_set(TS_EXIT_ENV, "could not read \"%s\": %s", path, strerror(errno));
+	return r;
+}
+
+/*
+ * The list again at path, without the entries pg_dump --schema-only does
+ * not write (the data; the refresh of materialized views; large objects),
+ * so that pg_restore --schema-only -L gives what pg_dump --schema-only of
+ * the side would have.
+ */
+static int schema_list(const char *path, const char *list)
+{
+	static const char *const data[] = { "TABLE DATA ", "SEQUENCE SET ", "MATERIALIZED VIEW DATA ", "BLOB",
+					    "LARGE OBJECT", NULL };
+	struct strbuf sb = STRBUF_INIT;
+	int r;
+
+	for (const char *l = list, *e; *l; l = *e ? e + 1 : e) {
+		int id, used = 0, keep = 1;
+		unsigned cat, obj;
+
+		e = strchrnul(l, '\n');
+		if (sscanf(l, "%d; %u %u %n", &id, &cat, &obj, &used) == 3 && used)
+			for (size_t i = 0; data[i]; i++)
+				keep &= strncmp(l + used, data[i], strlen(data[i])) != 0;
+		if (keep)
+			strbuf_addf(&sb, "%.*s\n", (int)(e - l), l);
+	}
+	r = write_file(path, sb.buf, sb.len);
+	strbuf_release(&sb);
+	return r;
+}
+
 int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **out)
 {
 	struct ddt d = { env, side, NULL, verbose, now_ms() };
@@ -325,7 +560,8 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 	char *name = xstrfmt("ddt-%s", side->name);
 	char *dir = path_join(env->cfg->workdir, name);
 	char *dump_a = xstrfmt("%s.a.sql", dir), *dump_b = xstrfmt("%s.b.sql", dir);
-	char *log = NULL, *what;
+	char *list_path = xstrfmt("%s.list", dir), *log = NULL, *what;
+	struct strbuf list = STRBUF_INIT;
 	double t;
 	int r, s, errors = 0, cmp;
 
@@ -381,9 +617,11 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 	if (errors)
 		goto done;
 
-	/* 3. the data of every table, in the same order on both */
+	/* 3. the data of every table: the restored rows against the dump's own files */
 	t = now_ms();
-	cmp = compare_data(&d);
+	if ((r = dump_list(&d, dir, list_path, &list)))
+		goto out;
+	cmp = compare_data(&d, dir, list.buf);
 	step(&d, "compare the data", t);
 	if (cmp < 0) {
 		r = -1;
@@ -392,20 +630,23 @@ int ts_ddt_run(struct ts_env *env, struct ts_side *side, int verbose, json_t **o
 	if (cmp)
 		goto done;
 
-	/* 4. both schemas as pg_dump writes them, at once */
+	/*
+	 * 4. both schemas as pg_dump writes them: the side's from the dump
+	 * (pg_restore --schema-only of its list, without what pg_dump's own
+	 * --schema-only leaves out), the restored one dumped meanwhile
+	 */
 	t = now_ms();
-	tool_for(env, side, &cp, "pg_dump");
-	strvec_pushl(&cp.args, "--schema-only", "-f", dump_a, NULL);
 	tool_for(env, &env->scratch, &cq, "pg_dump");
 	strvec_pushl(&cq.args, "--schema-only", "-f", dump_b, NULL);
-	r = ts_tool_start(env, &cp, "ddt-schema-a.log");
+	r = ts_tool_start(env, &cq, "ddt-schema-b.log");
 	if (!r) {
-		s = ts_tool_start(env, &cq, "ddt-schema-b.log");
-		r = ts_tool_finish(&cp, TS_EXIT_ENV, "could not dump the schema") ? -1 : 0;
-		if (!s && ts_tool_finish(&cq, TS_EXIT_ENV, "could not dump the restored schema"))
-			r = -1;
-		if (s)
-			r = -1;
+		ts_env_side_tool(env, side, &cp, "pg_restore");
+		strvec_pushl(&cp.args, "--schema-only", "-L", list_path, "-f", dump_a, dir, NULL);
+		if (!(s = schema_list(list_path, list.buf)))
+			s = ts_tool_run(env, &cp, "ddt-schema-a.log", TS_EXIT_ENV, "could not read the schema from the dump");
+		else
+			child_process_clear(&cp);
+		r = ts_tool_finish(&cq, TS_EXIT_ENV, "could not dump the restored schema") || s ? -1 : 0;
 	}
 	if (!r)
 		r = compare_schema(&d, dump_a, dump_b) < 0 ? -1 : 0;
@@ -422,6 +663,9 @@ out:
 	rm_rf(dir);
 	unlink(dump_a);
 	unlink(dump_b);
+	unlink(list_path);
+	strbuf_release(&list);
+	free(list_path);
 	free(dump_a);
 	free(dump_b);
 	free(dir);

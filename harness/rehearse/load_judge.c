@@ -6,6 +6,7 @@
  */
 #include "config/config.h"
 #include "core/strbuf.h"
+#include "core/util.h"
 #include "core/wrapper.h"
 #include "rehearse/load_judge.h"
 #include "rehearse/load_impl.h"
@@ -132,13 +133,6 @@ static int waits_on(const struct srow *rows, size_t a, size_t b, int pid, int ta
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static json_t *window_stats(struct ts_load *l, double from, double to, int (*in)(const struct rec *, double, double))
 {
 	double *lat = NULL;
@@ -160,7 +154,7 @@ static json_t *window_stats(struct ts_load *l, double from, double to, int (*in)
 	o = json_pack("{s:I, s:f}", "statements", (json_int_t)n,
 		      "per_s", to > from ? (double)n * 1000.0 / (to - from) : 0.0);
 	if (n) {
-		qsort(lat, n, sizeof(*lat), cmp_double);
+		sort_doubles(lat, n);
 		json_object_set_new(o, "p50_ms", json_real(lat[(n - 1) / 2]));
 		json_object_set_new(o, "p99_ms", json_real(lat[(size_t)ceil(0.99 * (double)n) - 1]));
 		json_object_set_new(o, "max_ms", json_real(lat[n - 1]));

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Under this many milliseconds more on the dev side, a ratio is noise, not a slowdown. */
+/* Under this many milliseconds more on the dev side (times run->slowness), a ratio is noise, not a slowdown. */
 #define NOISE_MS 1.0
 /* What "slower" means in the report when gate.max_slowdown is off (0). */
 #define REPORTED_SLOWDOWN 2.0
@@ -58,13 +58,6 @@ char *ts_plan_shape(json_t *plan)
 
 	shape_into(plan, &sb);
 	return strbuf_detach(&sb);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* 1 when res is an error, 0 when it worked; res is freed. */
@@ -131,7 +124,7 @@ static int measure(PGconn *conn, const struct ts_scenario_stmt *st, int timeout_
 		else if (i > 0)
 			times[n++] = dt;
 	}
-	qsort(times, (size_t)n, sizeof(times[0]), cmp_double);
+	sort_doubles(times, (size_t)n);
 	m->ms = times[n / 2];
 	r = 0;
 out:
@@ -217,7 +210,7 @@ static int measure_app(struct ts_run *run, PGconn *a, PGconn *b, const struct ts
 				char *sp = ts_plan_shape(mp.plan), *sd = ts_plan_shape(md.plan), *sql = ts_oneline(st->sql);
 				double ratio = mp.ms > 0 ? md.ms / mp.ms : 1;
 				double limit = run->cfg.max_slowdown > 0 ? run->cfg.max_slowdown : REPORTED_SLOWDOWN;
-				int slower = ratio > limit && md.ms - mp.ms >= NOISE_MS;
+				int slower = ratio > limit && md.ms - mp.ms >= NOISE_MS * run->slowness;
 				int over = slower && run->cfg.max_slowdown > 0;
 
 				json_array_append_new(all, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:f, s:f, s:f, s:b, s:b,"

@@ -31,6 +31,7 @@
 int ts_run_open(struct ts_run *run, const char *config, const char *env_file)
 {
 	memset(run, 0, sizeof(*run));
+	run->slowness = 1;
 	if (ts_config_load(&run->cfg, config ? config : "twinstage.ini", env_file))
 		return -1;
 	run->have_config = 1;
@@ -207,16 +208,17 @@ int ts_run_provision(struct ts_run *run)
 		ts_run_say(run, "clone: the production clone from %s in %.1f s", info.source,
 			   info.prod_ms / 1000.0);
 	if (!r) {
-		if (run->cfg.dev_stack)
-			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), the production clone upgraded (%s) to the stack %s",
-				   env->dev.port, run->cfg.upgrade, run->cfg.dev_stack);
+		if (run->cfg.dev_next)
+			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), the production clone upgraded (%s) to the %s %s",
+				   env->dev.port, run->cfg.upgrade, run->cfg.dev_image ? "image" : "stack",
+				   run->cfg.dev_next);
 		else
 			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
 				   env->dev.port, env->clone);
 		r = ts_clone_dev(env, &info);
 	}
 	r = r || prove_booted(run) ? -1 : 0;
-	clone_done(run, st, &info, run->cfg.dev_stack ? "upgraded" : "copied");
+	clone_done(run, st, &info, run->cfg.dev_next ? "upgraded" : "copied");
 	return ts_run_stage_end(run, st, t0, r);
 }
 
@@ -298,12 +300,14 @@ int ts_run_plan(struct ts_run *run)
 	if (run->planned)
 		return 0;
 	/* a stack recipe that does not read is refused before anything is built */
-	if (run->cfg.dev_stack) {
+	for (int image = 0; image < 2; image++) {
+		const char *path = image ? run->cfg.dev_image : run->cfg.dev_stack;
 		struct ts_recipe r;
 
-		if (ts_stack_recipe_load(&r, run->cfg.dev_stack))
+		if (path && ts_stack_recipe_load_next(&r, path, image))
 			return -1;
-		ts_recipe_free(&r);
+		if (path)
+			ts_recipe_free(&r);
 	}
 	if (run->cfg.tool)
 		return plan_tool(run);

@@ -53,6 +53,11 @@ struct ts_run {
 	/* the source's server ([source] dsn): what the production clone was made from */
 	int source_version_num;
 	char *source_version, *source_sysid;
+	/*
+	 * How many times slower the servers run than this machine (timing.h):
+	 * 1, or an emulated guest's measured ratio. Absolute noise floors scale by it.
+	 */
+	double slowness;
 };
 
 /* Loads the configuration and takes the workdir. -1: error slot set. */

@@ -58,7 +58,9 @@ int ts_upgrade_prepare(struct ts_env *env, json_t **info)
 	strvec_clear(&env->initdb_args);
 	ret = initdb_like(conn, &env->initdb_args);
 	PQfinish(conn);
-	if (ret || ts_stack_recipe_load(&r, env->cfg->dev_stack))
+	/* the new major's programs here: dev_stack's, or a stack of dev_image's suite and major */
+	if (ret || ts_stack_recipe_load_next(&r, env->cfg->dev_stack ? env->cfg->dev_stack : env->cfg->dev_image,
+					     !env->cfg->dev_stack))
 		return -1;
 	ts_stack_free(&env->stack);
 	ret = ts_stack_ensure(&r, major, &env->stack, env->quiet);
@@ -66,6 +68,19 @@ int ts_upgrade_prepare(struct ts_env *env, json_t **info)
 		ret = ts_error_set(TS_EXIT_USAGE, "%s: stack %s runs PostgreSQL %s, older than the production clone's %d",
 				   r.path, r.name, env->stack.version, major);
 		ts_error_hint("a dev_stack is the next major (as in version = 17); pg_upgrade goes only forward");
+	}
+	if (!ret && env->cfg->dev_image && env->cfg->dev_stack) {
+		struct ts_recipe img;
+
+		if (!(ret = ts_recipe_load(&img, env->cfg->dev_image))) {
+			if (strcmp(img.pg_version, env->stack.version)) {
+				ret = ts_error_set(TS_EXIT_USAGE, "dev_image %s runs PostgreSQL %s, dev_stack %s %s",
+						   env->cfg->dev_image, img.pg_version, r.path, env->stack.version);
+				ts_error_hint("the programs that fill the dev guest are its own major's: a dev_stack of version = %s, or none (one is built from the image's suite)",
+					      img.pg_version);
+			}
+			ts_recipe_free(&img);
+		}
 	}
 	if (!ret) {
 		env->dev.on_stack = 1;
@@ -76,6 +91,8 @@ int ts_upgrade_prepare(struct ts_env *env, json_t **info)
 		if (!env->stack.cached)
 			json_object_set_new(json_object_get(*info, "steps"), "stack_build_ms",
 					    json_real(env->stack.build_ms));
+		if (env->cfg->dev_image)	/* the dev guest's system; the stack holds the programs that filled it */
+			json_object_set_new(*info, "image", json_string(env->cfg->dev_image));
 	}
 	ts_recipe_free(&r);
 	return ret;

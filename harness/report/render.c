@@ -479,6 +479,8 @@ static void render_text(const struct ts_report *r, FILE *out)
 			fprintf(out, "production clone booted the %s\n", r->prod_booted);
 		if (r->dev_booted)
 			fprintf(out, "dev side booted the %s\n", r->dev_booted);
+		if (r->timing)
+			fprintf(out, "timing: %s\n", json_string_value(json_object_get(r->timing, "reason")));
 	}
 	ts_report_render_upgrade(r, 0, out);
 	fprintf(out, "\nstages\n");
@@ -606,6 +608,11 @@ static void render_markdown(const struct ts_report *r, FILE *out)
 			free(d);
 		}
 		fputc('\n', out);
+	}
+	if (r->timing) {
+		fprintf(out, "Timing: ");
+		ts_md_escape(out, json_string_value(json_object_get(r->timing, "reason")));
+		fprintf(out, ".\n\n");
 	}
 	if (r->tracking)
 		fprintf(out, "Tracking table `%s` (%s): production clone at %s, dev side %s → %s.\n\n",

@@ -38,6 +38,9 @@ void ts_report_render_upgrade(const struct ts_report *r, int markdown, FILE *out
 		else
 			fprintf(out, ": ANALYZE %.1f s\n", ms(u, "analyze_ms") / 1000.0);
 	}
+	if (json_object_get(u, "image"))
+		fprintf(out, "%sthe dev guest boots its own image, %s (the stack holds the programs that filled it)\n",
+			item, ts_json_str(u, "image"));
 	json_array_foreach(json_object_get(u, "left"), i, v)
 		fprintf(out, "%spg_upgrade left %s: run it on production after its upgrade\n", item,
 			json_string_value(v));

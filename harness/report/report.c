@@ -90,6 +90,7 @@ void ts_report_free(struct ts_report *r)
 	json_decref(r->phases);
 	json_decref(r->load);
 	json_decref(r->upgrade);
+	json_decref(r->timing);
 	free(r->stages);
 	free(r->migrations);
 	free(r->checks);
@@ -505,6 +506,8 @@ json_t *ts_report_to_json(const struct ts_report *r)
 	json_object_set_new(o, "clone_note", jstr(r->clone_note));
 	if (r->upgrade)
 		json_object_set(o, "upgrade", r->upgrade);
+	if (r->timing)
+		json_object_set(o, "timing", r->timing);
 	json_object_set_new(o, "ports", json_pack("{s:i, s:i}", "prod", r->prod_port, "dev", r->dev_port));
 	if (r->prod_booted || r->dev_booted)
 		json_object_set_new(o, "booted", json_pack("{s:o, s:o}", "prod", jstr(r->prod_booted), "dev",
@@ -655,6 +658,8 @@ static void from_json(struct ts_report *r, json_t *o)
 	r->clone_note = jget(o, "clone_note");
 	if ((v = json_object_get(o, "upgrade")) && json_is_object(v))
 		r->upgrade = json_incref(v);
+	if ((v = json_object_get(o, "timing")) && json_is_object(v))
+		r->timing = json_incref(v);
 	r->prod_port = jint(json_object_get(o, "ports"), "prod");
 	r->dev_port = jint(json_object_get(o, "ports"), "dev");
 	r->prod_booted = jget(json_object_get(o, "booted"), "prod");

@@ -169,6 +169,13 @@ struct ts_report {
 	 * dev_plan}]}. See upgrade.h and plans.h.
 	 */
 	struct json_t *upgrade;
+	/*
+	 * Guests under software emulation (NULL otherwise): {emulated, probe,
+	 * guest_ms, host_ms, factor, gating, reason, gates: {max_lock_ms,
+	 * max_stall_ms, statement_timeout_ms, migration_timeout_ms: {set,
+	 * used}}}. See timing.h.
+	 */
+	struct json_t *timing;
 	double max_lock_ms;	/* gate.max_lock_ms, for the verdict's reason */
 	double max_stall_ms;	/* gate.max_stall_ms */
 	int lint_fails;		/* gate.lint = fail */

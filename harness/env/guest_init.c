@@ -1,0 +1,95 @@
+/*
+ * guest_init.c: twinstage's own PID 1 for rehearsal guests (guest_init.h).
+ *
+ * Under software emulation systemd, udev and their units took most of a
+ * guest's boot; this init does only what PostgreSQL and the host need, in
+ * order, and says each step on the serial console. The initramfs has
+ * already mounted /proc, /sys, /dev and /run and loaded virtio and ext4;
+ * the network is qemu's user-mode one, whose addresses are fixed (the guest
+ * 10.0.2.15, the host 10.0.2.2), so no DHCP client is needed.
+ */
+#include "core/strbuf.h"
+#include "env/guest_init.h"
+
+#include <string.h>
+
+/* @V@ stands for the major version. */
+static const char script[] =
+	"#!/bin/sh\n"
+	"# twinstage-init: PID 1 of a twinstage rehearsal guest (kernel option init=" TS_GUEST_INIT ").\n"
+	"# Written by `twinstage image build`; `" TS_GUEST_INIT " stop` stops PostgreSQL cleanly.\n"
+	"PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+	"export PATH LANG=C.UTF-8\n"
+	"DATA=/var/lib/postgresql/@V@/main\n"
+	"CONF=/etc/postgresql/@V@/main/postgresql.conf\n"
+	"PG_CTL=/usr/lib/postgresql/@V@/bin/pg_ctl\n"
+	"say() { echo \"twinstage-init: $*\" > /dev/console; }\n"
+	"\n"
+	"if [ \"$1\" = stop ]; then\n"
+	"\trunuser -u postgres -- \"$PG_CTL\" stop -D \"$DATA\" -m fast -w -t 120 || exit 1\n"
+	"\tsync\n"
+	"\tsay PostgreSQL stopped, disks flushed\n"
+	"\texit 0\n"
+	"fi\n"
+	"if [ $$ != 1 ]; then\n"
+	"\techo \"usage: $0 stop (as PID 1 it boots the guest)\" >&2\n"
+	"\texit 2\n"
+	"fi\n"
+	"\n"
+	"for m in proc:/proc sysfs:/sys devtmpfs:/dev tmpfs:/run; do\n"
+	"\tmountpoint -q \"${m#*:}\" || mount -t \"${m%%:*}\" \"${m%%:*}\" \"${m#*:}\"\n"
+	"done\n"
+	"mkdir -p /dev/pts /dev/shm\n"
+	"mount -t devpts devpts /dev/pts\n"
+	"mount -t tmpfs -o mode=1777 tmpfs /dev/shm\n"
+	"mount -o remount,rw / || say could not mount the root read-write\n"
+	"read -r name < /etc/hostname && hostname \"$name\"\n"
+	"\n"
+	"# qemu's user-mode network: fixed addresses, the host's forward arrives on 5432\n"
+	"ip link set lo up\n"
+	"ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 ||\n"
+	"\tsay no network on eth0\n"
+	"\n"
+	"# the guest agent, on the channel libvirt names org.qemu.guest_agent.0 (udev's link, made here)\n"
+	"for port in /sys/class/virtio-ports/*; do\n"
+	"\tif [ -r \"$port/name\" ] && [ \"$(cat \"$port/name\")\" = org.qemu.guest_agent.0 ]; then\n"
+	"\t\tmkdir -p /dev/virtio-ports\n"
+	"\t\tln -sf \"../${port##*/}\" /dev/virtio-ports/org.qemu.guest_agent.0\n"
+	"\t\tqemu-ga --daemonize || say the guest agent did not start\n"
+	"\tfi\n"
+	"done\n"
+	"\n"
+	"install -d -o postgres -g postgres -m 2775 /run/postgresql\n"
+	"if runuser -u postgres -- \"$PG_CTL\" start -D \"$DATA\" -o \"-c config_file=$CONF\" \\\n"
+	"\t-l /var/log/postgresql/postgresql-@V@-main.log -s; then\n"
+	"\tsay PostgreSQL @V@ starting\n"
+	"else\n"
+	"\tsay PostgreSQL @V@ did not start:\n"
+	"\ttail -n 20 /var/log/postgresql/postgresql-@V@-main.log > /dev/console\n"
+	"fi\n"
+	"\n"
+	"# PID 1 reaps the orphans (postgres, the agent's children) for the guest's life\n"
+	"while :; do\n"
+	"\tsleep 86400 &\n"
+	"\twait\n"
+	"done\n";
+
+char *ts_guest_init_script(const char *version)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (const char *p = script, *at; *p; p = at + 3) {
+		if (!(at = strstr(p, "@V@"))) {
+			strbuf_addstr(&sb, p);
+			break;
+		}
+		strbuf_add(&sb, p, (size_t)(at - p));
+		strbuf_addstr(&sb, version);
+	}
+	return strbuf_detach(&sb);
+}
+
+const char *ts_guest_cmdline_tail(int own_init)
+{
+	return own_init ? " init=" TS_GUEST_INIT : "";
+}

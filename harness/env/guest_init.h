@@ -1,0 +1,27 @@
+/*
+ * guest_init: how a rehearsal guest boots and stops.
+ *
+ * A guest's root is a Debian root (PostgreSQL from Debian's packages), but
+ * it need not boot a distribution: by default its PID 1 is twinstage's own
+ * init (TS_GUEST_INIT, a shell script the image build writes), which mounts
+ * the root read-write, brings up the user-mode network the host's port
+ * forward arrives on, starts the guest agent and the cluster, and reaps
+ * orphans. `TS_GUEST_INIT stop`, run by the host through the agent, stops
+ * PostgreSQL cleanly and flushes the disks. A recipe may ask for systemd
+ * instead ([image] init = systemd): its own services then start too.
+ */
+#ifndef TS_GUEST_INIT_H
+#define TS_GUEST_INIT_H
+
+#define TS_GUEST_INIT "/usr/sbin/twinstage-init"
+
+/* The init's text for PostgreSQL major `version` (new string). */
+char *ts_guest_init_script(const char *version);
+
+/*
+ * What a guest's kernel command line adds after root= and console=: own_init
+ * boots TS_GUEST_INIT, else the root's systemd: "" or " init=...".
+ */
+const char *ts_guest_cmdline_tail(int own_init);
+
+#endif
