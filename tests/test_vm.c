@@ -222,6 +222,12 @@ static void guests_boot_own_init_and_stop_cleanly(void)
 	ASSERT_HAS(err, "the scratch server of the double dump test: in a guest of the image (ddt_server = guest)");
 	ASSERT_HAS(err, "the scratch guest accepts connections");
 	ASSERT_HAS(err, "lock and stall times are reported, not gated");
+	/* a step without --env reaches the guests the configuration of `up` made (env.json keeps the image) */
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "reset", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "the dev guest accepts connections");
 	code = th_twinstage(p, &out, &err, "down", "-q", "--env", "env.ini", NULL);
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
 	v = th_domains();

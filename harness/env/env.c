@@ -111,6 +111,8 @@ void ts_env_release(struct ts_env *env)
 	free(env->pool.dir);
 	free(env->pool.image);
 	free(env->emulated_why);
+	free(env->images[0]);
+	free(env->images[1]);
 	if (env->ops && env->ops->release)
 		env->ops->release(env);
 	if (env->lock_fd >= 0)
@@ -306,6 +308,10 @@ int ts_env_save(struct ts_env *env)
 	char *text;
 	int r;
 
+	if (o && env->images[0])
+		json_object_set_new(o, "image", json_string(env->images[0]));
+	if (o && env->images[1])
+		json_object_set_new(o, "dev_image", json_string(env->images[1]));
 	if (o && env->emulated)
 		json_object_set_new(o, "emulated", json_string(env->emulated_why ? env->emulated_why : ""));
 	if (o && env->stack.root)
@@ -367,6 +373,11 @@ int ts_env_load(struct ts_env *env)
 			sides[i]->on_host = json_is_true(json_object_get(s, "on_host"));
 		}
 	}
+	for (int i = 0; i < 2; i++)
+		if ((v = json_object_get(o, i ? "dev_image" : "image")) && json_is_string(v)) {
+			free(env->images[i]);
+			env->images[i] = xstrdup(json_string_value(v));
+		}
 	if ((v = json_object_get(o, "emulated")) && json_is_string(v)) {
 		env->emulated = 1;
 		free(env->emulated_why);
@@ -433,6 +444,10 @@ int ts_env_up(struct ts_env *env)
 {
 	const struct ts_config *cfg = env->cfg;
 
+	free(env->images[0]);
+	free(env->images[1]);
+	env->images[0] = cfg->vm_image ? xstrdup(cfg->vm_image) : NULL;
+	env->images[1] = cfg->dev_image ? xstrdup(cfg->dev_image) : NULL;
 	env->prod.port = cfg->prod_port;
 	env->dev.port = cfg->dev_port;
 	if (mkdir_p(cfg->workdir, 0755) || choose_port(env, &env->prod, cfg->prod_port, "prod_port") ||
@@ -492,6 +507,14 @@ static int scratch_here(struct ts_env *env, const struct ts_side *like, char **w
 	ours = ts_env_find_pg_bin(env) ? 0 : ts_pg_bin_major(NULL, env->pg_bin);
 	ts_error_clear();
 	if (theirs && theirs == ours) {
+		struct ts_home h = env->home;
+
+		/* as root, a cluster here runs as the server user: none, no cluster here */
+		if (backend_home(env, &ts_env_instance_ops, &h)) {
+			*why = xstrfmt("in a guest of the image (%s)", ts_error_message());
+			ts_error_clear();
+			return 0;
+		}
 		*why = xstrfmt("on this machine (its PostgreSQL %d is the guests' major)", ours);
 		return 1;
 	}
@@ -665,9 +688,8 @@ int ts_env_down(struct ts_env *env)
 	int r = 0;
 
 	stop_orphans(env);
-	/* wherever it was: a run killed before it said may have started it */
-	if (scratch_do(env, SCRATCH_DESTROY, 0) ||
-	    (env->ops != &ts_env_instance_ops && scratch_do(env, SCRATCH_DESTROY, 1)))
+	/* where env.json says it is: that is saved before it is made */
+	if (scratch_do(env, SCRATCH_DESTROY, env->scratch.on_host))
 		r = -1;
 	ts_env_snapshots(env, &snaps);
 	for (size_t i = 0; i < snaps.nr; i++) {

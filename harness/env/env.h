@@ -127,6 +127,12 @@ struct ts_env {
 	 */
 	int emulated;
 	char *emulated_why;
+	/*
+	 * The guests' image recipes, [0] both sides', [1] the dev guest's
+	 * (dev_image; NULL: none): the configuration's at `up`, then env.json's,
+	 * so that a step without --env reaches the guests it made.
+	 */
+	char *images[2];
 };
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */

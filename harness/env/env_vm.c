@@ -153,7 +153,10 @@ static int image_of(struct ts_env *env, int i)
 
 	if (im->have)
 		return 0;
-	if (ts_recipe_load(&r, i ? env->cfg->dev_image : env->cfg->vm_image))
+	if (!env->images[i])
+		return ts_error_set(TS_EXIT_USAGE, "no image recipe for the guests"),
+		       ts_error_hint("give the configuration that made them (--env), or run \"twinstage down\"");
+	if (ts_recipe_load(&r, env->images[i]))
 		return -1;
 	ret = ts_image_ensure(&r, &im->img, env->quiet);
 	if (!ret && st->dualboot) {
@@ -184,7 +187,11 @@ static int image(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
 
-	if (st->im[0].have && (!env->cfg->dev_image || st->im[1].have))
+	if (!env->images[0] && !env->images[1]) {	/* a workdir of an earlier version: the configuration's */
+		env->images[0] = env->cfg->vm_image ? xstrdup(env->cfg->vm_image) : NULL;
+		env->images[1] = env->cfg->dev_image ? xstrdup(env->cfg->dev_image) : NULL;
+	}
+	if (st->im[0].have && (!env->images[1] || st->im[1].have))
 		return 0;
 	if (!conn(env))
 		return -1;
@@ -193,7 +200,7 @@ static int image(struct ts_env *env)
 				    st->host.server),
 		       ts_error_hint("the station disk's boot entry is flipped with libguestfs, on the disk's file; "
 				     "use backend = vm for a remote host");
-	if (image_of(env, 0) || (env->cfg->dev_image && image_of(env, 1)))
+	if (image_of(env, 0) || (env->images[1] && image_of(env, 1)))
 		return -1;
 	if (st->accel)
 		return 0;
