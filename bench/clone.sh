@@ -10,10 +10,11 @@
 #              pg_basebackup, the dev side a reflink copy on an XFS pool
 #   physical   twinstage up with clone = physical: pg_basebackup, then a file
 #              copy of the stopped production clone
-#   logical    twinstage up with clone = logical: pg_dump -Fd -j | pg_restore -j
-#              for both sides
+#   logical    twinstage up with clone = logical for both sides: the biggest
+#              tables piped pg_dump -t | pg_restore, pg_dump -Fd -j of the rest
+#              (goal: at least 1x the baseline)
 #
-# Goals (logical has none: it is for sources that allow nothing else): the cow dev side from the production clone under 1 s at every size
+# Goals: the cow dev side from the production clone under 1 s at every size
 # (it must not grow with the size); physical at least 5x faster than the
 # baseline; `twinstage reset` after a migration under 1 s (against the
 # baseline's way back: drop the dev database, pg_dump | pg_restore again).
@@ -96,7 +97,7 @@ INI
 		[ "$(count "$dev")" = "$rows" ] || { echo "$m lost rows" >&2; exit 1; }
 		grep -E '^(clone|note)' "$WORK/up.txt" | sed "s/^/  $m: /" >&2
 		report "s$scale $m: both sides up with the data" "$total" "$base" \
-			"$(case $m in physical) echo '>= 5x';; cow) echo 'faster';; *) echo 'none';; esac)"
+			"$(case $m in physical) echo '>= 5x';; cow) echo 'faster';; *) echo '>= 1x';; esac)"
 		echo "s$scale $m: the dev side from the production clone in $dev_s s$([ "$m" = cow ] && echo ' (goal < 1 s)')"
 		if [ "$m" = cow ]; then
 			"$TWINSTAGE" migrate -c "$P/twinstage.ini" -q >/dev/null
