@@ -288,6 +288,18 @@ json_t *th_latest_report(const char *workdir)
 	return o;
 }
 
+int th_kept_port(const char *workdir, const char *side)
+{
+	char *p = xstrfmt("%s/env.json", workdir);
+	json_t *o = json_load_file(p, 0, NULL);
+	int port = (int)json_integer_value(json_object_get(json_object_get(o, side), "port"));
+
+	cr_assert(port > 0, "no port of the %s side in %s", side, p);
+	json_decref(o);
+	free(p);
+	return port;
+}
+
 void th_assert_nothing_left(const char *workdir)
 {
 	static const char *const made[] = { "prod", "dev", "scratch", "snapshots", "env.json", "pool",

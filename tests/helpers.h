@@ -61,6 +61,8 @@ char *th_value(const char *conninfo, const char *sql);
 /* The report.json a run wrote last under workdir (asserts it exists; json_decref it). */
 struct json_t;
 struct json_t *th_latest_report(const char *workdir);
+/* The port of a kept side ("prod", "dev") of workdir, from its env.json (asserts it has one). */
+int th_kept_port(const char *workdir, const char *side);
 
 /* Fails the test unless the strbuf sb holds needle, showing what it holds. */
 #define TH_ASSERT_HAS(sb, needle) \

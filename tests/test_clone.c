@@ -33,14 +33,10 @@ static const char digest_sql[] =
 
 static int kept_port(const char *side)
 {
-	char *path = xstrfmt("%s/.twinstage/env.json", dir);
-	json_t *o = json_load_file(path, 0, NULL);
-	int port;
+	char *wd = xstrfmt("%s/.twinstage", dir);
+	int port = th_kept_port(wd, side);
 
-	cr_assert(o, "no %s", path);
-	port = (int)json_integer_value(json_object_get(json_object_get(o, side), "port"));
-	json_decref(o);
-	free(path);
+	free(wd);
 	return port;
 }
 

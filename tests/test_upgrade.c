@@ -65,15 +65,10 @@ static char *copy_example(void)
 /* The server_version_num of a kept side, read from env.json's port. */
 static int side_version(const char *workdir, const char *side)
 {
-	char *state = path_join(workdir, "env.json");
-	json_t *o = json_load_file(state, 0, NULL);
-	int port = (int)json_integer_value(json_object_get(json_object_get(o, side), "port"));
-	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop", port);
+	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop", th_kept_port(workdir, side));
 	char *v = th_value(ci, "SELECT current_setting('server_version_num')");
 	int n = atoi(v);
 
-	json_decref(o);
-	free(state);
 	free(ci);
 	free(v);
 	return n;

@@ -350,14 +350,10 @@ Test(vm, bad_vm_settings_name_the_line)
 /* `SELECT sql` on the side of a kept workdir (its port from env.json). */
 static char *side_value(const char *workdir, const char *side, const char *sql)
 {
-	char *state = xstrfmt("%s/env.json", workdir);
-	json_t *o = json_load_file(state, 0, NULL);
-	int port = (int)json_integer_value(json_object_get(json_object_get(o, side), "port"));
-	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop sslmode=disable", port);
+	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop sslmode=disable",
+			   th_kept_port(workdir, side));
 	char *v = th_value(ci, sql);
 
-	json_decref(o);
-	free(state);
 	free(ci);
 	return v;
 }

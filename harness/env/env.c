@@ -292,6 +292,17 @@ void ts_env_snapshots(const struct ts_env *env, struct strvec *names)
 	free(dir);
 }
 
+/* The guests' image recipes, the configuration's. */
+static void images_from_config(struct ts_env *env)
+{
+	const char *cfg[2] = { env->cfg->vm_image, env->cfg->dev_image };
+
+	for (int i = 0; i < 2; i++) {
+		free(env->images[i]);
+		env->images[i] = cfg[i] ? xstrdup(cfg[i]) : NULL;
+	}
+}
+
 int ts_env_save(struct ts_env *env)
 {
 	json_t *o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:{s:i, s:b}, s:{s:i, s:b}, s:{s:i, s:b, s:b}}",
@@ -373,6 +384,8 @@ int ts_env_load(struct ts_env *env)
 			sides[i]->on_host = json_is_true(json_object_get(s, "on_host"));
 		}
 	}
+	if (!json_object_get(o, "image"))	/* a workdir of an earlier version: the configuration's */
+		images_from_config(env);
 	for (int i = 0; i < 2; i++)
 		if ((v = json_object_get(o, i ? "dev_image" : "image")) && json_is_string(v)) {
 			free(env->images[i]);
@@ -444,10 +457,7 @@ int ts_env_up(struct ts_env *env)
 {
 	const struct ts_config *cfg = env->cfg;
 
-	free(env->images[0]);
-	free(env->images[1]);
-	env->images[0] = cfg->vm_image ? xstrdup(cfg->vm_image) : NULL;
-	env->images[1] = cfg->dev_image ? xstrdup(cfg->dev_image) : NULL;
+	images_from_config(env);
 	env->prod.port = cfg->prod_port;
 	env->dev.port = cfg->dev_port;
 	if (mkdir_p(cfg->workdir, 0755) || choose_port(env, &env->prod, cfg->prod_port, "prod_port") ||
@@ -495,11 +505,6 @@ static int scratch_here(struct ts_env *env, const struct ts_side *like, char **w
 		*why = xstrdup("in a guest of the image (ddt_server = guest)");
 		return 0;
 	}
-	if (env->scratch.port && env->scratch.on_host && like->on_stack == env->scratch.on_stack &&
-	    scratch_do(env, SCRATCH_RUNNING, 1)) {
-		*why = xstrdup("on this machine");	/* running already: asked before */
-		return 1;
-	}
 	if ((c = ts_env_connect(env, like, "postgres")))
 		theirs = PQserverVersion(c) / 10000;
 	PQfinish(c);
@@ -522,25 +527,28 @@ static int scratch_here(struct ts_env *env, const struct ts_side *like, char **w
 	return 0;
 }
 
-int ts_env_scratch_on_host(struct ts_env *env, const struct ts_side *like)
-{
-	char *why;
-	int here = scratch_here(env, like, &why);
-
-	free(why);
-	return here;
-}
-
-int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like)
+/*
+ * The scratch server up for `like`: 1 on this machine, 0 in a guest (with
+ * host_only: 0 and nothing made, when it would be one), -1 (error set).
+ */
+static int scratch_up(struct ts_env *env, const struct ts_side *like, int host_only)
 {
 	struct ts_side *s = &env->scratch;
 	char *why = NULL;
-	int here = scratch_here(env, like, &why), r = -1;
+	int here, r = -1;
 
-	if (s->port && s->on_stack == like->on_stack && s->on_host == here &&
-	    scratch_do(env, SCRATCH_RUNNING, s->on_host)) {
+	/* on this machine already, for this major: where it belongs whenever it can be there */
+	if (s->port && s->on_host && s->on_stack == like->on_stack && scratch_do(env, SCRATCH_RUNNING, 1))
+		return 1;
+	here = scratch_here(env, like, &why);
+	if (host_only && !here) {
 		free(why);
 		return 0;
+	}
+	if (s->port && s->on_stack == like->on_stack && s->on_host == here &&
+	    scratch_do(env, SCRATCH_RUNNING, here)) {
+		free(why);
+		return here;
 	}
 	/* a scratch server of the other major, or elsewhere, is made again */
 	if (s->port && scratch_do(env, SCRATCH_DESTROY, s->on_host))
@@ -561,7 +569,17 @@ int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like)
 	    scratch_do(env, SCRATCH_START, here) ? -1 : 0;
 out:
 	free(why);
-	return r ? ts_error_prefix("the scratch server of the double dump test") : 0;
+	return r ? ts_error_prefix("the scratch server of the double dump test") : here;
+}
+
+int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like)
+{
+	return scratch_up(env, like, 0) < 0 ? -1 : 0;
+}
+
+int ts_env_scratch_up_here(struct ts_env *env, const struct ts_side *like)
+{
+	return scratch_up(env, like, 1);
 }
 
 int ts_env_ensure_running(struct ts_env *env)

@@ -185,8 +185,11 @@ int ts_env_repick_port(struct ts_env *env, struct ts_side *side);
  * the major `like` runs (scratch.on_host; progress says which).
  */
 int ts_env_scratch_up(struct ts_env *env, const struct ts_side *like);
-/* Would ts_env_scratch_up make it on this machine (the guests' major is this machine's)? */
-int ts_env_scratch_on_host(struct ts_env *env, const struct ts_side *like);
+/*
+ * The same, only where it is a cluster on this machine: 1 up here, 0 when
+ * it would be a guest (nothing is made), -1 (error set).
+ */
+int ts_env_scratch_up_here(struct ts_env *env, const struct ts_side *like);
 /* Mounts the pool and starts kept sides that are not running (after a reboot, say). */
 int ts_env_ensure_running(struct ts_env *env);
 /*

@@ -187,10 +187,6 @@ static int image(struct ts_env *env)
 {
 	struct vm_state *st = state(env);
 
-	if (!env->images[0] && !env->images[1]) {	/* a workdir of an earlier version: the configuration's */
-		env->images[0] = env->cfg->vm_image ? xstrdup(env->cfg->vm_image) : NULL;
-		env->images[1] = env->cfg->dev_image ? xstrdup(env->cfg->dev_image) : NULL;
-	}
 	if (st->im[0].have && (!env->images[1] || st->im[1].have))
 		return 0;
 	if (!conn(env))
@@ -420,10 +416,12 @@ static int define(struct ts_env *env, struct ts_side *side)
 	if (st->dualboot) {	/* the disk's own MBR, extlinux and default entry */
 		strbuf_addstr(&x, "    <boot dev='hd'/>\n  </os>\n");
 	} else {
-		xml_tag(&x, "    <kernel>", image_for(env, side)->kernel, "</kernel>\n");
-		xml_tag(&x, "    <initrd>", image_for(env, side)->initrd, "</initrd>\n");
+		const struct guest_image *im = image_for(env, side);
+
+		xml_tag(&x, "    <kernel>", im->kernel, "</kernel>\n");
+		xml_tag(&x, "    <initrd>", im->initrd, "</initrd>\n");
 		strbuf_addf(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0%s</cmdline>\n  </os>\n",
-			    ts_guest_cmdline_tail(image_for(env, side)->img.own_init));
+			    ts_guest_cmdline_tail(im->img.own_init));
 	}
 	if (kvm)
 		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");

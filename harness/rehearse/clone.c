@@ -586,9 +586,9 @@ static int stream_restore(struct ts_env *env, struct child_process *dump, const 
  * and grants restore as they are: the application's role then has on
  * each side the privileges it has in production.
  */
-static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from, const char *dsn,
-			const char *compress, int dump_jobs, uint64_t table_bytes, uint64_t db_bytes,
-			struct ts_side *to, struct child_process *roles, const char *roles_db, size_t *piped)
+static int folder_restore(struct ts_env *env, struct child_process *dump, const char *from, const char *compress,
+			  int dump_jobs, uint64_t table_bytes, uint64_t db_bytes, struct ts_side *to,
+			  struct child_process *roles, const char *roles_db)
 {
 	struct child_process restore = CHILD_PROCESS_INIT;
 	char *dir = xstrfmt("%s/%s.dump", env->cfg->workdir, to->name);
@@ -597,31 +597,9 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	struct ts_progress p = { .what = what, .total = table_bytes, .probe = ts_progress_dir_probe,
 				 .arg = dir, .quiet = env->quiet };
 	char *log = xstrfmt("clone-%s-dump.log", to->name);
-	PGconn *watch = NULL, *src = NULL;
-	struct strvec big = STRVEC_INIT;
-	char *snap = dump_jobs > 1 ? stream_plan(env, dsn, jobs(), &src, &big) : NULL;
+	PGconn *watch = NULL;
 	int r;
 
-	*piped = big.nr;
-	if (snap) {
-		char *name = xstrfmt("clone-%s", to->name);
-
-		if (!env->quiet)
-			fprintf(stderr, "twinstage: copying %s: its %zu biggest table%s piped straight into the %s side, "
-				"the rest with pg_dump -j %d\n", from, big.nr, big.nr > 1 ? "s" : "", to->name, jobs());
-		r = make_side(env, to) || ts_tool_copy_roles(env, roles, roles_db, to, name) ||
-		    stream_restore(env, dump, from, snap, &big, to) ? -1 : 0;
-		PQfinish(src);	/* the snapshot's transaction: held until every dump has read it */
-		strvec_clear(&big);
-		child_process_clear(dump);
-		free(name);
-		free(snap);
-		free(dir);
-		free(what);
-		free(fail);
-		free(log);
-		return r;
-	}
 	rm_rf(dir);
 	ts_env_side_tool(env, to, dump, "pg_dump");
 	strvec_pushl(&dump->args, "-Fd", "-Z", compress, "-f", dir, NULL);
@@ -672,6 +650,38 @@ static int dump_restore(struct ts_env *env, struct child_process *dump, const ch
 	}
 	rm_rf(dir);
 	free(dir);
+	return r;
+}
+
+/*
+ * The copy of the database `dump`'s environment points at (the source's
+ * dsn, or the production clone when dsn is NULL) into `to`: streamed
+ * (stream_restore) when it has a big table and can share a snapshot, else
+ * through a dump folder (folder_restore). *piped: the tables piped.
+ */
+static int dump_restore(struct ts_env *env, struct child_process *dump, const char *from, const char *dsn,
+			const char *compress, int dump_jobs, uint64_t table_bytes, uint64_t db_bytes,
+			struct ts_side *to, struct child_process *roles, const char *roles_db, size_t *piped)
+{
+	PGconn *src = NULL;
+	struct strvec big = STRVEC_INIT;
+	char *snap = dump_jobs > 1 ? stream_plan(env, dsn, jobs(), &src, &big) : NULL, *name;
+	int r;
+
+	*piped = big.nr;
+	if (!snap)
+		return folder_restore(env, dump, from, compress, dump_jobs, table_bytes, db_bytes, to, roles, roles_db);
+	if (!env->quiet)
+		fprintf(stderr, "twinstage: copying %s: its %zu biggest table%s piped straight into the %s side, "
+			"the rest with pg_dump -j %d\n", from, big.nr, big.nr > 1 ? "s" : "", to->name, jobs());
+	name = xstrfmt("clone-%s", to->name);
+	r = make_side(env, to) || ts_tool_copy_roles(env, roles, roles_db, to, name) ||
+	    stream_restore(env, dump, from, snap, &big, to) ? -1 : 0;
+	PQfinish(src);	/* the snapshot's transaction: held until every dump has read it */
+	strvec_clear(&big);
+	child_process_clear(dump);
+	free(name);
+	free(snap);
 	return r;
 }
 

@@ -414,7 +414,7 @@ static int compare_table(struct ddt *d, PGconn *b, const char *dir, const struct
 
 		if (len >= 0 && !strcmp(line, "\\.\n"))
 			len = -1, more = 0;	/* the end of the table's rows in the file */
-		free(got);
+		PQfreemem(got);
 		got = NULL;
 		glen = PQgetCopyData(b, &got, 0);
 		if (len < 0 && glen < 0)
@@ -431,8 +431,9 @@ static int compare_table(struct ddt *d, PGconn *b, const char *dir, const struct
 		}
 		n++;
 	}
-	if (r == 1) {	/* the rest of the restored rows are not needed */
-		PQputCopyEnd(b, NULL);
+	if (r == 1) {	/* the rest of the restored rows, read to the end of the COPY */
+		PQfreemem(got);
+		got = NULL;
 		while (PQgetCopyData(b, &got, 0) > 0)
 			PQfreemem(got), got = NULL;
 	} else {

@@ -63,29 +63,30 @@ int ts_run_timing(struct ts_run *run)
 		return 0;
 	if ((guest = probe(env, &env->prod)) < 0)
 		return ts_error_prefix("the speed probe on the production clone");
-	if (ts_env_scratch_on_host(env, &env->prod)) {
-		if (ts_env_scratch_up(env, &env->prod) || (host = probe(env, &env->scratch)) < 0)
+	switch (ts_env_scratch_up_here(env, &env->prod)) {
+	case -1:
+		return ts_error_prefix("the speed probe on this machine");
+	case 1:
+		if ((host = probe(env, &env->scratch)) < 0)
 			return ts_error_prefix("the speed probe on this machine");
 	}
 	gating = host > 0;
-	why = env->emulated_why && *env->emulated_why ? env->emulated_why : "KVM is not used";
-	if (gating) {
+	if (gating)
 		factor = fmax(1.0, round(guest / fmax(host, 0.1) * 10) / 10);
-		reason = xstrfmt("the guests run under software emulation; %s. A fixed probe took %.0f ms in a guest and "
-				 "%.0f ms on this machine: the timing gates are %.1fx what the configuration says "
-				 "(max_lock_ms %.0f, max_stall_ms %.0f)", why, guest, host, factor,
-				 lock > 0 ? round(lock * factor) : 0, stall > 0 ? round(stall * factor) : 0);
-	} else {
-		reason = xstrfmt("the guests run under software emulation; %s. No server of this machine ran the speed "
-				 "probe to compare with (its PostgreSQL is not the guests' major, or ddt_server = guest): "
-				 "lock and stall times are reported, not gated", why);
-	}
-	run->rep.timing = json_pack("{s:b, s:s, s:f, s:o?, s:f, s:b, s:s, s:{s:o, s:o, s:o, s:o}}",
+	run->rep.timing = json_pack("{s:b, s:s, s:f, s:o?, s:f, s:b, s:{s:o, s:o, s:o, s:o}}",
 				    "emulated", 1, "probe", PROBE_SQL, "guest_ms", guest, "host_ms",
-				    gating ? json_real(host) : NULL, "factor", factor, "gating", gating, "reason", reason,
+				    gating ? json_real(host) : NULL, "factor", factor, "gating", gating,
 				    "gates", "max_lock_ms", scale(&lock, factor, gating), "max_stall_ms",
 				    scale(&stall, factor, gating), "statement_timeout_ms", scale(&st, factor, 1),
 				    "migration_timeout_ms", scale(&mt, factor, 1));
+	why = env->emulated_why && *env->emulated_why ? env->emulated_why : "KVM is not used";
+	reason = gating ? xstrfmt("the guests run under software emulation; %s. A fixed probe took %.0f ms in a guest "
+				  "and %.0f ms on this machine: the timing gates are %.1fx what the configuration says "
+				  "(max_lock_ms %.0f, max_stall_ms %.0f)", why, guest, host, factor, lock, stall) :
+			  xstrfmt("the guests run under software emulation; %s. No server of this machine ran the speed "
+				  "probe to compare with (its PostgreSQL is not the guests' major, or ddt_server = guest): "
+				  "lock and stall times are reported, not gated", why);
+	json_object_set_new(run->rep.timing, "reason", json_string(reason));
 	run->slowness = factor;
 	cfg->max_lock_ms = lock;
 	cfg->max_stall_ms = stall;
