@@ -109,7 +109,7 @@ rehearse_vs_instance() {
 	"$TWINSTAGE" up -c "$p/twinstage.ini" --env "$p/guests.ini" 2> "$WORK/up.log" >/dev/null ||
 		{ cat "$WORK/up.log"; exit 1; }
 	echo "  both sides accepting connections $(elapsed "$t") s after \`up\` started them (goal: within 20 s on vm):"
-	grep -o 'the [a-z]* guest accepts connections ([0-9]* s)' "$WORK/up.log" | sed 's/^/    /'
+	grep -o 'the [a-z]* guest accepts connections ([0-9.]* s)[^;]*' "$WORK/up.log" | sed 's/^/    /'
 	"$TWINSTAGE" down -c "$p/twinstage.ini" --env "$p/guests.ini" -q >/dev/null
 	t=$(now)
 	"$TWINSTAGE" rehearse -c "$p/twinstage.ini" --env "$p/guests.ini" >/dev/null 2>&1 || code_g=$?

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -348,14 +349,26 @@ Test(vm, bad_vm_settings_name_the_line)
 }
 
 /* `SELECT sql` on the side of a kept workdir (its port from env.json). */
-static char *side_value(const char *workdir, const char *side, const char *sql)
+static char *side_value(const char *workdir, const char *side, const char *db, const char *sql)
 {
-	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=shop sslmode=disable",
-			   th_kept_port(workdir, side));
+	char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable",
+			   th_kept_port(workdir, side), db);
 	char *v = th_value(ci, sql);
 
 	free(ci);
 	return v;
+}
+
+/* No libvirt domain of workdir's guests is left. */
+static void assert_no_domains(const char *workdir)
+{
+	char crc[9], *mine, *v = th_domains();
+
+	crc32_hex(workdir, strlen(workdir), crc);
+	mine = xstrfmt("twinstage-%s-", crc);
+	cr_assert(!strstr(v, mine), "domains left: %s", v);
+	free(mine);
+	free(v);
 }
 
 /*
@@ -392,10 +405,10 @@ Test(vm, the_dev_guest_runs_its_own_image_of_the_next_major)
 	ASSERT_HAS(err, "in a guest of the image (the guests run PostgreSQL 17, this machine 15)");
 
 	/* each guest its own system, asked from inside */
-	v = side_value(wd, "dev", "SELECT pg_read_file('/etc/debian_version') || version()");
+	v = side_value(wd, "dev", "shop", "SELECT pg_read_file('/etc/debian_version') || version()");
 	cr_assert(!strncmp(v, "13.", 3) && strstr(v, "PostgreSQL 17."), "the dev guest runs %s", v);
 	free(v);
-	v = side_value(wd, "prod", "SELECT pg_read_file('/etc/debian_version') || version()");
+	v = side_value(wd, "prod", "shop", "SELECT pg_read_file('/etc/debian_version') || version()");
 	cr_assert(!strncmp(v, "12.", 3) && strstr(v, "PostgreSQL 15."), "the production clone runs %s", v);
 	free(v);
 
@@ -420,18 +433,86 @@ Test(vm, the_dev_guest_runs_its_own_image_of_the_next_major)
 
 	code = th_twinstage(p, &out, &err, "down", "-q", "--env", "env.ini", NULL);
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
-	v = th_domains();
-	{
-		char crc[9], *mine;
-
-		crc32_hex(wd, strlen(wd), crc);
-		mine = xstrfmt("twinstage-%s-", crc);
-		cr_assert(!strstr(v, mine), "domains left: %s", v);
-		free(mine);
-	}
-	free(v);
+	assert_no_domains(wd);
 	free(wd);
 	free(ini);
 	free(next);
+	free(image);
+}
+
+/*
+ * The dev side of a cow clone is the running production clone copied,
+ * memory and disk, not booted: the same postmaster runs on both (its start
+ * time is the same), with the seeded rows, each guest's clock this
+ * machine's; a write on one is not on the other; `reset` then boots the
+ * dev guest as usual (the copy's definition keeps no incoming migration);
+ * nothing is left.
+ */
+Test(vm, the_dev_guest_is_the_running_production_clone_copied)
+{
+	char *image = th_src("images/debian-pg15.ini");
+	char *ini = xstrfmt("[environments]\nbackend = vm\nimage = %s\nmemory = 768\n", image);
+	char *p, *wd, *v, *started;
+	const char *sides[] = { "prod", "dev" };
+	int code;
+
+	if (geteuid() != 0)
+		cr_skip_test("the image build needs root (debootstrap), and the guests qemu:///system");
+	th_libvirt_up();
+	project = p = th_example(dir, "invoices", ini);
+	wd = xstrfmt("%s/.twinstage", p);
+	code = th_twinstage(p, &out, &err, "up", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "the dev guest accepts connections");
+	ASSERT_HAS(err, "a copy of the running prod guest, memory and disk");
+	cr_assert(!strstr(err.buf, "booting the dev guest"), "the dev guest booted:\n%s", err.buf);
+
+	started = side_value(wd, "prod", "invoices", "SELECT pg_postmaster_start_time()");
+	v = side_value(wd, "dev", "invoices", "SELECT pg_postmaster_start_time()");
+	cr_assert_str_eq(v, started, "the dev side's server is not the production clone's");
+	free(v);
+	for (int i = 0; i < 2; i++) {
+		struct timespec ts;
+		char *sql;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		sql = xstrfmt("SELECT count(*) || ' ' || (abs(extract(epoch from clock_timestamp()) - %lld.%03ld) < 3)"
+			      " FROM inovices", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+
+		v = side_value(wd, sides[i], "invoices", sql);
+		cr_assert_str_eq(v, "3000 true", "%s: rows and clock within 3 s: %s", sides[i], v);
+		free(v);
+		free(sql);
+	}
+	/* two disks from here on */
+	{
+		char *ci = xstrfmt("host=127.0.0.1 port=%d user=postgres dbname=invoices sslmode=disable",
+				   th_kept_port(wd, "dev"));
+
+		th_sql(ci, "CREATE TABLE only_on_dev AS SELECT 1 AS x");
+		free(ci);
+	}
+	v = side_value(wd, "prod", "invoices", "SELECT count(*) FROM pg_class WHERE relname = 'only_on_dev'");
+	cr_assert_str_eq(v, "0", "a write on the dev side reached the production clone");
+	free(v);
+
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "reset", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "booting the dev guest");
+	v = side_value(wd, "dev", "invoices", "SELECT count(*) FROM pg_class WHERE relname = 'only_on_dev'");
+	cr_assert_str_eq(v, "0", "reset kept the dev side's write");
+	free(v);
+	v = side_value(wd, "dev", "invoices", "SELECT pg_postmaster_start_time()");
+	cr_assert(strcmp(v, started), "reset did not boot the dev guest");
+	free(v);
+
+	code = th_twinstage(p, &out, &err, "down", "-q", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	assert_no_domains(wd);
+	free(started);
+	free(wd);
+	free(ini);
 	free(image);
 }

@@ -197,6 +197,13 @@ int list_sql_files(const char *dir, const char *what, struct strvec *out)
 	return 0;
 }
 
+int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
 off_t file_size(const char *path)
 {
 	struct stat st;

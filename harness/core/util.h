@@ -45,6 +45,8 @@ int list_sql_files(const char *dir, const char *what, struct strvec *out);
 int list_names(const char *dir, const char *suffix, struct strvec *out);
 /* The size of a file, 0 when there is none. */
 off_t file_size(const char *path);
+/* s ends with suffix. */
+int ends_with(const char *s, const char *suffix);
 /*
  * Splits a command line into words, quotes as a shell would, but with no
  * shell: no $(...), no unset variables. Appends them to out (NULL: only

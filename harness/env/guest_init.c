@@ -89,6 +89,34 @@ char *ts_guest_init_script(const char *version)
 	return strbuf_detach(&sb);
 }
 
+const char ts_guest_initrd_init[] =
+	"#!/bin/busybox sh\n"
+	"# twinstage's initrd: the modules a guest needs, its root, its init\n"
+	"export PATH=/bin\n"
+	"/bin/busybox --install -s /bin\n"
+	"mount -t devtmpfs devtmpfs /dev\n"
+	"mount -t proc proc /proc\n"
+	"while read -r m; do insmod \"/modules.d/$m\" 2>/dev/null; done < /modules\n"
+	"root=/dev/vda1 init=/sbin/init\n"
+	"for arg in $(cat /proc/cmdline); do\n"
+	"\tcase \"$arg\" in root=*) root=${arg#root=} ;; init=*) init=${arg#init=} ;; esac\n"
+	"done\n"
+	"# root=/dev/vda1, or LABEL=... (the dual-boot station's roots): up to 10 s for it to appear\n"
+	"n=0 dev=\n"
+	"while [ $n -lt 1000 ]; do\n"
+	"\tcase \"$root\" in /dev/*) dev=$root ;; *) dev=$(findfs \"$root\" 2>/dev/null) ;; esac\n"
+	"\t[ -n \"$dev\" ] && [ -b \"$dev\" ] && break\n"
+	"\tusleep 10000\n"
+	"\tn=$((n + 1))\n"
+	"done\n"
+	"if ! mount -t ext4 -o ro \"$dev\" /root; then\n"
+	"\techo \"twinstage initrd: could not mount the root $root\" > /dev/console\n"
+	"\tpoweroff -f\n"
+	"fi\n"
+	"umount /proc\n"
+	"mount --move /dev /root/dev\n"
+	"exec switch_root /root \"$init\"\n";
+
 const char *ts_guest_cmdline_tail(int own_init)
 {
 	return own_init ? " init=" TS_GUEST_INIT : "";

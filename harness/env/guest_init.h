@@ -19,6 +19,14 @@
 char *ts_guest_init_script(const char *version);
 
 /*
+ * The /init of the guests' initrd (image.c makes the initrd: a static
+ * busybox, the modules listed in /modules, this script): it loads the
+ * modules, mounts the root= of the kernel's command line read-only and
+ * hands it to its init= (or /sbin/init). Its text is part of an image's key.
+ */
+extern const char ts_guest_initrd_init[];
+
+/*
  * What a guest's kernel command line adds after root= and console=: own_init
  * boots TS_GUEST_INIT, else the root's systemd: "" or " init=...".
  */

@@ -38,7 +38,8 @@ struct ts_recipe {
 /* What a built image is made of: files in the cache. */
 struct ts_image {
 	char *disk;		/* <cache>/<name>-<key>.qcow2 */
-	char *kernel, *initrd;
+	char *kernel, *initrd;	/* the bzImage (the dual-boot station's), the initrd */
+	char *vmlinux;		/* the kernel unpacked, for a direct boot (its PVH entry) */
 	char *pg_version;
 	int own_init;		/* boots twinstage's init (guest_init.h), not systemd */
 	int cached;		/* found, not built */

@@ -370,16 +370,16 @@ static const char *base_name(const char *path)
 }
 
 int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *dir, int quiet, char **disk,
-		   char **kernel, char **initrd)
+		   char **kernel, char **initrd, char **vmlinux)
 {
-	const char *files[3] = { img->disk, img->kernel, img->initrd };
-	char **out[3] = { disk, kernel, initrd };
+	const char *files[4] = { img->disk, img->kernel, img->initrd, img->vmlinux };
+	char **out[4] = { disk, kernel, initrd, vmlinux };
 	virStoragePoolPtr pool;
 	char *marker, *uploaded, crc[9], *name;
 	int have, r = 0;
 
 	if (!h->remote) {
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 4; i++)
 			*out[i] = xstrdup(files[i]);
 		return 0;
 	}
@@ -396,15 +396,16 @@ int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *d
 	uploaded = ts_vhost_path(pool, marker);
 	have = uploaded != NULL;
 	free(uploaded);
-	for (int i = 0; i < 3 && have; i++)
+	for (int i = 0; i < 4 && have; i++)
 		have = !!(*out[i] = ts_vhost_path(pool, base_name(files[i])));
 	if (!have) {
 		double t0 = now_ms();
 
 		if (!quiet)
 			fprintf(stderr, "twinstage: uploading the image to %s (%.0f MB, once)\n", h->server,
-				(double)(file_size(img->disk) + file_size(img->kernel) + file_size(img->initrd)) / 1e6);
-		for (int i = 0; i < 3 && !r; i++) {
+				(double)(file_size(img->disk) + file_size(img->kernel) + file_size(img->initrd) +
+					  file_size(img->vmlinux)) / 1e6);
+		for (int i = 0; i < 4 && !r; i++) {
 			free(*out[i]);
 			if (!(*out[i] = upload(pool, base_name(files[i]), files[i])))
 				r = -1;
@@ -418,7 +419,7 @@ int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *d
 		if (!r && !quiet)
 			fprintf(stderr, "twinstage: image uploaded (%.0f s)\n", (now_ms() - t0) / 1000.0);
 	}
-	for (int i = 0; i < 3 && r; i++) {
+	for (int i = 0; i < 4 && r; i++) {
 		free(*out[i]);
 		*out[i] = NULL;
 	}

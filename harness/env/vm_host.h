@@ -54,12 +54,12 @@ int ts_vhost_delete(virStoragePoolPtr pool, const char *name);
 int ts_vhost_read(virStoragePoolPtr pool, const char *name, struct strbuf *out);
 
 /*
- * The image's disk, kernel and initrd as paths on the host: the cache's
+ * The image's disk, kernel, initrd and unpacked kernel as paths on the host: the cache's
  * own files for a local host; for a remote one, uploaded once into pool
  * "twinstage-images-<crc of dir>" over folder dir, and reused.
  */
 int ts_vhost_image(struct ts_vhost *h, const struct ts_image *img, const char *dir, int quiet, char **disk,
-		   char **kernel, char **initrd);
+		   char **kernel, char **initrd, char **vmlinux);
 
 /*
  * "kvm" or "tcg" for the guests on this host (want: auto, kvm or tcg). A

@@ -361,13 +361,6 @@ static int read_stderr(FILE *fp, const char *file, const char *prefix, struct ts
 
 /* ---- the file ---- */
 
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && !strcmp(s + a - b, suffix);
-}
-
 int ts_pglog_capture(const char *path, struct ts_capture *c)
 {
 	return ts_pglog_capture_as(path, NULL, c);
