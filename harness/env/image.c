@@ -525,39 +525,55 @@ static const char *const guest_modules[] = {
 	"virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "ext4", NULL
 };
 
-/* Runs a decompressor cp, its output into the new file `to`, its messages into log. */
-static int unpack_to(struct child_process *cp, const char *to, const char *log, const char *what)
+/* The compressions twinstage unpacks, by their magic: a kernel's payload, a module. */
+static const struct { const char *magic; size_t len; const char *tool; } packings[] = {
+	{ "\xfd" "7zXZ", 5, "xz" }, { "\x28\xb5\x2f\xfd", 4, "zstd" }, { "\x1f\x8b", 2, "gzip" },
+};
+
+/* The tool that unpacks data beginning with head (len bytes of it), or NULL: not packed so. */
+static const char *unpacker(const char *head, size_t len)
 {
+	for (size_t k = 0; k < sizeof(packings) / sizeof(packings[0]); k++)
+		if (len >= packings[k].len && !memcmp(head, packings[k].magic, packings[k].len))
+			return packings[k].tool;
+	return NULL;
+}
+
+/* Runs `tool -dc from`, its output into the new file `to`, its messages into log. */
+static int unpack_to(const char *tool, const char *from, const char *to, const char *log, const char *what)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
 	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), ret;
 
 	if (fd < 0)
 		return ts_error_set(TS_EXIT_ENV, "could not write \"%s\": %s", to, strerror(errno));
-	cp->pipe_out = fd;
-	cp->out_path = log;
-	cp->no_stdin = 1;
-	ret = run_command(cp);
+	strvec_pushl(&cp.args, tool, "-dc", from, NULL);
+	cp.pipe_out = fd;
+	cp.out_path = log;
+	cp.no_stdin = 1;
+	ret = run_command(&cp);
+	child_process_clear(&cp);
 	close(fd);
 	if (ret)
-		return ts_error_set(TS_EXIT_ENV, "%s could not unpack \"%s\"", cp->args.v[0], what),
+		return ts_error_set(TS_EXIT_ENV, "%s could not unpack \"%s\"", tool, what),
 		       ts_error_hint("its output is in %s", log);
 	return 0;
 }
 
-/* Copies a module into the initrd as `name`, uncompressed (busybox's insmod reads plain .ko). */
+/* Copies a module into the initrd, uncompressed (busybox's insmod reads plain .ko). */
 static int copy_module(const char *from, const char *to, const char *log)
 {
-	static const char *const tools[][2] = { { ".ko.xz", "xz" }, { ".ko.zst", "zstd" }, { ".ko.gz", "gzip" } };
-	struct child_process cp = CHILD_PROCESS_INIT;
-	int ret;
+	char head[8];
+	const char *tool;
+	int fd = open(from, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, head, sizeof(head));
 
-	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
-		if (ends_with(from, tools[i][0])) {
-			strvec_pushl(&cp.args, tools[i][1], "-dc", from, NULL);
-			ret = unpack_to(&cp, to, log, from);
-			child_process_clear(&cp);
-			return ret;
-		}
-	return copy_file(from, to);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return ts_error_set(TS_EXIT_ENV, "could not read the module \"%s\": %s", from, strerror(errno));
+	tool = unpacker(head, (size_t)n);
+	return tool ? unpack_to(tool, from, to, log, from) : copy_file(from, to);
 }
 
 /*
@@ -574,7 +590,7 @@ static int guest_initrd(const char *kernel, const char *tmp, const char *out, co
 	char *dir = path_join(tmp, "initrd.d"), *list = path_join(tmp, "initrd.list");
 	struct child_process cp = CHILD_PROCESS_INIT;
 	struct strbuf deps = STRBUF_INIT, mods = STRBUF_INIT, all = STRBUF_INIT;
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT;	/* the modules' file names, in loading order */
 	char *p;
 	int ret = 0, fd;
 
@@ -597,8 +613,6 @@ static int guest_initrd(const char *kernel, const char *tmp, const char *out, co
 	p = path_join(dir, "bin/busybox");
 	ret = ret || copy_file("/bin/busybox", p);
 	free(p);
-	/* cpio's list of names, a folder before what it holds */
-	strbuf_addstr(&all, ".\nbin\nbin/busybox\ndev\nproc\nroot\nmodules\ninit\nmodules.d\n");
 	/* "insmod /lib/modules/.../x.ko " lines, a module once (several share a dependency) */
 	for (char *line = deps.buf, *nl; !ret && line && *line; line = nl ? nl + 1 : NULL) {
 		char *path, *name, *to;
@@ -614,13 +628,17 @@ static int guest_initrd(const char *kernel, const char *tmp, const char *out, co
 		if (strvec_find(&names, name) < 0) {
 			to = xstrfmt("%s/modules.d/%s", dir, name);
 			ret = copy_module(path, to, log);
-			strbuf_addf(&mods, "%s\n", name);
-			strbuf_addf(&all, "modules.d/%s\n", name);
 			strvec_push(&names, name);
 			free(to);
 		}
 		free(name);
 		free(path);
+	}
+	/* /modules for the init; cpio's list of names, a folder before what it holds */
+	strbuf_addstr(&all, ".\nbin\nbin/busybox\ndev\nproc\nroot\nmodules\ninit\nmodules.d\n");
+	for (size_t i = 0; i < names.nr; i++) {
+		strbuf_addf(&mods, "%s\n", names.v[i]);
+		strbuf_addf(&all, "modules.d/%s\n", names.v[i]);
 	}
 	p = path_join(dir, "modules");
 	ret = ret || write_file(p, mods.buf ? mods.buf : "", mods.len);
@@ -660,13 +678,11 @@ static int guest_initrd(const char *kernel, const char *tmp, const char *out, co
  */
 static int unpacked_kernel(const char *kernel, const char *tmp, const char *out, const char *log)
 {
-	static const struct { const char *magic; size_t len; const char *tool; } kinds[] = {
-		{ "\xfd" "7zXZ", 5, "xz" }, { "\x28\xb5\x2f\xfd", 4, "zstd" }, { "\x1f\x8b", 2, "gzip" },
-	};
 	struct strbuf img = STRBUF_INIT;
 	char *payload = path_join(tmp, "kernel.payload");
 	const unsigned char *h;
-	size_t off, len, k;
+	const char *tool = NULL;
+	size_t off, len;
 	int ret = -1;
 
 	if (strbuf_read_file(&img, kernel) || img.len < 0x250) {
@@ -677,21 +693,15 @@ static int unpacked_kernel(const char *kernel, const char *tmp, const char *out,
 	off = ((size_t)(h[0x1f1] ? h[0x1f1] : 4) + 1) * 512 +
 	      (h[0x248] | h[0x249] << 8 | h[0x24a] << 16 | (size_t)h[0x24b] << 24);
 	len = h[0x24c] | h[0x24d] << 8 | h[0x24e] << 16 | (size_t)h[0x24f] << 24;
-	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-		if (len > 4 && off + len <= img.len && !memcmp(img.buf + off, kinds[k].magic, kinds[k].len))
-			break;
-	if (memcmp(img.buf + 0x202, "HdrS", 4) || k == sizeof(kinds) / sizeof(kinds[0])) {
+	if (!memcmp(img.buf + 0x202, "HdrS", 4) && len > 4 && off + len <= img.len)
+		tool = unpacker(img.buf + off, len);
+	if (!tool) {
 		ts_error_set(TS_EXIT_ENV, "\"%s\" is not a bzImage whose payload twinstage can unpack", kernel);
-		ts_error_hint("xz, zstd and gzip kernels are unpacked; the guests then boot through the BIOS");
+		ts_error_hint("twinstage unpacks bzImages whose payload is xz, zstd or gzip");
 		goto out;
 	}
-	if (!(ret = write_file(payload, img.buf + off, len - 4))) {
-		struct child_process cp = CHILD_PROCESS_INIT;
-
-		strvec_pushl(&cp.args, kinds[k].tool, "-dc", payload, NULL);
-		ret = unpack_to(&cp, out, log, kernel);
-		child_process_clear(&cp);
-	}
+	if (!(ret = write_file(payload, img.buf + off, len - 4)))
+		ret = unpack_to(tool, payload, out, log, kernel);
 out:
 	unlink(payload);
 	free(payload);
@@ -815,7 +825,9 @@ static int build(const struct ts_recipe *r, const char *cache, const char *stem,
 		char *final_initrd = xstrfmt("%s/%s.initrd", cache, stem);
 
 		ret = copy_file(kernel, final_kernel) || copy_file(initrd_out, final_initrd) ||
-		      copy_file(vmlinux_out, img->vmlinux) ||
+		      (rename(vmlinux_out, img->vmlinux) ?	/* 66 MB, on the cache's own filesystem */
+		       ts_error_set(TS_EXIT_ENV, "could not move the kernel to \"%s\": %s", img->vmlinux,
+				    strerror(errno)) : 0) ||
 		      ts_recipe_write_meta(r, meta, now_ms() - t0);
 		/* the disk last: its presence says the image is whole */
 		if (!ret && rename(disk, img->disk))
