@@ -325,6 +325,9 @@ int ts_env_save(struct ts_env *env)
 		json_object_set_new(o, "dev_image", json_string(env->images[1]));
 	if (o && env->emulated)
 		json_object_set_new(o, "emulated", json_string(env->emulated_why ? env->emulated_why : ""));
+	if (o && env->probe_ms[0] > 0)
+		json_object_set_new(o, "probe_ms", json_pack("{s:f, s:f}", "guest", env->probe_ms[0], "host",
+							     env->probe_ms[1]));
 	if (o && env->stack.root)
 		json_object_set_new(o, "stack", json_pack("{s:s, s:s, s:s, s:s, s:s}", "root", env->stack.root,
 							  "version", env->stack.version, "bin", env->stack.bin,
@@ -395,6 +398,11 @@ int ts_env_load(struct ts_env *env)
 		env->emulated = 1;
 		free(env->emulated_why);
 		env->emulated_why = xstrdup(json_string_value(v));
+	}
+	if ((v = json_object_get(o, "probe_ms")) && json_is_number(json_object_get(v, "guest")) &&
+	    json_is_number(json_object_get(v, "host"))) {
+		env->probe_ms[0] = json_number_value(json_object_get(v, "guest"));
+		env->probe_ms[1] = json_number_value(json_object_get(v, "host"));
 	}
 	if ((v = json_object_get(o, "stack")) && json_is_object(v)) {
 		static const size_t slots[] = { offsetof(struct ts_stack, root), offsetof(struct ts_stack, version),

@@ -128,6 +128,14 @@ struct ts_env {
 	int emulated;
 	char *emulated_why;
 	/*
+	 * The timing probe's medians in ms (rehearse/timing.h), measured once
+	 * for these environments and kept in env.json, so that each later step
+	 * scales its gates alike without running the probe again: probe_ms[0]
+	 * on the production clone (0: not measured yet), [1] on this machine
+	 * (-1: no server here to compare with).
+	 */
+	double probe_ms[2];
+	/*
 	 * The guests' image recipes, [0] both sides', [1] the dev guest's
 	 * (dev_image; NULL: none): the configuration's at `up`, then env.json's,
 	 * so that a step without --env reaches the guests it made.

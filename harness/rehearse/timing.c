@@ -47,20 +47,18 @@ static json_t *scale(double *v, double factor, int gating)
 	return o;
 }
 
-int ts_run_timing(struct ts_run *run)
+/*
+ * The probe's medians on the production clone and on this machine (-1: no
+ * server here) into env->probe_ms, measured once for the environments:
+ * kept in env.json when they are kept, so that a later step reads them.
+ * 1: they are an earlier step's, 0: measured now, -1 (error set).
+ */
+static int measure(struct ts_env *env)
 {
-	struct ts_env *env = &run->env;
-	struct ts_config *cfg = &run->cfg;
-	double guest, host = -1, factor = 1, lock = cfg->max_lock_ms, stall = cfg->max_stall_ms;
-	double st = cfg->statement_timeout_ms, mt = cfg->migration_timeout_ms;
-	const char *why;
-	int gating;
-	char *reason;
+	double guest, host = -1;
 
-	json_decref(run->rep.timing);
-	run->rep.timing = NULL;
-	if (!env->emulated)
-		return 0;
+	if (env->probe_ms[0] > 0)
+		return 1;
 	if ((guest = probe(env, &env->prod)) < 0)
 		return ts_error_prefix("the speed probe on the production clone");
 	switch (ts_env_scratch_up_here(env, &env->prod)) {
@@ -70,6 +68,30 @@ int ts_run_timing(struct ts_run *run)
 		if ((host = probe(env, &env->scratch)) < 0)
 			return ts_error_prefix("the speed probe on this machine");
 	}
+	env->probe_ms[0] = guest;
+	env->probe_ms[1] = host;
+	return is_file(env->state_path) && ts_env_save(env) ? -1 : 0;
+}
+
+int ts_run_timing(struct ts_run *run)
+{
+	struct ts_env *env = &run->env;
+	struct ts_config *cfg = &run->cfg;
+	double guest, host, factor = 1, lock = cfg->max_lock_ms, stall = cfg->max_stall_ms;
+	double st = cfg->statement_timeout_ms, mt = cfg->migration_timeout_ms;
+	const char *why, *when;
+	int gating, earlier;
+	char *reason;
+
+	json_decref(run->rep.timing);
+	run->rep.timing = NULL;
+	if (!env->emulated)
+		return 0;
+	if ((earlier = measure(env)) < 0)
+		return -1;
+	guest = env->probe_ms[0];
+	host = env->probe_ms[1];
+	when = earlier ? " (measured by an earlier step on these guests)" : "";
 	gating = host > 0;
 	if (gating)
 		factor = fmax(1.0, round(guest / fmax(host, 0.1) * 10) / 10);
@@ -81,12 +103,13 @@ int ts_run_timing(struct ts_run *run)
 				    "migration_timeout_ms", scale(&mt, factor, 1));
 	why = env->emulated_why && *env->emulated_why ? env->emulated_why : "KVM is not used";
 	reason = gating ? xstrfmt("the guests run under software emulation; %s. A fixed probe took %.0f ms in a guest "
-				  "and %.0f ms on this machine: the timing gates are %.1fx what the configuration says "
-				  "(max_lock_ms %.0f, max_stall_ms %.0f)", why, guest, host, factor, lock, stall) :
+				  "and %.0f ms on this machine%s: the timing gates are %.1fx what the configuration says "
+				  "(max_lock_ms %.0f, max_stall_ms %.0f)", why, guest, host, when, factor, lock, stall) :
 			  xstrfmt("the guests run under software emulation; %s. No server of this machine ran the speed "
-				  "probe to compare with (its PostgreSQL is not the guests' major, or ddt_server = guest): "
-				  "lock and stall times are reported, not gated", why);
+				  "probe to compare with (its PostgreSQL is not the guests' major, or ddt_server = guest)%s: "
+				  "lock and stall times are reported, not gated", why, when);
 	json_object_set_new(run->rep.timing, "reason", json_string(reason));
+	json_object_set_new(run->rep.timing, "measured_earlier", json_boolean(earlier));
 	run->slowness = factor;
 	cfg->max_lock_ms = lock;
 	cfg->max_stall_ms = stall;

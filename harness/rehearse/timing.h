@@ -11,7 +11,9 @@
  * two statement timeouts are multiplied by the ratio, and the report says
  * so (report.timing). With no server here to compare with, the lock and
  * stall gates do not gate: what they measure is still reported, with the
- * reason. Nothing that does not depend on time changes: the locks taken,
+ * reason. The two figures are measured once for the environments and kept
+ * in env.json (env->probe_ms): a later step on kept guests reuses them.
+ * Nothing that does not depend on time changes: the locks taken,
  * lock order, rewrites, errors under load gate as on real hardware.
  */
 #ifndef TS_TIMING_H
