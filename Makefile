@@ -19,7 +19,7 @@ DEB_PACKAGES = gcc make pkg-config libpq-dev libinih-dev libpg-query-dev libcsv-
 	libvirt-dev libvirt-daemon-system libguestfs-dev qemu-system-x86 qemu-utils debootstrap linux-image-amd64 \
 	libxml2-dev openssh-client openssh-server extlinux libblkid-dev grub-common clang libclang-rt-14-dev \
 	python3 python3-jsonschema python3-yaml alembic python3-alembic python3-django python3-psycopg2 \
-	sqitch libdbd-pg-perl ruby-activerecord ruby-pg busybox-static cpio xz-utils
+	sqitch libdbd-pg-perl ruby-activerecord ruby-pg busybox-static cpio xz-utils tini guestfish
 
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
 CFLAGS ?= -O2 -g

@@ -183,11 +183,39 @@ static void station_boots_each_side(const char *disk)
 	halt();
 	free(ci);
 
+	/* dev, its own data: the roots are apart; the flip is made from the host, no appliance */
 	DUALBOOT(0, "select", disk, "dev");
+	ASSERT_HAS(err, "boots its dev root by default (edited from the host");
 	ci = boot(disk, port);
 	assert_booted(ci, "dev");
 	cr_assert_eq(has_table(ci, "only_prod"), 0, "the dev root has prod's table");
+	halt();
+	free(ci);
+
+	/* dev with prod's data: the initrd copies it at the first boot, then makes dev the default */
+	DUALBOOT(0, "select", disk, "dev", "--data-from", "prod");
+	ASSERT_HAS(err, "boots its dev root by default, the data of the other root copied there at its first boot");
+	DUALBOOT(0, "show", disk);
+	ASSERT_HAS(out, "dev-from-prod (default): root=LABEL=twinstage-dev");
+	ci = boot(disk, port);
+	assert_booted(ci, "dev");
+	cr_assert_eq(has_table(ci, "only_prod"), 1, "prod's data was not copied onto the dev root");
 	th_sql(ci, "CREATE TABLE only_dev (id int)");
+	halt();
+	free(ci);
+	{
+		char *serial = th_read(dir, "serial.log");
+
+		cr_assert(serial && strstr(serial, "copying the PostgreSQL data of LABEL=twinstage-prod") &&
+				  strstr(serial, "data copied; the default entry is dev"),
+			  "the initrd did not say the copy:\n%s", serial ? serial : "");
+		free(serial);
+	}
+	/* booted again: dev, what it did since kept (no second copy) */
+	unlink(xstrfmt("%s/serial.log", dir));
+	ci = boot(disk, port);
+	assert_booted(ci, "dev");
+	cr_assert_eq(has_table(ci, "only_dev"), 1, "the second boot copied prod's data again over dev's");
 	halt();
 	free(ci);
 
@@ -308,6 +336,15 @@ Test(dualboot, bad_arguments_are_usage_errors)
 	th_write(dir, "d.qcow2", "");
 	DUALBOOT(2, "select", xstrfmt("%s/d.qcow2", dir), "staging");
 	ASSERT_HAS(err, "unknown side \"staging\" (expected prod or dev)");
+	DUALBOOT(2, "select", xstrfmt("%s/d.qcow2", dir), "dev", "--data-from", "staging");
+	ASSERT_HAS(err, "unknown side \"staging\" to copy the data from (expected prod or dev)");
+	DUALBOOT(2, "select", xstrfmt("%s/d.qcow2", dir), "dev", "--data-from", "dev");
+	ASSERT_HAS(err, "the dev root's data cannot be copied from itself");
+	/* a disk that is no station: said so, from the host, before any appliance */
+	cr_assert_eq(th_run(NULL, "qemu-img", "create", "-q", "-f", "qcow2", xstrfmt("%s/blank disk.qcow2", dir), "1G",
+			    NULL), 0);
+	DUALBOOT(2, "select", xstrfmt("%s/blank disk.qcow2", dir), "dev");
+	ASSERT_HAS(err, "blank disk.qcow2 is not a twinstage station disk (no /extlinux.conf on its first partition)");
 	DUALBOOT(2, "write", "x.qcow2");
 	ASSERT_HAS(err, "--device is required");
 	DUALBOOT(2, "grub-entries", "--prod", "sda2");

@@ -522,8 +522,25 @@ Test(vm, the_dev_guest_is_the_running_production_clone_copied)
 	else
 		cr_assert(!strstr(err.buf, "timing:"), "timing gates scaled on KVM:\n%s", err.buf);
 
-	code = th_twinstage(p, &out, &err, "down", "-q", NULL);
+	/*
+	 * a rehearsal on instance removes the kept guests first, and what
+	 * env.json said of them (emulated, their speed) goes with them: the
+	 * gates on this machine's servers are the configuration's
+	 */
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "rehearse", NULL);
 	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "removing the environments of an earlier run (backend vm)");
+	cr_assert(!strstr(err.buf, "timing:"), "the removed guests' speed scaled the gates on instance:\n%s", err.buf);
+	{
+		json_t *rep = th_latest_report(wd);
+
+		cr_assert(!json_object_get(rep, "timing") || json_is_null(json_object_get(rep, "timing")),
+			  "a timing entry on instance");
+		cr_assert_str_eq(json_string_value(json_object_get(rep, "backend")), "instance");
+		json_decref(rep);
+	}
 	assert_no_domains(wd);
 	free(started);
 	free(wd);

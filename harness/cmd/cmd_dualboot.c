@@ -10,7 +10,7 @@
 
 static const char dualboot_usage[] =
 	"usage: twinstage dualboot build RECIPE [-o DISK] [--quiet]\n"
-	"       twinstage dualboot select DISK prod|dev [--quiet]\n"
+	"       twinstage dualboot select DISK prod|dev [--data-from prod|dev] [--quiet]\n"
 	"       twinstage dualboot show DISK\n"
 	"       twinstage dualboot write DISK --device /dev/sdX [--yes] [--quiet]\n"
 	"       twinstage dualboot grub-entries [--prod ROOT] [--dev ROOT] [--kernel PATH] [--initrd PATH]\n\n"
@@ -19,7 +19,10 @@ static const char dualboot_usage[] =
 	"hostname and the marker /etc/twinstage-side. The backend `dualboot` rehearses on it.\n\n"
 	"build         makes the recipe's station disk (cached beside its image) and prints its\n"
 	"              path; -o copies it to DISK (.raw or .img: raw, else qcow2). Needs root.\n"
-	"select        makes prod or dev the entry the disk boots by default.\n"
+	"select        makes prod or dev the entry the disk boots by default, from the host (a\n"
+	"              station of an earlier twinstage: with libguestfs); --data-from the other\n"
+	"              side: its PostgreSQL data copied onto this side's root at the next boot\n"
+	"              (the initrd makes the copy, then the default is this side).\n"
 	"show          lists the entries, the default, and what each root holds.\n"
 	"write         copies the disk to a block device, for a physical station; refused unless\n"
 	"              --yes is given, the device is a whole disk, nothing on it is mounted or\n"
@@ -33,7 +36,7 @@ static const char dualboot_usage[] =
 int cmd_dualboot(int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : NULL, *args[2] = { NULL, NULL };
-	const char *out = NULL, *device = NULL, *prod = NULL, *dev = NULL;
+	const char *out = NULL, *device = NULL, *prod = NULL, *dev = NULL, *data_from = NULL;
 	const char *kernel = "/vmlinuz", *initrd = "/initrd.img";
 	int quiet = 0, yes = 0, nargs = 0, want, r;
 
@@ -51,7 +54,8 @@ int cmd_dualboot(int argc, char **argv)
 		const char **slot = !strcmp(argv[i], "-o") || !strcmp(argv[i], "--output") ? &out :
 				    !strcmp(argv[i], "--device") ? &device : !strcmp(argv[i], "--prod") ? &prod :
 				    !strcmp(argv[i], "--dev") ? &dev : !strcmp(argv[i], "--kernel") ? &kernel :
-				    !strcmp(argv[i], "--initrd") ? &initrd : NULL;
+				    !strcmp(argv[i], "--initrd") ? &initrd :
+				    !strcmp(argv[i], "--data-from") ? &data_from : NULL;
 
 		if (slot && i + 1 < argc) {
 			*slot = argv[++i];
@@ -81,7 +85,7 @@ int cmd_dualboot(int argc, char **argv)
 	if (!strcmp(verb, "build"))
 		r = ts_station_build(args[0], out, quiet);
 	else if (!strcmp(verb, "select"))
-		r = ts_station_select(args[0], args[1], NULL, quiet);
+		r = ts_station_select(args[0], args[1], data_from, quiet);
 	else if (!strcmp(verb, "show"))
 		r = ts_station_show(args[0]);
 	else if (!strcmp(verb, "write"))

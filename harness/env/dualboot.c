@@ -66,17 +66,69 @@ static int read_mbr(struct strbuf *sb)
 	return -1;
 }
 
-static char *extlinux_conf(const char *def, int own_init)
+/*
+ * The first CONF_REGION bytes of the station's extlinux.conf: its DEFAULT
+ * line and a comment that pads it, the same length whatever the entry, so
+ * that the default is changed by writing those bytes in place: from the
+ * host into the disk (host_select), or by the guest's initrd after a first
+ * boot's data copy (guest_init.c writes the same text).
+ */
+#define CONF_REGION TS_STATION_REGION
+
+static char *conf_region(const char *label)
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	strbuf_addf(&sb, "# twinstage dual-boot station: `twinstage dualboot select DISK prod|dev` sets DEFAULT;\n"
-			 "# type prod or dev at the boot: prompt to choose once\n"
-			 "DEFAULT %s\nPROMPT 1\nTIMEOUT 20\nSERIAL 0 115200\n", def);
-	for (int i = 0; i < 2; i++)
+	strbuf_addf(&sb, "DEFAULT %s\n", label);
+	while (sb.len < CONF_REGION - 1)
+		strbuf_addch(&sb, '#');
+	strbuf_addch(&sb, '\n');
+	return strbuf_detach(&sb);
+}
+
+/* conf begins with a region (a station of this twinstage, its default not edited by hand). */
+static int has_region(const char *conf)
+{
+	const char *nl = strchr(conf, '\n');
+	char *label, *want;
+	int ok;
+
+	if (strncmp(conf, "DEFAULT ", 8) || !nl || nl == conf + 8 || (size_t)(nl - conf) > CONF_REGION - 3)
+		return 0;
+	label = xstrndup(conf + 8, (size_t)(nl - conf - 8));
+	want = conf_region(label);
+	ok = strlen(conf) >= CONF_REGION && !memcmp(conf, want, CONF_REGION);
+	free(label);
+	free(want);
+	return ok;
+}
+
+/*
+ * Entries prod and dev boot their roots; <side>-from-<other> boots side's
+ * root after the initrd has copied the other root's PostgreSQL data onto
+ * it, and makes <side> the default (once: its first boot).
+ */
+static char *extlinux_conf(const char *def, int own_init)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *region = conf_region(def);
+
+	strbuf_addf(&sb, "%s# twinstage dual-boot station: `twinstage dualboot select DISK prod|dev` sets DEFAULT\n"
+			 "# (the first two lines, their length fixed); type prod or dev at the boot: prompt to\n"
+			 "# choose once\nPROMPT 1\nTIMEOUT 20\nSERIAL 0 115200\n", region);
+	for (int i = 0; i < 4; i++) {
+		const char *side = sides[i % 2], *other = sides[1 - i % 2];
+		char *name = i < 2 ? xstrdup(side) : xstrfmt("%s-from-%s", side, other);
+		char *copy = i < 2 ? xstrdup("") : xstrfmt(" twinstage.data_from=LABEL=twinstage-%s twinstage.then=%s",
+							    other, side);
+
 		strbuf_addf(&sb, "\nLABEL %s\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
-				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0%s\n",
-			    sides[i], sides[i], ts_guest_cmdline_tail(own_init));
+				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0%s%s\n",
+			    name, side, ts_guest_cmdline_tail(own_init), copy);
+		free(name);
+		free(copy);
+	}
+	free(region);
 	return strbuf_detach(&sb);
 }
 
@@ -370,11 +422,20 @@ static char *conf_default(const char *conf)
 	return NULL;
 }
 
-/* conf with its DEFAULT line set to side (new string). */
+/* conf with its DEFAULT line set to side (new string); a region stays one. */
 static char *conf_set_default(const char *conf, const char *side)
 {
 	struct strbuf sb = STRBUF_INIT;
 	int done = 0;
+
+	if (has_region(conf)) {
+		char *region = conf_region(side);
+
+		strbuf_addstr(&sb, region);
+		strbuf_addstr(&sb, conf + CONF_REGION);
+		free(region);
+		return strbuf_detach(&sb);
+	}
 
 	for (const char *l = conf; l && *l;) {
 		const char *nl = strchr(l, '\n');
@@ -393,16 +454,169 @@ static char *conf_set_default(const char *conf, const char *side)
 	return strbuf_detach(&sb);
 }
 
-int ts_station_select(const char *disk, const char *side, const char *data_from, int quiet)
+/* "qcow2" or "raw": the file's first bytes, qcow2's magic or not (an overlay is qcow2 whatever its name). */
+static const char *disk_format(const char *path)
 {
-	int i = side_index(side), from = data_from ? side_index(data_from) : -1;
+	unsigned char magic[4] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, magic, sizeof(magic)) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return n == 4 && !memcmp(magic, "QFI\xfb", 4) ? "qcow2" : "raw";
+}
+
+/* debugfs's answer to request on the ext2 image raw, its banner and errors left out. */
+static int debugfs(const char *raw, const char *request, struct strbuf *out)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	int r;
+
+	strbuf_reset(out);
+	strvec_pushl(&cp.args, "debugfs", "-R", request, raw, NULL);
+	cp.capture = out;
+	cp.err_path = "/dev/null";
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	return r ? ts_error_set(TS_EXIT_ENV, "debugfs -R \"%s\" failed (exit %d)", request, r) : 0;
+}
+
+/* The boot partition of disk (its qemu options opts) read out into the raw file raw. */
+static int boot_out(const char *disk, const char *opts, const char *raw)
+{
+	struct child_process cp = CHILD_PROCESS_INIT;
+	struct strbuf said = STRBUF_INIT;
+	int r;
+
+	unlink(raw);
+	strvec_pushl(&cp.args, "qemu-img", "convert", "--image-opts", opts, "-O", "raw", raw, NULL);
+	cp.capture = &said;
+	r = run_command(&cp);
+	child_process_clear(&cp);
+	strbuf_rtrim(&said);
+	if (r)
+		ts_error_set(TS_EXIT_ENV, "could not read the boot partition of %s: %s", disk, said.buf);
+	strbuf_release(&said);
+	return r ? -1 : 0;
+}
+
+/*
+ * The default entry set by an edit from the host, no appliance: the boot
+ * partition read out (qemu-img), its extlinux.conf and where that file's
+ * first block lies read there by debugfs (e2fsprogs), the region written
+ * in place by qemu-io, read back to be sure. With from >= 0 the entry is
+ * <side>-from-<from>, whose initrd copies the data at the first boot.
+ * 1: the conf has no region or no such entry (a station of an earlier
+ * twinstage, a default edited by hand): the caller takes the libguestfs
+ * way; 0: done; -1 (error set).
+ */
+static int host_select(const char *disk, int i, int from, int quiet)
+{
+	char *dir = xstrfmt("%s/twinstage-boot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	char *raw = NULL, *opts = NULL, *label = NULL, *region = NULL, *entry = NULL, *write = NULL;
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long long block = 0, size = 0;
+	double t0 = now_ms();
+	struct stat st;
+	int ret = -1;
+
+	if (stat(disk, &st)) {
+		free(dir);
+		return ts_error_set(TS_EXIT_USAGE, "no disk \"%s\"", disk);
+	}
+	if (!mkdtemp(dir)) {
+		ts_error_set(TS_EXIT_ENV, "could not make a folder \"%s\": %s", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	raw = path_join(dir, "boot.raw");
+	{
+		/* qemu-io runs in dir */
+		char *abs = realpath(disk, NULL);
+
+		opts = partition_opts(abs ? abs : disk, disk_format(disk), FIRST_SECTOR * 512, BOOT_BYTES);
+		free(abs);
+	}
+	if (boot_out(disk, opts, raw) || debugfs(raw, "cat " EXTLINUX_CONF, &sb))
+		goto out;
+	if (!sb.len) {
+		ts_error_set(TS_EXIT_USAGE, "%s is not a twinstage station disk (no %s on its first partition)", disk,
+			     EXTLINUX_CONF);
+		ts_error_hint("make one with \"twinstage dualboot build RECIPE -o DISK\"");
+		goto out;
+	}
+	label = from >= 0 ? xstrfmt("%s-from-%s", sides[i], sides[from]) : xstrdup(sides[i]);
+	entry = xstrfmt("\nLABEL %s\n", label);
+	if (!has_region(sb.buf) || !strstr(sb.buf, entry)) {
+		ret = 1;
+		goto out;
+	}
+	if (debugfs(raw, "bmap " EXTLINUX_CONF " 0", &sb))
+		goto out;
+	block = strtoull(sb.buf, NULL, 10);
+	if (debugfs(raw, "stats", &sb))
+		goto out;
+	for (const char *l = sb.buf; l && *l; l = next_line(l))
+		if (!strncmp(l, "Block size:", 11))
+			size = strtoull(l + 11, NULL, 10);
+	if (!block || !size) {
+		ret = 1;	/* not where debugfs says files are: the libguestfs way */
+		goto out;
+	}
+	region = conf_region(label);
+	{
+		struct child_process cp = CHILD_PROCESS_INIT;
+		char *file = path_join(dir, "region");
+		int r;
+
+		/* the region's file named relative to dir: qemu-io splits its command at spaces */
+		write = xstrfmt("write -q -s region %llu %d", block * size, CONF_REGION);
+		strvec_pushl(&cp.args, "qemu-io", "--image-opts", opts, "-c", write, NULL);
+		cp.dir = dir;
+		cp.capture = &sb;
+		strbuf_reset(&sb);
+		r = write_file(file, region, CONF_REGION) ? -1 : run_command(&cp);
+		child_process_clear(&cp);
+		free(file);
+		strbuf_rtrim(&sb);
+		if (r) {
+			ts_error_set(TS_EXIT_ENV, "could not write the default entry into %s: %s", disk, sb.buf);
+			goto out;
+		}
+	}
+	if (boot_out(disk, opts, raw) || debugfs(raw, "cat " EXTLINUX_CONF, &sb))
+		goto out;
+	if (sb.len < CONF_REGION || memcmp(sb.buf, region, CONF_REGION)) {
+		ts_error_set(TS_EXIT_ENV, "the default entry written into %s did not read back as %s", disk, label);
+		goto out;
+	}
+	if (!quiet)
+		fprintf(stderr, "twinstage: %s boots its %s root by default%s (edited from the host, %.1f s)\n", disk,
+			sides[i], from >= 0 ? ", the data of the other root copied there at its first boot" : "",
+			(now_ms() - t0) / 1000.0);
+	ret = 0;
+out:
+	rm_rf(dir);
+	free(dir);
+	free(raw);
+	free(opts);
+	free(label);
+	free(entry);
+	free(region);
+	free(write);
+	strbuf_release(&sb);
+	return ret;
+}
+
+/* The libguestfs way: the conf rewritten, the data copied by the appliance. */
+static int guestfs_select(const char *disk, int i, int from, int quiet)
+{
+	const char *side = sides[i];
 	char *conf = NULL, *updated = NULL;
 	double t0 = now_ms();
 	guestfs_h *g;
 	int ret = -1;
 
-	if (i < 0)
-		return ts_error_set(TS_EXIT_USAGE, "unknown side \"%s\" (expected prod or dev)", side);
 	if (!(g = open_disk(disk, 0)))
 		return -1;
 	if (guestfs_mkmountpoint(g, "/boot") || guestfs_mkmountpoint(g, "/from") || guestfs_mkmountpoint(g, "/to")) {
@@ -441,6 +655,23 @@ out:
 	free(updated);
 	guestfs_close(g);
 	return ret;
+}
+
+int ts_station_select(const char *disk, const char *side, const char *data_from, int quiet)
+{
+	int i = side_index(side), from = data_from ? side_index(data_from) : -1;
+	int r;
+
+	if (i < 0)
+		return ts_error_set(TS_EXIT_USAGE, "unknown side \"%s\" (expected prod or dev)", side);
+	if (data_from && from < 0)
+		return ts_error_set(TS_EXIT_USAGE, "unknown side \"%s\" to copy the data from (expected prod or dev)",
+				    data_from);
+	if (from == i)
+		return ts_error_set(TS_EXIT_USAGE, "the %s root's data cannot be copied from itself", side);
+	if ((r = host_select(disk, i, from, quiet)) <= 0)
+		return r;
+	return guestfs_select(disk, i, from, quiet);
 }
 
 int ts_station_show(const char *disk)

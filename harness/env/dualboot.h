@@ -5,7 +5,12 @@
  * One disk, an MBR with three partitions: a small ext2 boot partition
  * (label twinstage-boot) holding a kernel, an initrd, extlinux and its
  * extlinux.conf with two entries, `prod` (root LABEL=twinstage-prod,
- * partition 2) and `dev` (root LABEL=twinstage-dev, partition 3), and
+ * partition 2) and `dev` (root LABEL=twinstage-dev, partition 3), and two
+ * more, `dev-from-prod` and `prod-from-dev`, that boot the first's root
+ * after the initrd has copied the other root's PostgreSQL data onto it
+ * and made the first the default (guest_init.h); the conf's first
+ * TS_STATION_REGION bytes are its DEFAULT line padded to that length, so
+ * that the default changes by a write of those bytes in place; and
  * syslinux's MBR boot code; both roots are the recipe's image, each with
  * its own hostname (<hostname>-prod, <hostname>-dev), its own filesystem
  * UUID, and TS_SIDE_MARKER saying which side it is. The roots are found by
@@ -31,6 +36,14 @@ int ts_station_build(const char *recipe, const char *out, int quiet);
  * Makes `side` ("prod" or "dev") the default entry of the disk (a qcow2 or
  * raw file, an overlay too). data_from: the other side, whose PostgreSQL
  * data (/var/lib/postgresql) is copied onto side's root first, or NULL.
+ *
+ * From the host, no appliance: the boot partition read with qemu-img and
+ * debugfs, the region written in place with qemu-io (well under a
+ * second); with data_from the default becomes <side>-from-<data_from>, and
+ * the guest's initrd makes the copy at the disk's first boot. A disk whose
+ * conf has no region (a station of an earlier twinstage, a default edited
+ * by hand) takes the libguestfs way: the conf rewritten and the data
+ * copied by the appliance, here and now.
  */
 int ts_station_select(const char *disk, const char *side, const char *data_from, int quiet);
 

@@ -742,6 +742,18 @@ int ts_env_down(struct ts_env *env)
 	if (!r && unlink(env->state_path) && errno != ENOENT)
 		r = ts_error_set(TS_EXIT_ENV, "could not remove \"%s\": %s", env->state_path,
 				 strerror(errno));
+	if (!r) {
+		/*
+		 * What env.json said of the environments went with them: the
+		 * next ones (another backend, another image) are the
+		 * configuration's, their speed measured again.
+		 */
+		env->emulated = 0;
+		free(env->emulated_why);
+		env->emulated_why = NULL;
+		env->probe_ms[0] = env->probe_ms[1] = 0;
+		images_from_config(env);
+	}
 	return r;
 }
 

@@ -536,11 +536,11 @@ static const char *own_root(const struct ts_side *side)
  * dualboot: the side's disk, whose PostgreSQL data is on root `data` and
  * which boots root `boots` by default (the disk it is an overlay of: a new
  * overlay of the station boots prod), made to boot the side's own root,
- * the data copied there first when it is on the other one. A disk that
- * already boots its own root with its data there is left as it is (a
- * reset of the dev side, say): libguestfs is launched only for a change.
- * <side dir>/root says which root holds the data, <side dir>/boots which
- * one the disk boots.
+ * the data copied there when it is on the other one (by the guest, at
+ * the disk's first boot: dualboot.h). A disk that already boots its own
+ * root with its data there is left as it is (a reset of the dev side,
+ * say). <side dir>/root says which root holds the data (or will, once
+ * the disk has booted), <side dir>/boots which one the disk boots.
  */
 static int station_side(struct ts_env *env, struct ts_side *side, const char *data, const char *boots)
 {
@@ -659,7 +659,9 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 		       ts_error_hint("run \"twinstage down\", then build the environments again");
 	if (!env->quiet)
 		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
-			!strcmp(st->accel, "kvm") ? "KVM" : "software emulation: 10 to 20 s");
+			!strcmp(st->accel, "kvm") ? "KVM" :
+			st->dualboot ? "software emulation, by the disk's bootloader: 20 to 45 s" :
+				       "software emulation: 10 to 20 s");
 	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
 	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
 	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {

@@ -23,7 +23,16 @@ char *ts_guest_init_script(const char *version);
  * busybox, the modules listed in /modules, this script): it loads the
  * modules, mounts the root= of the kernel's command line read-only and
  * hands it to its init= (or /sbin/init). Its text is part of an image's key.
+ *
+ * On the dual-boot station, twinstage.data_from=LABEL=<other root> and
+ * twinstage.then=<side> (the <side>-from-<other> entry, dualboot.h) make it
+ * copy the other root's /var/lib/postgresql onto this root first, then
+ * make <side> the default entry by rewriting the first TS_STATION_REGION
+ * bytes of the boot partition's extlinux.conf in place; it powers the
+ * guest off, saying why on the console, when either fails.
  */
+#define TS_STATION_REGION 40
+#define TS_STATION_REGION_STR "40"
 extern const char ts_guest_initrd_init[];
 
 /*
