@@ -625,7 +625,7 @@ static int guestfs_select(const char *disk, int i, int from, int quiet)
 	}
 	if (!(conf = read_conf(g, disk, "/boot")))
 		goto out;
-	if (from >= 0 && from != i) {
+	if (from >= 0) {
 		/* the other side's PostgreSQL data onto this side's root: what a person would copy by hand */
 		char *src = xstrfmt("/dev/sda%d", from + 2), *dst = xstrfmt("/dev/sda%d", i + 2);
 		int bad = guestfs_mount_ro(g, src, "/from") || guestfs_mount(g, dst, "/to") ||
@@ -648,7 +648,7 @@ static int guestfs_select(const char *disk, int i, int from, int quiet)
 	}
 	if (!quiet)
 		fprintf(stderr, "twinstage: %s boots its %s root by default%s (%.0f s)\n", disk, side,
-			from >= 0 && from != i ? ", with the data of the other root" : "", (now_ms() - t0) / 1000.0);
+			from >= 0 ? ", with the data of the other root" : "", (now_ms() - t0) / 1000.0);
 	ret = 0;
 out:
 	free(conf);
