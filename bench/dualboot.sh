@@ -27,10 +27,9 @@ stop_loop() {
 trap stop_loop EXIT
 
 IMAGE=$("$TWINSTAGE" image build -q "$RECIPE")
-STATION=${IMAGE%.qcow2}.station.qcow2
 
 echo "== build (images/debian-pg15.ini)"
-rm -f "$STATION"
+rm -f -- "${IMAGE%.qcow2}".station*.qcow2
 t=$(now)
 "$TWINSTAGE" dualboot build -q "$RECIPE" -o "$WORK/station.qcow2" >/dev/null
 cold=$(elapsed "$t")

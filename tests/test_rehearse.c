@@ -236,6 +236,53 @@ Test(rehearse, failing_baseline_blames_the_scenarios)
 	ASSERT_HAS(out, "the scenarios are wrong, not the migration");
 }
 
+/*
+ * The checks of one stage share a session (a guest's new one is slow to
+ * warm): each still starts as a new session would. What one version's
+ * scenario left in it (a prepared statement, the sequence's currval) is
+ * gone for the next, and a migration's ALTER DATABASE ... SET reaches the
+ * checks after it.
+ */
+Test(rehearse, each_check_starts_as_a_new_session_would)
+{
+	char *wd = path_join(dir, ".twinstage");
+	json_t *rep, *checks;
+	size_t i, passed_v3 = 0;
+	int code;
+
+	th_write(dir, "seed.sql", "CREATE TABLE t (id serial PRIMARY KEY, name text);\nINSERT INTO t (name) VALUES ('a');\n");
+	th_write(dir, "migrations/V1__notes.sql", "CREATE SCHEMA app;\nCREATE TABLE app.notes (id int);\n");
+	th_write(dir, "migrations/V2__search_path.sql", "ALTER DATABASE shop SET search_path = app, public;\n");
+	th_write(dir, "apps/v1/01.sql", "PREPARE q AS SELECT name FROM t;\nEXECUTE q;\nSELECT nextval('t_id_seq');\n");
+	th_write(dir, "apps/v2/01.sql", "-- @name no currval in a new session\n-- @expect error 55000\n"
+					"SELECT currval('t_id_seq');\nPREPARE q AS SELECT name FROM t;\nEXECUTE q;\n");
+	th_write(dir, "apps/v3/01.sql", "-- @name notes by the database's search_path\nSELECT count(*) FROM notes;\n");
+	th_write(dir, "twinstage.ini", "[project]\nname = shop\n[source]\nseed = seed.sql\n"
+				       "[app v1]\nscenarios = apps/v1\n[app v2]\nscenarios = apps/v2\n"
+				       "[app v3]\nscenarios = apps/v3\n[rehearsal]\ncurrent = v1\nnext = v2\n"
+				       "[phase 1]\nmigrations = 1\napps = v1, v2\n"
+				       "[phase 2]\nmigrations = 2\napps = v2, v3\n[load]\nenabled = false\n");
+	code = th_twinstage(dir, &out, &err, "rehearse", NULL);
+	cr_assert_eq(code, 0, "exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "check: v2 on dev after phase 1 (next): 3/3 passed");
+	ASSERT_HAS(err, "check: v3 on dev after phase 2 (next): 1/1 passed");
+	rep = latest_report(wd);
+	checks = json_object_get(rep, "checks");
+	for (i = 0; i < json_array_size(checks); i++) {
+		json_t *c = json_array_get(checks, i);
+		const char *app = json_string_value(json_object_get(c, "app"));
+
+		/* v2 on both sides, after v1 on the same one: never a session v1 used as v1 left it */
+		if (!strcmp(app, "v2"))
+			cr_assert_eq(json_integer_value(json_object_get(c, "failed")), 0, "%s",
+				     json_dumps(c, 0));
+		passed_v3 += !strcmp(app, "v3") && !json_integer_value(json_object_get(c, "failed"));
+	}
+	cr_assert(passed_v3 >= 1, "v3 never passed:\n%s", out.buf);
+	json_decref(rep);
+	free(wd);
+}
+
 Test(rehearse, an_application_command_runs_against_each_side)
 {
 	int code;

@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define BOOT_BYTES (128ull << 20)
 #define FIRST_SECTOR 2048ull
@@ -113,9 +114,14 @@ static char *extlinux_conf(const char *def, int own_init)
 	struct strbuf sb = STRBUF_INIT;
 	char *region = conf_region(def);
 
+	/*
+	 * No prompt unless asked for: each boot of a rehearsal's guest waited
+	 * the 2 s of TIMEOUT at it, which nobody types at.
+	 */
 	strbuf_addf(&sb, "%s# twinstage dual-boot station: `twinstage dualboot select DISK prod|dev` sets DEFAULT\n"
-			 "# (the first two lines, their length fixed); type prod or dev at the boot: prompt to\n"
-			 "# choose once\nPROMPT 1\nTIMEOUT 20\nSERIAL 0 115200\n", region);
+			 "# (the first two lines, their length fixed); hold Shift as it starts for the boot:\n"
+			 "# prompt, and type prod or dev there to choose once\nPROMPT 0\nTIMEOUT 50\n"
+			 "SERIAL 0 115200\n", region);
 	for (int i = 0; i < 4; i++) {
 		const char *side = sides[i % 2], *other = sides[1 - i % 2];
 		char *name = i < 2 ? xstrdup(side) : xstrfmt("%s-from-%s", side, other);
@@ -300,11 +306,16 @@ static int build(const struct ts_recipe *r, const struct ts_image *img, const ch
 int ts_station_ensure(const struct ts_recipe *r, const struct ts_image *img, char **disk, int quiet)
 {
 	size_t n = strlen(img->disk) - strlen(".qcow2");
-	char *stem = xstrndup(img->disk, n), *lock = xstrfmt("%s.station.lock", stem);
-	char *tmp = xstrfmt("%s.station.tmp-%d", stem, (int)getpid()), *log = xstrfmt("%s.station.log", stem);
+	/* named by its layout too: a station of an earlier layout is not taken for this one's */
+	char *conf = extlinux_conf("prod", img->own_init);
+	uLong key = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)conf, (uInt)strlen(conf));
+	char *stem = xstrfmt("%.*s.station-%08lx", (int)n, img->disk, key & 0xffffffffUL);
+	char *lock = xstrfmt("%s.lock", stem), *tmp = xstrfmt("%s.tmp-%d", stem, (int)getpid());
+	char *log = xstrfmt("%s.log", stem);
 	int fd, ret = 0;
 
-	*disk = xstrfmt("%s.station.qcow2", stem);
+	free(conf);
+	*disk = xstrfmt("%s.qcow2", stem);
 	/* one build at a time; the others wait and find it */
 	if ((fd = ts_cache_lock(lock)) < 0) {
 		ret = -1;

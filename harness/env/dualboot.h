@@ -24,7 +24,7 @@ struct ts_image;
 
 /*
  * The station disk of the recipe whose image is img, in the image cache
- * beside it (<stem>.station.qcow2), built when it is not there yet.
+ * beside it (<stem>.station-<key of its layout>.qcow2), built when it is not there yet.
  * *disk: its path (new string).
  */
 int ts_station_ensure(const struct ts_recipe *r, const struct ts_image *img, char **disk, int quiet);

@@ -100,6 +100,7 @@ int ts_env_use_backend(struct ts_env *env, const char *name)
 
 void ts_env_release(struct ts_env *env)
 {
+	ts_env_sessions_close(env);
 	free(env->prod.dir);
 	free(env->dev.dir);
 	free(env->scratch.dir);
@@ -783,6 +784,50 @@ PGconn *ts_env_connect_app(const struct ts_env *env, const struct ts_side *side,
 PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname)
 {
 	return ts_env_connect_app(env, side, dbname, NULL);
+}
+
+#define N_KEPT (sizeof(((struct ts_env *)0)->kept) / sizeof(struct ts_env_kept))
+
+PGconn *ts_env_session(struct ts_env *env, const struct ts_side *side)
+{
+	for (size_t i = 0; i < N_KEPT; i++) {
+		struct ts_env_kept *k = &env->kept[i];
+
+		if (k->conn && k->side == side) {
+			PGconn *c = k->conn;
+
+			k->conn = NULL;
+			return c;
+		}
+	}
+	return ts_env_connect(env, side, NULL);
+}
+
+void ts_env_session_done(struct ts_env *env, const struct ts_side *side, PGconn *conn)
+{
+	if (!conn)
+		return;
+	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE) {
+		PGresult *res = PQexec(conn, "DISCARD ALL");
+		int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+		PQclear(res);
+		for (size_t i = 0; ok && i < N_KEPT; i++)
+			if (!env->kept[i].conn) {
+				env->kept[i].side = side;
+				env->kept[i].conn = conn;
+				return;
+			}
+	}
+	PQfinish(conn);
+}
+
+void ts_env_sessions_close(struct ts_env *env)
+{
+	for (size_t i = 0; i < N_KEPT; i++) {
+		PQfinish(env->kept[i].conn);
+		env->kept[i].conn = NULL;
+	}
 }
 
 int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace)

@@ -141,6 +141,15 @@ struct ts_env {
 	 * so that a step without --env reaches the guests it made.
 	 */
 	char *images[2];
+	/*
+	 * Sessions kept between the checks of one stage (ts_env_session): a
+	 * guest's new backend starts with cold caches, its first catalog
+	 * lookups many times a host's.
+	 */
+	struct ts_env_kept {
+		const struct ts_side *side;
+		PGconn *conn;
+	} kept[4];
 };
 
 /* Picks the backend of cfg and fills env; nothing is created yet. */
@@ -234,6 +243,18 @@ char *ts_env_data_home(const struct ts_env *env, const struct ts_side *side);
 PGconn *ts_env_connect_app(const struct ts_env *env, const struct ts_side *side, const char *dbname,
 			   const char *app);
 PGconn *ts_env_connect(const struct ts_env *env, const struct ts_side *side, const char *dbname);
+/*
+ * A session on side's project database for work that ends each transaction
+ * it begins (the checks): one kept since the last ts_env_sessions_close, or a
+ * new one (NULL, error set, when it cannot connect). ts_env_session_done
+ * hands it back: kept when it is idle and DISCARD ALL resets it (settings,
+ * role, prepared statements, temporary tables, advisory locks), else closed.
+ * ts_env_sessions_close closes the kept ones: whatever runs next (a
+ * migration, ALTER DATABASE ... SET) may change what a session starts with.
+ */
+PGconn *ts_env_session(struct ts_env *env, const struct ts_side *side);
+void ts_env_session_done(struct ts_env *env, const struct ts_side *side, PGconn *conn);
+void ts_env_sessions_close(struct ts_env *env);
 /* Creates the project's database on a side; replace: drop it first if it is there. */
 int ts_env_create_database(const struct ts_env *env, const struct ts_side *side, int replace);
 /* Fills cp with the env of a side: PGHOST, PGPORT, PGDATABASE, PGUSER, DATABASE_URL. */

@@ -588,14 +588,15 @@ static int wait_ready(struct ts_env *env, struct ts_side *side, virDomainPtr d, 
 	struct vm_state *st = state(env);
 	int timeout = env->cfg->vm_boot_timeout ? env->cfg->vm_boot_timeout :
 		      !strcmp(st->accel, "kvm") ? 120 : 600;
-	char *ci = xstrfmt("host=127.0.0.1 port=%d dbname=postgres user=%s connect_timeout=5", side->port,
-			   TS_DB_USER);
+	/* no TLS, as in ts_env_connect_app: each try's handshake is a guest's slowest work */
+	char *ci = xstrfmt("host=127.0.0.1 port=%d dbname=postgres user=%s connect_timeout=5 sslmode=disable",
+			   side->port, TS_DB_USER);
 	int r = -1;
 
 	for (;;) {
 		char *tail;
 
-		if (PQping(ci) == PQPING_OK) {
+		if (ts_pg_answers_within(ci, 500) && PQping(ci) == PQPING_OK) {
 			r = 0;
 			break;
 		}
@@ -613,7 +614,7 @@ static int wait_ready(struct ts_env *env, struct ts_side *side, virDomainPtr d, 
 			free(tail);
 			break;
 		}
-		usleep(250 * 1000);
+		usleep(100 * 1000);
 	}
 	free(ci);
 	return r;
@@ -660,8 +661,8 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 	if (!env->quiet)
 		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
 			!strcmp(st->accel, "kvm") ? "KVM" :
-			st->dualboot ? "software emulation, by the disk's bootloader: 20 to 45 s" :
-				       "software emulation: 10 to 20 s");
+			st->dualboot ? "software emulation, by the disk's bootloader: 10 to 35 s" :
+				       "software emulation: 5 to 20 s");
 	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
 	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
 	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {

@@ -2,8 +2,10 @@
 #include "pg/pg.h"
 #include "core/error.h"
 #include "core/strbuf.h"
+#include "core/util.h"
 #include "core/wrapper.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,29 @@ PGconn *ts_pg_connected(PGconn *conn, const char *what)
 	}
 	PQsetNoticeProcessor(conn, quiet_notice, NULL);
 	return conn;
+}
+
+/* A fresh connection attempt, given up on after ms (pg.h says why). */
+int ts_pg_answers_within(const char *conninfo, int ms)
+{
+	PGconn *c = PQconnectStart(conninfo);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	double until = now_ms() + ms;
+
+	if (!c || PQstatus(c) == CONNECTION_BAD) {
+		PQfinish(c);
+		return 1;	/* the caller's own attempt says why */
+	}
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd p = { PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0 };
+		int left = (int)(until - now_ms());
+
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+		st = PQconnectPoll(c);
+	}
+	PQfinish(c);
+	return st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED;
 }
 
 PGconn *ts_pg_connect(const char *conninfo, const char *what)

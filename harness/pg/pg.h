@@ -9,6 +9,15 @@
 
 /* Connects; on failure sets a TS_EXIT_ENV error naming `what` and returns NULL. */
 PGconn *ts_pg_connect(const char *conninfo, const char *what);
+/*
+ * 1 when anything answers at conninfo within ms (a server, or a refusal),
+ * 0 when nothing did. A guest's forwarded port is accepted at once by
+ * qemu's user-mode network, which passes the connection on to the guest:
+ * before the guest's network is up that goes unanswered for a second or
+ * more (a retry's backoff), so that a PQping sent then waited up to 3 s for
+ * a guest long ready. An attempt given up on is a fresh one the next time.
+ */
+int ts_pg_answers_within(const char *conninfo, int ms);
 /* The same for a connection already attempted (PQconnectdbParams): it, or NULL (freed). */
 PGconn *ts_pg_connected(PGconn *conn, const char *what);
 /*

@@ -100,12 +100,15 @@ void ts_run_say(struct ts_run *run, const char *fmt, ...)
 
 struct ts_report_stage *ts_run_stage(struct ts_run *run, const char *name, const char *what)
 {
+	/* the checks of one stage share sessions; what a stage runs may change how a new one starts */
+	ts_env_sessions_close(&run->env);
 	ts_run_say(run, "%s: %s", name, what);
 	return ts_report_stage_add(&run->rep, name);
 }
 
 int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, int r)
 {
+	ts_env_sessions_close(&run->env);
 	st->ms = now_ms() - t0;
 	if (run->phase) {
 		char *d = xstrfmt("phase %s%s%s", run->phase, st->detail ? ": " : "",
@@ -448,6 +451,8 @@ int ts_run_read_production(struct ts_run *run)
 int ts_run_finish(struct ts_run *run, enum ts_report_format fmt)
 {
 	char *reports = path_join(run->cfg.workdir, "reports");
+
+	ts_env_sessions_close(&run->env);
 
 	ts_report_decide(&run->rep);
 	if (ts_report_write(&run->rep, reports, &run->report_dir)) {

@@ -381,16 +381,23 @@ out:
 	return r;
 }
 
+/* Sessions on both sides (ts_env_session): the checks after the comparison reuse them. */
 static PGconn *connect_both(struct ts_run *run, PGconn **dev)
 {
-	PGconn *prod = ts_env_connect(&run->env, &run->env.prod, NULL);
+	PGconn *prod = ts_env_session(&run->env, &run->env.prod);
 
-	*dev = prod ? ts_env_connect(&run->env, &run->env.dev, NULL) : NULL;
+	*dev = prod ? ts_env_session(&run->env, &run->env.dev) : NULL;
 	if (prod && !*dev) {
 		PQfinish(prod);
 		prod = NULL;
 	}
 	return prod;
+}
+
+static void done_both(struct ts_run *run, PGconn *prod, PGconn *dev)
+{
+	ts_env_session_done(&run->env, &run->env.prod, prod);
+	ts_env_session_done(&run->env, &run->env.dev, dev);
 }
 
 int ts_run_equal(struct ts_run *run)
@@ -418,8 +425,7 @@ int ts_run_equal(struct ts_run *run)
 		r = compare_undeclared(run, prod, dev);
 	for (size_t i = 0; !r && i < run->cfg.n_equal; i++)
 		r = compare_declared(run, prod, dev, &run->cfg.equal[i]);
-	PQfinish(prod);
-	PQfinish(dev);
+	done_both(run, prod, dev);
 	return ts_run_stage_end(run, st, t0, r);
 }
 
@@ -437,8 +443,7 @@ int ts_run_equal_phase(struct ts_run *run, const struct ts_phase *ph)
 		return ts_run_stage_end(run, st, t0, -1);
 	for (size_t i = 0; !r && i < ph->n_equal; i++)
 		r = compare_declared(run, prod, dev, &ph->equal[i]);
-	PQfinish(prod);
-	PQfinish(dev);
+	done_both(run, prod, dev);
 	return ts_run_stage_end(run, st, t0, r);
 }
 
@@ -495,8 +500,7 @@ static int rollback_compare(struct ts_run *run, json_t *check, const struct ts_s
 		}
 		json_decref(data);
 	}
-	PQfinish(prod);
-	PQfinish(dev);
+	done_both(run, prod, dev);
 	return r;
 }
 

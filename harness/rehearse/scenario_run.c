@@ -316,14 +316,15 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 
 	if (ts_scenario_load_app(app, &sc, &n))
 		return -1;
-	if (!(s.conn = ts_env_connect(env, side, NULL)))
+	/* kept for the next check of this stage: a guest's new session is slow to warm */
+	if (!(s.conn = ts_env_session(env, side)))
 		r = -1;
 	/*
 	 * on the dev side, a live version's prepares and same are judged
 	 * against the production clone; the next version's are not there yet
 	 */
 	if (!r && strcmp(side->name, "prod") && check->role != TS_CHECK_NEXT && has_differential(sc, n) &&
-	    !(ref.conn = ts_env_connect(env, &env->prod, NULL)))
+	    !(ref.conn = ts_env_session(env, &env->prod)))
 		r = -1;
 	for (size_t i = 0; i < n && !r; i++) {
 		r = run_file(&s, ref.conn ? &ref : NULL, &sc[i], baseline, &at, check,
@@ -348,10 +349,8 @@ static int run_sql_app(struct ts_env *env, struct ts_side *side, const struct ts
 	strvec_clear(&as_superuser);
 	ts_role_state_free(&s.roles);
 	ts_role_state_free(&ref.roles);
-	if (s.conn)
-		PQfinish(s.conn);
-	if (ref.conn)
-		PQfinish(ref.conn);
+	ts_env_session_done(env, side, s.conn);
+	ts_env_session_done(env, &env->prod, ref.conn);
 	ts_scenario_free_all(sc, n);
 	return r;
 }
@@ -429,7 +428,14 @@ int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct t
 	int r;
 
 	check->ran = 1;
-	r = app->command ? run_command_app(env, side, app, log_dir, check) : 0;
+	if (app->command) {
+		/* an application's process may change what a session starts with: none kept across it */
+		ts_env_sessions_close(env);
+		r = run_command_app(env, side, app, log_dir, check);
+		ts_env_sessions_close(env);
+	} else {
+		r = 0;
+	}
 	/* a command's app may have a captured workload too */
 	if (!r && (!app->command || (app->workload && is_dir(app->workload))))
 		r = run_sql_app(env, side, app, baseline, check);
