@@ -246,7 +246,7 @@ Test(rehearse, failing_baseline_blames_the_scenarios)
 Test(rehearse, each_check_starts_as_a_new_session_would)
 {
 	char *wd = path_join(dir, ".twinstage");
-	json_t *rep, *checks;
+	json_t *rep, *c;
 	size_t i, passed_v3 = 0;
 	int code;
 
@@ -267,9 +267,7 @@ Test(rehearse, each_check_starts_as_a_new_session_would)
 	ASSERT_HAS(err, "check: v2 on dev after phase 1 (next): 3/3 passed");
 	ASSERT_HAS(err, "check: v3 on dev after phase 2 (next): 1/1 passed");
 	rep = latest_report(wd);
-	checks = json_object_get(rep, "checks");
-	for (i = 0; i < json_array_size(checks); i++) {
-		json_t *c = json_array_get(checks, i);
+	json_array_foreach(json_object_get(rep, "checks"), i, c) {
 		const char *app = json_string_value(json_object_get(c, "app"));
 
 		/* v2 on both sides, after v1 on the same one: never a session v1 used as v1 left it */

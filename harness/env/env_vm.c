@@ -594,9 +594,11 @@ static int wait_ready(struct ts_env *env, struct ts_side *side, virDomainPtr d, 
 	int r = -1;
 
 	for (;;) {
+		/* connected: ready; anything else that answered, PQping tells apart */
+		int answered = ts_pg_answers_within(ci, 500);
 		char *tail;
 
-		if (ts_pg_answers_within(ci, 500) && PQping(ci) == PQPING_OK) {
+		if (answered == 2 || (answered == 1 && PQping(ci) == PQPING_OK)) {
 			r = 0;
 			break;
 		}

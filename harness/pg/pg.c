@@ -51,7 +51,7 @@ int ts_pg_answers_within(const char *conninfo, int ms)
 		st = PQconnectPoll(c);
 	}
 	PQfinish(c);
-	return st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED;
+	return st == PGRES_POLLING_OK ? 2 : st == PGRES_POLLING_FAILED;
 }
 
 PGconn *ts_pg_connect(const char *conninfo, const char *what)

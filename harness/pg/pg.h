@@ -10,8 +10,9 @@
 /* Connects; on failure sets a TS_EXIT_ENV error naming `what` and returns NULL. */
 PGconn *ts_pg_connect(const char *conninfo, const char *what);
 /*
- * 1 when anything answers at conninfo within ms (a server, or a refusal),
- * 0 when nothing did. A guest's forwarded port is accepted at once by
+ * Tries a connection to conninfo for ms: 2 when it connected, 1 when
+ * something answered otherwise (a refusal, a server starting up, an error
+ * to be read from PQping), 0 when nothing answered. A guest's forwarded port is accepted at once by
  * qemu's user-mode network, which passes the connection on to the guest:
  * before the guest's network is up that goes unanswered for a second or
  * more (a retry's backoff), so that a PQping sent then waited up to 3 s for

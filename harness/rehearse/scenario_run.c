@@ -429,7 +429,11 @@ int ts_scenario_run_app(struct ts_env *env, struct ts_side *side, const struct t
 
 	check->ran = 1;
 	if (app->command) {
-		/* an application's process may change what a session starts with: none kept across it */
+		/*
+		 * none open while an application's process runs (an idle one would
+		 * stand in the way of its DROP DATABASE), none kept across it (it
+		 * may change what a session starts with)
+		 */
 		ts_env_sessions_close(env);
 		r = run_command_app(env, side, app, log_dir, check);
 		ts_env_sessions_close(env);
