@@ -69,6 +69,10 @@ qemu-img convert -O raw "$WORK/station.qcow2" "$WORK/station.raw"
 dd if="$WORK/station.raw" of="$LOOP" bs=4M conv=fsync status=none
 base=$(elapsed "$t")
 report "write $(awk -v s="$size" 'BEGIN { printf "%.1f", s / 2^30 }') GiB station to a loop device" "$ts" "$base" "no slower than dd"
+# the step's 16 GiB of files and their page cache gone before the next step:
+# it measures the rehearsal, not the kernel reclaiming them meanwhile
+losetup -d "$LOOP" && LOOP=""
+rm -f "$WORK/station.raw" "$WORK/dev.img"
 
 echo "== a whole rehearsal: dualboot against instance"
 libvirt_up

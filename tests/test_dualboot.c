@@ -299,6 +299,97 @@ static void write_refuses_and_writes(const char *disk)
 	free(p1);
 }
 
+/* The port of side's line in what `up` printed ("dev   running  postgresql://postgres@127.0.0.1:PORT/..."). */
+static int up_port(const char *said, const char *side)
+{
+	static const char url[] = "postgresql://postgres@127.0.0.1:";
+	char *line = xstrfmt("\n%s ", side), *text = xstrfmt("\n%s", said);
+	const char *p = strstr(text, line);
+	int port;
+
+	p = p ? strstr(p, url) : NULL;
+	cr_assert(p, "no %s line:\n%s", side, said);
+	port = atoi(p + strlen(url));
+	free(line);
+	free(text);
+	return port;
+}
+
+/* The workdir's guests are gone (named twinstage-<crc of the workdir>-<side>), and their folder. */
+static void assert_nothing_left(const char *project)
+{
+	char *wd = xstrfmt("%s/.twinstage", project), crc[9], *mine, *left;
+
+	crc32_hex(wd, strlen(wd), crc);
+	mine = xstrfmt("twinstage-%s-", crc);
+	left = th_domains();
+	cr_assert(!strstr(left, mine), "domains of %s left: %s", wd, left);
+	cr_assert(!is_dir(xstrfmt("%s/vm", wd)), "the overlays' folder is left");
+	free(left);
+	free(mine);
+	free(wd);
+}
+
+/*
+ * The dev guest boots beside the production clone's and is given the
+ * clone's disk once it is seeded: `up` has the seeded rows on both sides,
+ * `reset` boots the dev side from its snapshot (the data on the dev root
+ * already: no second copy), `down` leaves nothing; a seed that fails
+ * while the dev guest waits for its data stops the run with the seed's
+ * error, and nothing is left either.
+ */
+static void early_dev_guest(const char *p, const char *ini)
+{
+	char *v, *serial, *bad, *seed;
+	int code;
+
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "up", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "up: exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "beside the production clone's: its initrd waits for the clone's disk");
+	v = th_value(xstrfmt("host=127.0.0.1 port=%d dbname=invoices user=postgres sslmode=disable",
+			     up_port(out.buf, "dev")), "SELECT count(*) FROM inovices");
+	cr_assert_str_eq(v, "3000", "the dev side has %s of the seeded 3000 rows", v);
+	free(v);
+	serial = th_read(p, ".twinstage/vm/dev.serial.log");
+	cr_assert(serial && strstr(serial, "waiting for /dev/vdb2") &&
+			  strstr(serial, "copying the PostgreSQL data of /dev/vdb2") &&
+			  strstr(serial, "data copied; the default entry is dev"),
+		  "the dev guest's initrd did not say it waited for the clone's disk and copied it:\n%s",
+		  serial ? serial : "");
+	free(serial);
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "reset", NULL);
+	cr_assert_eq(code, 0, "reset: exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "the dev guest accepts connections");
+	ASSERT_HAS(err, "it runs the dev root (marker dev");
+	serial = th_read(p, ".twinstage/vm/dev.serial.log");
+	cr_assert(serial && strstr(serial, "PostgreSQL 15 starting") && !strstr(serial, "copying the PostgreSQL data"),
+		  "the reset dev guest did not boot its dev root as it was:\n%s", serial ? serial : "");
+	free(serial);
+	code = th_twinstage(p, &out, &err, "down", "-q", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 0, "down: exit %d\n%s\n%s", code, out.buf, err.buf);
+	assert_nothing_left(p);
+
+	bad = xstrfmt("%s/badseed", dir);
+	mkdir(bad, 0755);
+	p = th_example(bad, "invoices", ini);
+	seed = th_read(p, "seed.sql");
+	th_write(p, "seed.sql", xstrfmt("%s\nSELECT 1 / 0;\n", seed));
+	strbuf_reset(&out);
+	strbuf_reset(&err);
+	code = th_twinstage(p, &out, &err, "rehearse", "-c", "twinstage.ini", "--env", "env.ini", NULL);
+	cr_assert_eq(code, 2, "a failing seed: exit %d\n%s\n%s", code, out.buf, err.buf);
+	ASSERT_HAS(err, "beside the production clone's");
+	ASSERT_HAS(err, "seed script failed");
+	ASSERT_HAS(err, "division by zero");
+	assert_nothing_left(p);
+	free(seed);
+	free(bad);
+}
+
 Test(dualboot, station_disk_sides_rehearsal_and_write)
 {
 	char *recipe = th_src("images/debian-pg15.ini"), *disk = xstrfmt("%s/station.qcow2", dir);
@@ -327,6 +418,17 @@ Test(dualboot, station_disk_sides_rehearsal_and_write)
 		  "the report does not prove the prod side:\n%s", said);
 	cr_assert(strstr(said, "dev side booted the dev root (marker dev, hostname twinstage-dev, booted with "
 			       "root=LABEL=twinstage-dev)"), "the report does not prove the dev side:\n%s", said);
+	{
+		/* both guests boot at once; the dev one gets the seeded clone's disk, and boots on while prod is checked */
+		const char *early = strstr(said, "), beside the production clone's: its initrd waits for the clone's disk");
+		const char *prod_up = strstr(said, "the prod guest accepts connections");
+
+		cr_assert(early && prod_up && early < prod_up, "the dev guest did not boot beside the prod one:\n%s", said);
+		cr_assert(strstr(said, "the production clone's disk given to the dev guest, whose initrd copies its data") &&
+				  strstr(said, "clone: the dev guest boots on while the production clone is checked"),
+			  "the dev guest was not given the clone's disk:\n%s", said);
+	}
+	early_dev_guest(p, ini);
 
 	write_refuses_and_writes(disk);
 	free(said);

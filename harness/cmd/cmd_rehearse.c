@@ -76,6 +76,8 @@ int cmd_rehearse(int argc, char **argv)
 	if (ts_run_plan(&run)) {
 		return ts_run_fail(&run);
 	}
+	/* a dev guest may boot on while the production clone is checked: up before the first migration */
+	run.defer_dev = 1;
 	r = o.reuse ? ts_run_reuse(&run) : ts_run_provision(&run);
 	if (!r)
 		r = ts_run_read_production(&run);
@@ -98,6 +100,8 @@ int cmd_rehearse(int argc, char **argv)
 				     ts_run_check(&run, run.cfg.current, &run.env.prod,
 						  TS_CHECK_BASELINE, 0));
 	}
+	if (!r)
+		r = ts_run_dev_ready(&run);
 	/* the new major against production's, before any migration: the server is all that differs */
 	if (!r && run.cfg.dev_next)
 		r = ts_run_plans(&run);
@@ -133,6 +137,9 @@ int cmd_rehearse(int argc, char **argv)
 			   TS_MANIFEST_NAME);
 
 	if (o.keep || o.reuse) {
+		/* a run that stopped early: the dev side kept up, and its snapshot "base" made */
+		if (ts_run_dev_ready(&run))
+			ts_error_print();
 		ts_run_say(&run, "kept: production clone on 127.0.0.1:%d, dev side on 127.0.0.1:%d (user %s, database %s); \"twinstage down\" removes them",
 			   run.env.prod.port, run.env.dev.port, TS_DB_USER, run.cfg.dbname);
 	} else {

@@ -41,6 +41,7 @@
 #define BOOT_BYTES (128ull << 20)
 #define FIRST_SECTOR 2048ull
 #define EXTLINUX_CONF "/extlinux.conf"
+#define AWAIT_DISK TS_STATION_AWAIT_DISK
 
 static const char *const sides[] = { "prod", "dev" };
 
@@ -107,7 +108,10 @@ static int has_region(const char *conf)
 /*
  * Entries prod and dev boot their roots; <side>-from-<other> boots side's
  * root after the initrd has copied the other root's PostgreSQL data onto
- * it, and makes <side> the default (once: its first boot).
+ * it, and makes <side> the default (once: its first boot); dev-from-prod-disk
+ * the same from the prod root of a second disk, attached when it holds the
+ * data (AWAIT_DISK: a rehearsal's dev guest, booting beside the production
+ * clone's).
  */
 static char *extlinux_conf(const char *def, int own_init)
 {
@@ -120,18 +124,23 @@ static char *extlinux_conf(const char *def, int own_init)
 	 */
 	strbuf_addf(&sb, "%s# twinstage dual-boot station: `twinstage dualboot select DISK prod|dev` sets DEFAULT\n"
 			 "# (the first two lines, their length fixed); hold Shift as it starts for the boot:\n"
-			 "# prompt, and type prod or dev there to choose once\nPROMPT 0\nTIMEOUT 50\n"
+			 "# prompt, and type prod or dev there to choose once (dev-from-prod-disk is a rehearsal's\n"
+			 "# dev guest: it waits for a second disk)\nPROMPT 0\nTIMEOUT 50\n"
 			 "SERIAL 0 115200\n", region);
-	for (int i = 0; i < 4; i++) {
-		const char *side = sides[i % 2], *other = sides[1 - i % 2];
-		char *name = i < 2 ? xstrdup(side) : xstrfmt("%s-from-%s", side, other);
-		char *copy = i < 2 ? xstrdup("") : xstrfmt(" twinstage.data_from=LABEL=twinstage-%s twinstage.then=%s",
-							    other, side);
+	for (int i = 0; i < 5; i++) {
+		/* prod, dev, prod-from-dev, dev-from-prod, dev-from-prod-disk */
+		const char *side = sides[i == 4 || i % 2], *other = sides[!(i == 4 || i % 2)];
+		char *name = i < 2 ? xstrdup(side) : xstrfmt("%s-from-%s%s", side, other, i == 4 ? "-disk" : "");
+		char *from = i == 4 ? xstrfmt("/dev/" AWAIT_DISK "%d", 2 + side_index(other)) :
+				      xstrfmt("LABEL=twinstage-%s", other);
+		char *copy = i < 2 ? xstrdup("") : xstrfmt(" twinstage.data_from=%s twinstage.then=%s twinstage.entry=%s",
+							    from, side, name);
 
 		strbuf_addf(&sb, "\nLABEL %s\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
 				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0%s%s\n",
 			    name, side, ts_guest_cmdline_tail(own_init), copy);
 		free(name);
+		free(from);
 		free(copy);
 	}
 	free(region);
@@ -516,12 +525,13 @@ static int boot_out(const char *disk, const char *opts, const char *raw)
  * partition read out (qemu-img), its extlinux.conf and where that file's
  * first block lies read there by debugfs (e2fsprogs), the region written
  * in place by qemu-io, read back to be sure. With from >= 0 the entry is
- * <side>-from-<from>, whose initrd copies the data at the first boot.
+ * <side>-from-<from>, whose initrd copies the data at the first boot
+ * (awaiting: <side>-from-<from>-disk, from a disk attached later).
  * 1: the conf has no region or no such entry (a station of an earlier
  * twinstage, a default edited by hand): the caller takes the libguestfs
  * way; 0: done; -1 (error set).
  */
-static int host_select(const char *disk, int i, int from, int quiet)
+static int host_select(const char *disk, int i, int from, int awaiting, int quiet)
 {
 	char *dir = xstrfmt("%s/twinstage-boot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	char *raw = NULL, *opts = NULL, *label = NULL, *region = NULL, *entry = NULL, *write = NULL;
@@ -556,7 +566,7 @@ static int host_select(const char *disk, int i, int from, int quiet)
 		ts_error_hint("make one with \"twinstage dualboot build RECIPE -o DISK\"");
 		goto out;
 	}
-	label = from >= 0 ? xstrfmt("%s-from-%s", sides[i], sides[from]) : xstrdup(sides[i]);
+	label = from >= 0 ? xstrfmt("%s-from-%s%s", sides[i], sides[from], awaiting ? "-disk" : "") : xstrdup(sides[i]);
 	entry = xstrfmt("\nLABEL %s\n", label);
 	if (!has_region(sb.buf) || !strstr(sb.buf, entry)) {
 		ret = 1;
@@ -603,7 +613,8 @@ static int host_select(const char *disk, int i, int from, int quiet)
 	}
 	if (!quiet)
 		fprintf(stderr, "twinstage: %s boots its %s root by default%s (edited from the host, %.1f s)\n", disk,
-			sides[i], from >= 0 ? ", the data of the other root copied there at its first boot" : "",
+			sides[i], awaiting ? ", the data of a disk attached to it later copied there" :
+			from >= 0 ? ", the data of the other root copied there at its first boot" : "",
 			(now_ms() - t0) / 1000.0);
 	ret = 0;
 out:
@@ -680,9 +691,19 @@ int ts_station_select(const char *disk, const char *side, const char *data_from,
 				    data_from);
 	if (from == i)
 		return ts_error_set(TS_EXIT_USAGE, "the %s root's data cannot be copied from itself", side);
-	if ((r = host_select(disk, i, from, quiet)) <= 0)
+	if ((r = host_select(disk, i, from, 0, quiet)) <= 0)
 		return r;
 	return guestfs_select(disk, i, from, quiet);
+}
+
+int ts_station_select_awaiting(const char *disk, const char *side, const char *data_from, int quiet)
+{
+	int i = side_index(side), from = side_index(data_from);
+
+	if (i < 0 || from < 0 || from == i)
+		return ts_error_set(TS_EXIT_USAGE, "no entry boots the %s root with the data of the %s root of another disk",
+				    side, data_from);
+	return host_select(disk, i, from, 1, quiet);
 }
 
 int ts_station_show(const char *disk)

@@ -8,7 +8,8 @@
  * partition 2) and `dev` (root LABEL=twinstage-dev, partition 3), and two
  * more, `dev-from-prod` and `prod-from-dev`, that boot the first's root
  * after the initrd has copied the other root's PostgreSQL data onto it
- * and made the first the default (guest_init.h); the conf's first
+ * and made the first the default (guest_init.h), and `dev-from-prod-disk`
+ * for rehearsals (TS_STATION_AWAIT_DISK); the conf's first
  * TS_STATION_REGION bytes are its DEFAULT line padded to that length, so
  * that the default changes by a write of those bytes in place; and
  * syslinux's MBR boot code; both roots are the recipe's image, each with
@@ -46,6 +47,23 @@ int ts_station_build(const char *recipe, const char *out, int quiet);
  * copied by the appliance, here and now.
  */
 int ts_station_select(const char *disk, const char *side, const char *data_from, int quiet);
+
+/*
+ * The disk a rehearsal's guest is given once it holds the data (the
+ * production clone's frozen disk, an overlay of it), and the entry that
+ * waits for it: dev-from-prod-disk boots the dev root after the initrd has
+ * copied the PostgreSQL data of this second disk's prod root (its
+ * partition 2) onto it, then makes dev the default, like dev-from-prod.
+ * The guest boots its kernel and initrd meanwhile.
+ */
+#define TS_STATION_AWAIT_DISK "vdb"
+
+/*
+ * The default entry made <side>-from-<data_from>-disk, from the host (as
+ * ts_station_select does): 0 done; 1 the disk has no such entry (a
+ * station of an earlier twinstage); -1 (error set).
+ */
+int ts_station_select_awaiting(const char *disk, const char *side, const char *data_from, int quiet);
 
 /* `dualboot show`: the entries, the default, and what each root holds. */
 int ts_station_show(const char *disk);

@@ -60,6 +60,15 @@ struct ts_env_ops {
 	 */
 	int (*snapshot)(struct ts_env *env, struct ts_side *from, struct ts_side *to, int cow);
 	/*
+	 * Before the production clone is made, when the dev side will be
+	 * snapshot(prod, dev, cow) of it: starts what of the dev side can be
+	 * started without it: 1 it did, 0 nothing to start (NULL: never), -1
+	 * (error set). That snapshot then gives it what it waits for, and
+	 * start waits for it to be up. The dualboot backend boots the dev
+	 * guest as far as its initrd, beside the clone's.
+	 */
+	int (*early)(struct ts_env *env, struct ts_side *side);
+	/*
 	 * Makes the side (not created yet) a physical copy of a running server
 	 * with pg_basebackup: cp's env holds the server's connection (PG*
 	 * variables), total the bytes expected (for progress).

@@ -33,6 +33,7 @@
 #include "env/vm_host.h"
 #include "pg/pg.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <libvirt/libvirt-qemu.h>
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +64,14 @@ struct vm_state {
 	char tag[9];		/* crc of the workdir (and of this machine, for a remote host) */
 	char *home;		/* the pool's folder on the libvirt host */
 	int dualboot;		/* the dualboot backend: the base is the image's station disk */
+	/*
+	 * dualboot: the dev guest booted early (vm_early), beside the
+	 * production clone's; its initrd waits for the disk its data comes
+	 * from (1), or copies it (2, attached by vm_snapshot); 0 once seen
+	 * ready, or none booted early. early_t0: when it was started.
+	 */
+	int awaiting;
+	double early_t0;
 };
 
 static struct vm_state *state(struct ts_env *env)
@@ -391,7 +401,7 @@ static void xml_tag(struct strbuf *sb, const char *fmt_open, const char *value, 
  * (libvirt 9.0 refuses passt and drops <portForward> on a user interface:
  * qemu's own hostfwd is passed through <qemu:commandline>.)
  */
-static int define_as(struct ts_env *env, struct ts_side *side, int incoming)
+static int define_as(struct ts_env *env, struct ts_side *side, int incoming, int hotplug)
 {
 	struct vm_state *st = state(env);
 	const struct ts_config *cfg = env->cfg;
@@ -428,16 +438,22 @@ static int define_as(struct ts_env *env, struct ts_side *side, int incoming)
 		strbuf_addf(&x, "    <cmdline>root=/dev/vda1 ro console=ttyS0 net.ifnames=0 quiet%s</cmdline>\n  </os>\n",
 			    ts_guest_cmdline_tail(im->img.own_init));
 	}
+	/*
+	 * ACPI only for a guest given a disk while it runs (PCI hotplug on
+	 * i440fx is ACPI's): the kernel's ACPI start costs a boot 0.4 s here.
+	 * TCG's code cache: 128 MiB instead of a quarter of the memory, no
+	 * slower.
+	 */
+	if (hotplug || !kvm)
+		strbuf_addf(&x, "  <features>%s%s</features>\n", hotplug ? "<acpi/>" : "",
+			    kvm ? "" : "<tcg><tb-cache unit='MiB'>128</tb-cache></tcg>");
 	if (kvm)
 		strbuf_addstr(&x, "  <cpu mode='host-passthrough'/>\n");
 	else	/*
-		 * TCG's code cache: 128 MiB instead of a quarter of the memory, no
-		 * slower; and the RDRAND instruction TCG emulates: the kernel's
-		 * random pool is ready at once, not 2 s into the boot, PostgreSQL
-		 * waiting on it
+		 * The RDRAND instruction TCG emulates: the kernel's random pool
+		 * is ready at once, not 2 s into the boot, PostgreSQL waiting on it
 		 */
-		strbuf_addstr(&x, "  <features><tcg><tb-cache unit='MiB'>128</tb-cache></tcg></features>\n"
-				  "  <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model>"
+		strbuf_addstr(&x, "  <cpu mode='custom' match='exact'><model fallback='forbid'>qemu64</model>"
 				  "<feature policy='require' name='rdrand'/></cpu>\n");
 	strbuf_addstr(&x, "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n"
 			  "  <on_crash>destroy</on_crash>\n  <devices>\n"
@@ -467,10 +483,16 @@ static int define_as(struct ts_env *env, struct ts_side *side, int incoming)
 	return d ? 0 : -1;
 }
 
-/* The side's domain as it boots. */
+/* dualboot: the side is the dev guest booted early, not seen ready yet (vm_early). */
+static int is_early(struct ts_env *env, const struct ts_side *side)
+{
+	return state(env)->awaiting && !strcmp(side->name, "dev");
+}
+
+/* The side's domain as it boots (the early dev guest's: a disk to come, hot-plugged). */
 static int define(struct ts_env *env, struct ts_side *side)
 {
-	return define_as(env, side, 0);
+	return define_as(env, side, 0, is_early(env, side));
 }
 
 /* The side's ssh tunnel, for a remote host: its pid file and its log (new strings). */
@@ -644,27 +666,27 @@ static int crashed(virDomainPtr d)
 	       reason == VIR_DOMAIN_SHUTOFF_CRASHED;
 }
 
-static int vm_start(struct ts_env *env, struct ts_side *side)
+/*
+ * Starts the side's defined guest, said with how it boots (`how`: NULL, or
+ * what it waits for), on a port free here; *dp: its domain (to free).
+ */
+static int launch(struct ts_env *env, struct ts_side *side, const char *how, virDomainPtr *dp)
 {
 	struct vm_state *st = state(env);
 	virDomainPtr d;
-	double t0 = now_ms();
 	int r, tries = 0;
 
-	if (!conn(env) || image(env))
-		return -1;
-	if (active(env, side, 0))
-		return tunnel(env, side);
+	*dp = NULL;
 	if (port_in_use(side->port) && repick(env, side))
 		return -1;
 	if (!(d = lookup(env, side)))
 		return ts_error_set(TS_EXIT_ENV, "the %s guest is not defined", side->name),
 		       ts_error_hint("run \"twinstage down\", then build the environments again");
 	if (!env->quiet)
-		fprintf(stderr, "twinstage: booting the %s guest (%s)\n", side->name,
+		fprintf(stderr, "twinstage: booting the %s guest (%s)%s%s\n", side->name,
 			!strcmp(st->accel, "kvm") ? "KVM" :
 			st->dualboot ? "software emulation, by the disk's bootloader: 10 to 35 s" :
-				       "software emulation: 5 to 20 s");
+				       "software emulation: 5 to 20 s", how ? ", " : "", how ? how : "");
 	/* the port may have been taken meanwhile, or on a remote host: qemu then refuses its hostfwd */
 	while ((r = virDomainCreate(d)) && ++tries < 5 && strstr(ts_vhost_error(), "forwarding rule") &&
 	       !(st->host.remote ? (host_port(env, side, 1), define(env, side)) : repick(env, side))) {
@@ -673,32 +695,116 @@ static int vm_start(struct ts_env *env, struct ts_side *side)
 			return -1;
 	}
 	if (r) {
-		r = ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, ts_vhost_error());
-	} else if (!(r = tunnel(env, side))) {
-		char *booted = NULL;
-
-		r = wait_ready(env, side, d, t0);
-		/*
-		 * Under software emulation a guest now and then crashes while its
-		 * kernel boots, on the same image that boots the other side: booted
-		 * once more, as a user would, and said. Any other stop is an error.
-		 */
-		if (r && crashed(d) && !ts_interrupted) {
-			if (!env->quiet)
-				fprintf(stderr, "twinstage: the %s guest crashed while booting (%s); booting it once more\n",
-					side->name, strcmp(st->accel, "kvm") ? "software emulation" : "KVM");
-			ts_error_clear();
-			t0 = now_ms();
-			r = virDomainCreate(d) ? ts_error_set(TS_EXIT_ENV, "could not start the %s guest again: %s",
-							      side->name, ts_vhost_error()) :
-						 wait_ready(env, side, d, t0);
-		}
-		r = r || vm_booted(env, side, &booted) ? -1 : 0;
-		if (!r && !env->quiet)
-			fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)%s%s\n", side->name,
-				(now_ms() - t0) / 1000.0, booted ? "; it runs the " : "", booted ? booted : "");
-		free(booted);
+		virDomainFree(d);
+		return ts_error_set(TS_EXIT_ENV, "could not start the %s guest: %s", side->name, ts_vhost_error());
 	}
+	*dp = d;
+	return 0;
+}
+
+static int attach_data(struct ts_env *env, struct ts_side *side, virDomainPtr d);
+
+/*
+ * Until the started guest d accepts connections, then which root it runs,
+ * said with the seconds since t0. Under software emulation a guest now and
+ * then crashes while its kernel boots, on the same image that boots the
+ * other side: booted once more, as a user would, and said (the early dev
+ * guest given its data disk again). Any other stop is an error.
+ */
+static int boot_wait(struct ts_env *env, struct ts_side *side, virDomainPtr d, double t0)
+{
+	struct vm_state *st = state(env);
+	char *booted = NULL;
+	int r = tunnel(env, side) || wait_ready(env, side, d, t0) ? -1 : 0;
+
+	if (r && crashed(d) && !ts_interrupted) {
+		if (!env->quiet)
+			fprintf(stderr, "twinstage: the %s guest crashed while booting (%s); booting it once more\n",
+				side->name, strcmp(st->accel, "kvm") ? "software emulation" : "KVM");
+		ts_error_clear();
+		t0 = now_ms();
+		r = virDomainCreate(d) ? ts_error_set(TS_EXIT_ENV, "could not start the %s guest again: %s",
+						      side->name, ts_vhost_error()) :
+		    (st->awaiting == 2 && is_early(env, side) && attach_data(env, side, d)) ||
+		    wait_ready(env, side, d, t0) ? -1 : 0;
+	}
+	r = r || vm_booted(env, side, &booted) ? -1 : 0;
+	if (!r && !env->quiet)
+		fprintf(stderr, "twinstage: the %s guest accepts connections (%.0f s)%s%s\n", side->name,
+			(now_ms() - t0) / 1000.0, booted ? "; it runs the " : "", booted ? booted : "");
+	free(booted);
+	return r;
+}
+
+/*
+ * Every thread of a local guest's qemu at CPU priority `nice`: the early
+ * dev guest boots at 10 while the production clone's boot and seeding,
+ * which the run waits on, take the cores; 0 again once it is waited for.
+ * As root only (a priority raised again needs it); nothing elsewhere.
+ */
+static void guest_nice(struct ts_env *env, const struct ts_side *side, int nice)
+{
+	char *name, *file, *text = NULL, *tasks;
+	struct strbuf sb = STRBUF_INIT;
+	struct dirent *e;
+	DIR *dir;
+
+	if (geteuid() || state(env)->host.remote)
+		return;
+	name = domain_name(env, side);
+	file = xstrfmt("/run/libvirt/qemu/%s.pid", name);
+	if (!strbuf_read_file(&sb, file))
+		text = strbuf_detach(&sb);
+	strbuf_release(&sb);
+	tasks = text && atoi(text) > 0 ? xstrfmt("/proc/%d/task", atoi(text)) : NULL;
+	if (tasks && (dir = opendir(tasks))) {
+		while ((e = readdir(dir)))
+			if (atoi(e->d_name) > 0)
+				setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), nice);
+		closedir(dir);
+	}
+	free(tasks);
+	free(text);
+	free(file);
+	free(name);
+}
+
+/* The early dev guest (vm_early) seen ready, its seconds counted from its start. */
+static int early_ready(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	virDomainPtr d = lookup(env, side);
+	int r;
+
+	if (!d)
+		return ts_error_set(TS_EXIT_ENV, "the %s guest is not defined", side->name);
+	if (st->awaiting == 1) {
+		virDomainFree(d);
+		return ts_error_set(TS_EXIT_ENV, "the %s guest waits for the disk of its data, which was not made",
+				    side->name);
+	}
+	guest_nice(env, side, 0);
+	r = boot_wait(env, side, d, st->early_t0);
+	st->awaiting = 0;
+	virDomainFree(d);
+	return r;
+}
+
+static int vm_start(struct ts_env *env, struct ts_side *side)
+{
+	virDomainPtr d;
+	double t0 = now_ms();
+	int r;
+
+	if (!conn(env) || image(env))
+		return -1;
+	if (is_early(env, side))
+		return early_ready(env, side);
+	if (active(env, side, 0))
+		return tunnel(env, side);
+	if (launch(env, side, NULL, &d))
+		return -1;
+	r = boot_wait(env, side, d, t0);
 	virDomainFree(d);
 	return r;
 }
@@ -801,6 +907,12 @@ static int vm_destroy(struct ts_env *env, struct ts_side *side)
 		virDomainFree(d);
 	}
 	tunnel_stop(env, side);
+	if (is_early(env, side))
+		state(env)->awaiting = 0;
+	disk = side_read(side, "data_disk");
+	if (!r && disk)
+		r = ts_vhost_delete(state(env)->pool, disk);
+	free(disk);
 	disk = side_read(side, "disk");
 	serial = serial_name(side);
 	if (!r && disk)
@@ -826,6 +938,7 @@ static int freeze_running(struct ts_env *env, struct ts_side *side, int paused)
 {
 	struct vm_state *st = state(env);
 	char *name = next_disk_name(env, side), *path = path_join(st->home, name);
+	char *data = side_read(side, "data_disk");
 	virDomainPtr d = lookup(env, side);
 	virDomainSnapshotPtr snap = NULL;
 	struct strbuf x = STRBUF_INIT;
@@ -835,7 +948,12 @@ static int freeze_running(struct ts_env *env, struct ts_side *side, int paused)
 
 	strbuf_addstr(&x, "<domainsnapshot><disks><disk name='vda' snapshot='external' type='file'><source file='");
 	strbuf_add_xml(&x, path);
-	strbuf_addstr(&x, "'/><driver type='qcow2'/></disk></disks></domainsnapshot>");
+	strbuf_addstr(&x, "'/><driver type='qcow2'/></disk>");
+	/* the disk the early dev guest copied its data from, read-only: not a layer of the side */
+	if (data)
+		strbuf_addstr(&x, "<disk name='" TS_STATION_AWAIT_DISK "' snapshot='no'/>");
+	strbuf_addstr(&x, "</disks></domainsnapshot>");
+	free(data);
 	if (d && paused) {
 		snap = virDomainSnapshotCreateXML(d, x.buf, flags);
 	} else if (d && !(snap = virDomainSnapshotCreateXML(d, x.buf, flags | VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE))) {
@@ -984,7 +1102,7 @@ static int fork_running(struct ts_env *env, struct ts_side *from, struct ts_side
 		r = ts_error_set(TS_EXIT_ENV, "could not pause the %s guest: %s", from->name, ts_vhost_error());
 		goto out;
 	}
-	if (freeze_running(env, from, 1) || new_disk(env, to, layer, NULL) || define_as(env, to, port) ||
+	if (freeze_running(env, from, 1) || new_disk(env, to, layer, NULL) || define_as(env, to, port, 0) ||
 	    !(dst = lookup(env, to))) {
 		why = xstrdup(ts_error_message());
 		goto resume;
@@ -1050,6 +1168,116 @@ static int can_fork(struct ts_env *env, const struct ts_side *from, const struct
 	return !st->dualboot && !st->host.remote && !is_snapshot(to) && image_for(env, from) == image_for(env, to);
 }
 
+/* The early dev guest's data disk (<side dir>/data_disk) hot-plugged into d, read-only. */
+static int attach_data(struct ts_env *env, struct ts_side *side, virDomainPtr d)
+{
+	char *name = side_read(side, "data_disk"), *path = name ? ts_vhost_path(state(env)->pool, name) : NULL;
+	struct strbuf x = STRBUF_INIT;
+	int r = 0;
+
+	if (!path) {
+		free(name);
+		return ts_error_set(TS_EXIT_ENV, "the %s guest has no disk to copy its data from", side->name);
+	}
+	strbuf_addstr(&x, "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='");
+	strbuf_add_xml(&x, path);
+	strbuf_addstr(&x, "'/><target dev='" TS_STATION_AWAIT_DISK "' bus='virtio'/><readonly/></disk>");
+	if (virDomainAttachDeviceFlags(d, x.buf, VIR_DOMAIN_AFFECT_LIVE))
+		r = ts_error_set(TS_EXIT_ENV, "could not give the %s guest the disk of its data: %s", side->name,
+				 ts_vhost_error());
+	strbuf_release(&x);
+	free(path);
+	free(name);
+	return r;
+}
+
+/*
+ * dualboot: the dev guest booted now, beside the production clone's, before
+ * the clone holds what the dev side is a copy of: an overlay of the
+ * station whose default entry, dev-from-prod-disk (dualboot.h), waits in
+ * the initrd for a second disk; vm_snapshot gives it the production
+ * clone's frozen disk then, and its initrd copies the data from there. Its
+ * firmware, bootloader, the kernel's decompression and start (about half
+ * of a boot here) overlap the clone's boot and seeding; 1: booting. Nothing
+ * is done (0) for vm, a remote host or a station without that entry: the
+ * dev guest then boots after the copy, as before.
+ */
+static int vm_early(struct ts_env *env, struct ts_side *side)
+{
+	struct vm_state *st = state(env);
+	virDomainPtr d;
+	char *disk;
+	int r;
+
+	if (!st->dualboot || strcmp(side->name, "dev"))
+		return 0;
+	if (!conn(env) || image(env))
+		return -1;
+	if (st->host.remote)
+		return 0;
+	if (new_disk(env, side, image_for(env, side)->base, NULL) || !(disk = disk_path(env, side)))
+		return -1;
+	r = ts_station_select_awaiting(disk, own_root(side), "prod", 1);
+	free(disk);
+	if (r)
+		return r < 0 ? -1 : 0;
+	st->awaiting = 1;
+	st->early_t0 = now_ms();
+	if (define(env, side) ||
+	    launch(env, side, "beside the production clone's: its initrd waits for the clone's disk", &d)) {
+		st->awaiting = 0;
+		return -1;
+	}
+	virDomainFree(d);
+	guest_nice(env, side, 10);
+	return 1;
+}
+
+/*
+ * dualboot: the early dev guest `to` given its data: the running `from`
+ * frozen (freeze_running), an overlay of the layer hot-plugged into `to`
+ * as TS_STATION_AWAIT_DISK, read-only; its initrd copies the PostgreSQL
+ * data of the disk's prod root onto the dev root, makes dev the default
+ * and boots on (vm_start waits for it). `from` goes on running.
+ */
+static int attach_clone(struct ts_env *env, struct ts_side *from, struct ts_side *to)
+{
+	struct vm_state *st = state(env);
+	char *layer = disk_path(env, from), *name = flat_name("", to, ".data.qcow2"), *path = NULL;
+	virDomainPtr d = NULL;
+	int r = -1;
+
+	if (!layer || freeze_running(env, from, 0) || !(path = ts_vhost_overlay(st->pool, name, layer)) ||
+	    side_write(to, "data_disk", name) || side_write(to, "root", own_root(to)) ||
+	    side_write(to, "boots", own_root(to)))
+		goto out;
+	if (!(d = lookup(env, to))) {
+		ts_error_set(TS_EXIT_ENV, "the %s guest is not defined", to->name);
+		goto out;
+	}
+	st->awaiting = 2;
+	if (virDomainIsActive(d) != 1) {	/* it crashed while booting: once more, as vm_start does */
+		if (!env->quiet)
+			fprintf(stderr, "twinstage: the %s guest stopped while it waited for its data; booting it once more\n",
+				to->name);
+		st->early_t0 = now_ms();
+		if (virDomainCreate(d)) {
+			ts_error_set(TS_EXIT_ENV, "could not start the %s guest again: %s", to->name, ts_vhost_error());
+			goto out;
+		}
+	}
+	r = attach_data(env, to, d);
+	if (!r && !env->quiet)
+		fprintf(stderr, "twinstage: the production clone's disk given to the dev guest, whose initrd copies its data\n");
+out:
+	if (d)
+		virDomainFree(d);
+	free(layer);
+	free(name);
+	free(path);
+	return r;
+}
+
 /*
  * `from`'s disk becomes a read-only layer: `from` and `to` each get a new
  * overlay on it; a running `from` goes on running. Not cow: `from` is
@@ -1064,6 +1292,11 @@ static int vm_snapshot(struct ts_env *env, struct ts_side *from, struct ts_side 
 	if (!conn(env) || image(env))
 		return -1;
 	was = active(env, from, 0);
+	/* the dev guest booted early: given the frozen clone; or a copy of it waits for it to be up */
+	if (is_early(env, to) && st->awaiting == 1 && cow && was)
+		return attach_clone(env, from, to);
+	if (is_early(env, from) && early_ready(env, from))
+		return -1;
 	if (vm_destroy(env, to) || !(layer = disk_path(env, from)))
 		goto out;
 	if (cow && was && can_fork(env, from, to)) {
@@ -1175,7 +1408,7 @@ static int vm_cleanup(struct ts_env *env)
 	{                                                                                         \
 		.name = backend_name, .create = vm_create, .start = vm_start, .stop = vm_stop,     \
 		.destroy = vm_destroy, .running = vm_running, .snapshot = vm_snapshot,             \
-		.receive = NULL, .cleanup = vm_cleanup, .release = vm_release, .booted = vm_booted, \
+		.early = vm_early, .receive = NULL, .cleanup = vm_cleanup, .release = vm_release, .booted = vm_booted, \
 		.overlays = 1,                                                                    \
 	}
 

@@ -27,9 +27,13 @@ char *ts_guest_init_script(const char *version);
  * On the dual-boot station, twinstage.data_from=LABEL=<other root> and
  * twinstage.then=<side> (the <side>-from-<other> entry, dualboot.h) make it
  * copy the other root's /var/lib/postgresql onto this root first, then
- * make <side> the default entry by rewriting the first TS_STATION_REGION
+ * make <side> the default entry (twinstage.entry names the entry booted,
+ * whose default it replaces) by rewriting the first TS_STATION_REGION
  * bytes of the boot partition's extlinux.conf in place; it powers the
- * guest off, saying why on the console, when either fails.
+ * guest off, saying why on the console, when either fails. A data_from
+ * that is a device (/dev/vdb2) is a partition of a disk the host attaches
+ * to the running guest once that disk holds the data: the initrd waits for
+ * it, its kernel and initrd already loaded.
  */
 #define TS_STATION_REGION 40
 #define TS_STATION_REGION_STR "40"

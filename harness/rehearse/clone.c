@@ -760,6 +760,12 @@ int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)
 	double t0 = now_ms();
 	int r;
 
+	/* a dev side that ts_clone_dev makes a cow copy of the clone: what of it can start, now */
+	if (env->ops->early && !env->cfg->dev_next && is_cow(env)) {
+		if ((r = env->ops->early(env, &env->dev)) < 0)
+			return -1;
+		info->early = r;
+	}
 	if (env->cfg->dsn) {
 		r = fill_from_source(env, info);
 	} else {
@@ -790,6 +796,27 @@ int ts_clone_source(struct ts_env *env, struct ts_clone_info *info)
 	}
 	info->prod_ms = now_ms() - t0;
 	return r;
+}
+
+/* The dev side, a copy of the clone, started; on a pool kept as the snapshot "base" first. */
+static int dev_start(struct ts_env *env, int cow)
+{
+	int r = 0;
+
+	if (cow) {
+		/* the state before migrating, for `reset`: free on a pool */
+		struct ts_side base;
+
+		ts_env_snapshot_side(env, TS_SNAPSHOT_BASE, &base);
+		r = env->ops->snapshot(env, &env->dev, &base, 1);
+		ts_env_side_release(&base);
+	}
+	return r || env->ops->start(env, &env->dev) ? -1 : 0;
+}
+
+int ts_clone_dev_ready(struct ts_env *env)
+{
+	return dev_start(env, is_cow(env));
 }
 
 int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
@@ -842,16 +869,10 @@ int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info)
 		}
 		t0 = now_ms();
 		r = env->ops->snapshot(env, &env->prod, &env->dev, cow);
-		if (!r && cow) {
-			/* the state before migrating, for `reset`: free on a pool */
-			struct ts_side base;
-
-			ts_env_snapshot_side(env, TS_SNAPSHOT_BASE, &base);
-			r = env->ops->snapshot(env, &env->dev, &base, 1);
-			ts_env_side_release(&base);
-		}
-		if (!r)
-			r = env->ops->start(env, &env->dev);
+		if (!r && info->early && info->defer)
+			info->pending = 1;
+		else if (!r)
+			r = dev_start(env, cow);
 	}
 	if (!r && up)
 		r = ts_upgrade_finish(env, up);

@@ -32,6 +32,9 @@ struct ts_clone_info {
 	char *source_sysid;	/* or NULL where the role may not read it */
 	/* with dev_stack: how the dev side reached the new major (upgrade.h), or NULL */
 	struct json_t *upgrade;
+	int early;		/* ts_clone_source started the dev side's slow part (env ops' early) */
+	int defer;		/* in: ts_clone_dev may leave the dev side coming, for ts_clone_dev_ready */
+	int pending;		/* out: it did; ts_clone_dev_ready before the dev side is used */
 };
 void ts_clone_info_free(struct ts_clone_info *info);
 
@@ -52,6 +55,13 @@ int ts_clone_source(struct ts_env *env, struct ts_clone_info *info);
  * starts it. On a pool, the copy is also kept as the snapshot "base".
  */
 int ts_clone_dev(struct ts_env *env, struct ts_clone_info *info);
+
+/*
+ * The dev side that ts_clone_dev left coming (info->pending: a guest that
+ * boots on while the production clone is checked) started, and kept as
+ * the snapshot "base".
+ */
+int ts_clone_dev_ready(struct ts_env *env);
 
 /* The snapshot the clone keeps: the dev side before any migration. */
 #define TS_SNAPSHOT_BASE "base"

@@ -125,17 +125,20 @@ int ts_run_stage_end(struct ts_run *run, struct ts_report_stage *st, double t0, 
 }
 
 /* Which root each side's guest booted, asked from inside it (dualboot), for the report. */
-static int prove_booted(struct ts_run *run)
+static int prove_booted(struct ts_run *run, struct ts_side *side, char **said)
 {
 	struct ts_env *env = &run->env;
 
-	if (!env->ops->booted)
-		return 0;
-	free(run->rep.prod_booted);
-	free(run->rep.dev_booted);
-	run->rep.prod_booted = run->rep.dev_booted = NULL;
-	return env->ops->booted(env, &env->prod, &run->rep.prod_booted) ||
-	       env->ops->booted(env, &env->dev, &run->rep.dev_booted) ? -1 : 0;
+	free(*said);
+	*said = NULL;
+	return env->ops->booted ? env->ops->booted(env, side, said) : 0;
+}
+
+/* Both sides, or the production clone alone while the dev side is coming. */
+static int prove_sides(struct ts_run *run, int dev_coming)
+{
+	return prove_booted(run, &run->env.prod, &run->rep.prod_booted) ||
+	       (!dev_coming && prove_booted(run, &run->env.dev, &run->rep.dev_booted)) ? -1 : 0;
 }
 
 /* What the clone stage did, in the report and on the terminal. */
@@ -218,10 +221,33 @@ int ts_run_provision(struct ts_run *run)
 		else
 			ts_run_say(run, "clone: the dev side (127.0.0.1:%d), a %s copy of the production clone",
 				   env->dev.port, env->clone);
+		info.defer = run->defer_dev;
+		run->dev_coming_since = now_ms();
 		r = ts_clone_dev(env, &info);
 	}
-	r = r || prove_booted(run) ? -1 : 0;
-	clone_done(run, st, &info, run->cfg.dev_next ? "upgraded" : "copied");
+	if (!r && info.pending)
+		ts_run_say(run, "clone: the dev guest boots on while the production clone is checked");
+	else
+		run->dev_coming_since = 0;
+	r = r || prove_sides(run, info.pending) ? -1 : 0;
+	clone_done(run, st, &info, run->cfg.dev_next ? "upgraded" : run->dev_coming_since ? "started" : "copied");
+	return ts_run_stage_end(run, st, t0, r);
+}
+
+int ts_run_dev_ready(struct ts_run *run)
+{
+	struct ts_report_stage *st;
+	double t0 = now_ms();
+	int r;
+
+	if (!run->dev_coming_since)
+		return 0;
+	st = ts_run_stage(run, "clone", "the dev side, booting since the production clone was frozen");
+	r = ts_clone_dev_ready(&run->env) || prove_booted(run, &run->env.dev, &run->rep.dev_booted) ? -1 : 0;
+	run->rep.clone_dev_ms = now_ms() - run->dev_coming_since;
+	run->dev_coming_since = 0;
+	free(st->detail);
+	st->detail = xstrfmt("dev side up %.2f s after the copy began", run->rep.clone_dev_ms / 1000.0);
 	return ts_run_stage_end(run, st, t0, r);
 }
 
@@ -242,7 +268,7 @@ int ts_run_reuse(struct ts_run *run)
 	env->quiet = run->quiet;
 	t0 = now_ms();
 	st = ts_run_stage(run, "clone", "reusing the kept environments: the dev side back to before migrating");
-	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) || prove_booted(run) ? -1 : 0;
+	r = ts_env_ensure_running(env) || ts_clone_reset(env, NULL, &info) || prove_sides(run, 0) ? -1 : 0;
 	info.source = xstrdup("kept (rehearse --reuse)");
 	clone_done(run, st, &info, "reset");
 	return ts_run_stage_end(run, st, t0, r);

@@ -58,6 +58,14 @@ struct ts_run {
 	 * 1, or an emulated guest's measured ratio. Absolute noise floors scale by it.
 	 */
 	double slowness;
+	/*
+	 * defer_dev: ts_run_provision may leave the dev side coming (a guest
+	 * that boots on while the production clone is checked);
+	 * dev_coming_since: when it was left so (0: it is up), for
+	 * ts_run_dev_ready.
+	 */
+	int defer_dev;
+	double dev_coming_since;
 };
 
 /* Loads the configuration and takes the workdir. -1: error slot set. */
@@ -89,8 +97,13 @@ int ts_run_resolve_tracking(struct ts_run *run, PGconn *prod);
  * one, notes drift, and records the version production is at.
  */
 int ts_run_read_production(struct ts_run *run);
-/* Builds both sides: the production clone from [source], the dev side from it. */
+/*
+ * Builds both sides: the production clone from [source], the dev side from
+ * it (with defer_dev maybe still coming: ts_run_dev_ready).
+ */
 int ts_run_provision(struct ts_run *run);
+/* The dev side that ts_run_provision left coming, up (its own clone stage); 0 at once when none. */
+int ts_run_dev_ready(struct ts_run *run);
 /*
  * Takes the kept environments and returns the dev side to the state
  * before migrating (the snapshot "base", else a new copy of the
