@@ -136,9 +136,17 @@ static char *extlinux_conf(const char *def, int own_init)
 		char *copy = i < 2 ? xstrdup("") : xstrfmt(" twinstage.data_from=%s twinstage.then=%s twinstage.entry=%s",
 							    from, side, name);
 
+		/*
+		 * a rehearsal's entry names its root by device: the second disk,
+		 * a station too, has the same labels (present from the start when
+		 * a guest that crashed is booted again with it)
+		 */
+		char *root = i == 4 ? xstrfmt("/dev/vda%d", 2 + side_index(side)) : xstrfmt("LABEL=twinstage-%s", side);
+
 		strbuf_addf(&sb, "\nLABEL %s\n  LINUX /vmlinuz\n  INITRD /initrd.img\n"
-				 "  APPEND root=LABEL=twinstage-%s ro console=tty0 console=ttyS0 net.ifnames=0%s%s\n",
-			    name, side, ts_guest_cmdline_tail(own_init), copy);
+				 "  APPEND root=%s ro console=tty0 console=ttyS0 net.ifnames=0%s%s\n",
+			    name, root, ts_guest_cmdline_tail(own_init), copy);
+		free(root);
 		free(name);
 		free(from);
 		free(copy);
